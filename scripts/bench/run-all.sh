@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Runs every benchmark in turn; each prints its own figures. Needs root (namespaces, TUN).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+for b in scripts/bench/relay.sh scripts/bench/logd.sh; do
+  if [ -f "$b" ]; then echo "=== $b"; bash "$b"; fi
+done
