@@ -8,17 +8,24 @@ import { registerRun } from './run.js';
 const program = new Command('ftcp')
   .description('TCP connections that survive server failures')
   .version('0.1.0')
-  .showHelpAfterError('(run `ftcp --help` for usage)');
+  .enablePositionalOptions()
+  // Usage errors are one line that names the fix.
+  .configureOutput({
+    outputError: (str, write) => write(`ftcp: ${str.replace(/^error: /, '').trimEnd()} (see \`ftcp help\`)\n`),
+  });
+
+// Settings are inherited by subcommands when they are created, so they come first.
+program.exitOverride();
 
 registerRun(program);
 registerDecode(program);
 registerLogd(program);
 
-program.exitOverride();
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  if (err instanceof CommanderError) process.exit(err.exitCode);
+  // Usage errors exit 2; --help and --version exit 0.
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
   process.stderr.write(`ftcp: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 }

@@ -1,8 +1,44 @@
-import type { Command } from 'commander';
+// `ftcp run`: protect a server's TCP connections (pass-through relay in this version).
+import { Command, Option } from 'commander';
+import { runDaemon } from '../run/daemon.js';
+import { ConfigError, parseRunConfig } from '../run/run-config.js';
+import { createLogger } from '../util/logger.js';
 
-// Placeholder: replaced by the module that implements `ftcp run`.
+const collect = (value: string, prev: string[] = []): string[] => [...prev, value];
+
 export function registerRun(program: Command): void {
-  program.command('run').description('(not implemented yet)').action(() => {
-    throw new Error('ftcp run is not implemented yet');
-  });
+  program
+    .command('run')
+    .description('run COMMAND in its own network namespace behind the ftcp daemon')
+    .usage('--name NAME [--vip ADDR] --port PORT [--port PORT...] --no-log -- COMMAND [ARGS...]')
+    .requiredOption('--name <name>', 'service name (namespace ftcp-NAME)')
+    .option('--vip <addr>', 'service address clients connect to (IPv4 or IPv6)', undefined)
+    .option('--host-addr <addr>', 'host-side address the app can reach (default 10.77.0.1 / fd77::1)')
+    .option('--port <port>', 'TCP port the app listens on (repeatable)', collect, [])
+    .option('--no-log', 'pass-through mode: relay only, nothing logged')
+    .addOption(new Option('--restart <policy>', 'restart the app when it exits').choices(['no', 'on-failure', 'always']).default('no'))
+    .option('--mtu <bytes>', 'MTU of both TUN devices', '1500')
+    .option('--no-offload', 'disable virtio-net headers and TSO/checksum offload on the TUNs')
+    .argument('<command...>', 'the server to protect, after --')
+    .passThroughOptions()
+    .action(async (command: string[], flags: Record<string, unknown>) => {
+      const log = createLogger('run');
+      try {
+        const cfg = parseRunConfig({
+          name: flags.name,
+          vip: flags.vip,
+          hostAddr: flags.hostAddr,
+          port: flags.port,
+          log: flags.log,
+          restart: flags.restart,
+          mtu: flags.mtu,
+          vnetHdr: flags.offload,
+          command,
+        });
+        process.exitCode = await runDaemon(cfg, { log });
+      } catch (err) {
+        process.stderr.write(`ftcp run: ${err instanceof Error ? err.message : String(err)}\n`);
+        process.exitCode = err instanceof ConfigError ? 2 : 1;
+      }
+    });
 }

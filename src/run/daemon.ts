@@ -1,0 +1,125 @@
+// `ftcp run`: sets up the app's network, relays its packets, supervises it, and cleans up.
+import type { Logger } from '../util/logger.js';
+import { netnsExists, destroyNetnsSync } from '../netns/namespace.js';
+import { Relay } from '../relay/relay.js';
+import { acquireInstanceLock, releaseInstanceLock } from './instance-lock.js';
+import { listeningPorts } from './listen-probe.js';
+import { ConfigError, instanceNames, type RunConfig } from './run-config.js';
+import { Supervisor, type AppExit } from './supervisor.js';
+import { buildTopology, checkVipFree, type Topology } from './topology.js';
+
+export interface DaemonOptions {
+  log: Logger;
+  /** Where the ready line goes (stdout). */
+  ready?: (line: string) => void;
+}
+
+function requireRoot(): void {
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    throw new ConfigError('ftcp run needs root (CAP_NET_ADMIN to create namespaces and TUN devices): run it with sudo');
+  }
+}
+
+/** Removes what a daemon that died left behind (its namespace, and the app still running there). */
+function cleanStaleState(cfg: RunConfig, log: Logger): void {
+  const { netns } = instanceNames(cfg.name);
+  if (!netnsExists(netns)) return;
+  log.warn({ netns }, `cleaning up state left by an earlier ftcp run of ${cfg.name} (namespace ${netns})`);
+  process.stderr.write(`ftcp: cleaning up state left by an earlier run of ${cfg.name} (namespace ${netns})\n`);
+  destroyNetnsSync(netns);
+}
+
+async function waitListening(sup: Supervisor, ports: number[], signal: AbortSignal): Promise<void> {
+  for (;;) {
+    if (signal.aborted) throw new Error('stopped before the app was ready');
+    const pid = sup.pid;
+    if (pid === undefined) throw new Error('the app exited before it listened on its port(s)');
+    const open = listeningPorts(pid);
+    if (ports.every((p) => open.has(p))) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Runs until a signal or the app's final exit; resolves with the process exit code. */
+export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<number> {
+  const { log } = opts;
+  requireRoot();
+  if (cfg.log) {
+    throw new ConfigError('logging is not available in this version yet: pass --no-log for pass-through mode');
+  }
+  const lock = acquireInstanceLock(cfg.name);
+  if (!lock.ok) {
+    throw new ConfigError(`service ${cfg.name} is already running (pid ${lock.ownerPid}): pick another --name or stop it`);
+  }
+  let topo: Topology | undefined;
+  let relay: Relay | undefined;
+  let sup: Supervisor | undefined;
+  const abort = new AbortController();
+  let finalExit: AppExit | undefined;
+
+  const onSignal = (sig: NodeJS.Signals): void => {
+    log.info({ signal: sig }, 'stopping');
+    abort.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
+  const cleanupSync = (): void => {
+    relay?.stop();
+    topo?.teardown();
+    releaseInstanceLock(cfg.name);
+  };
+  // A crash of the daemon itself still removes what it can; the next start removes the rest.
+  process.once('exit', cleanupSync);
+
+  try {
+    cleanStaleState(cfg, log);
+    await checkVipFree(cfg);
+    topo = await buildTopology(cfg, log);
+    relay = new Relay(topo.outer, topo.inner, { log });
+    relay.start();
+
+    sup = new Supervisor({ netns: topo.netns, command: cfg.command, restart: cfg.restart, log });
+    const stopped = new Promise<void>((resolve) => {
+      sup!.once('stopped', (e: AppExit) => {
+        finalExit = e;
+        resolve();
+      });
+    });
+    stopped.then(() => abort.abort(), () => undefined);
+    sup.start();
+    await waitListening(sup, cfg.ports, abort.signal);
+    (opts.ready ?? ((l) => process.stdout.write(`${l}\n`)))(`ftcp: ${cfg.name} ready vip=${cfg.vip}`);
+
+    await new Promise<void>((resolve) => {
+      if (abort.signal.aborted) resolve();
+      else abort.signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    // The app's own final exit gives the daemon's status; a stop request exits 0.
+    return finalExit ? exitCodeOf(finalExit) : 0;
+  } catch (err) {
+    if (abort.signal.aborted && !(err instanceof ConfigError) && finalExit === undefined) return 0;
+    if (finalExit && err instanceof Error && /exited before/.test(err.message)) {
+      throw new Error(`the app exited (${describeExit(finalExit)}) before it listened on port(s) ${cfg.ports.join(', ')}`);
+    }
+    throw err;
+  } finally {
+    await sup?.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
+    cleanupSync();
+    process.off('exit', cleanupSync);
+  }
+}
+
+function describeExit(e: AppExit): string {
+  return e.signal ? `signal ${e.signal}` : `code ${e.code}`;
+}
+
+/** The daemon exits 0 when asked to stop; otherwise it reports the app's own exit status. */
+function exitCodeOf(e: AppExit | undefined): number {
+  if (!e) return 0;
+  if (e.code !== null) return e.code;
+  return 128 + (e.signal === 'SIGKILL' ? 9 : e.signal === 'SIGTERM' ? 15 : 1);
+}

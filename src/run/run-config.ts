@@ -1,0 +1,87 @@
+// Validated configuration of one protected service (`ftcp run`). Every error names the flag and the fix.
+import { isIP } from 'node:net';
+import { z } from 'zod';
+
+export const NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,11}$/;
+
+export interface RunConfig {
+  name: string;
+  /** Service address clients connect to; lives on the inner TUN inside the app's namespace. */
+  vip: string;
+  ipVersion: 4 | 6;
+  /** Host-side address on the outer TUN: the source the host uses towards the VIP, reachable from the app. */
+  hostAddr: string;
+  ports: number[];
+  log: boolean;
+  restart: 'no' | 'on-failure' | 'always';
+  mtu: number;
+  vnetHdr: boolean;
+  command: string[];
+}
+
+export const DEFAULT_VIP4 = '10.77.0.2';
+export const DEFAULT_HOST4 = '10.77.0.1';
+export const DEFAULT_HOST6 = 'fd77::1';
+
+const ipAddress = (flag: string) =>
+  z.string().refine((s) => isIP(s) !== 0, { message: `${flag} must be an IPv4 or IPv6 address` });
+
+const port = z.coerce
+  .number({ message: '--port must be a number' })
+  .int('--port must be an integer')
+  .min(1, '--port must be between 1 and 65535')
+  .max(65535, '--port must be between 1 and 65535');
+
+const schema = z.object({
+  name: z
+    .string({ message: '--name is required (a short service name, e.g. --name web)' })
+    .regex(NAME_PATTERN, '--name must be 1-12 characters of a-z, 0-9, _ or -, starting with a letter or digit'),
+  vip: ipAddress('--vip').optional(),
+  hostAddr: ipAddress('--host-addr').optional(),
+  port: z.array(port).min(1, 'at least one --port is required (the TCP port the app listens on)'),
+  log: z.boolean().default(true),
+  restart: z.enum(['no', 'on-failure', 'always'], { message: '--restart must be no, on-failure or always' }).default('no'),
+  mtu: z.coerce.number().int().min(1280, '--mtu must be at least 1280').max(65535, '--mtu must be at most 65535').default(1500),
+  vnetHdr: z.boolean().default(true),
+  command: z.array(z.string()).min(1, 'the command to protect is missing: put it after `--`, e.g. `-- node server.js`'),
+});
+
+export type RawRunOptions = z.input<typeof schema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Validates raw options (from flags or a config file) into a RunConfig, or throws ConfigError. */
+export function parseRunConfig(raw: unknown): RunConfig {
+  const res = schema.safeParse(raw);
+  if (!res.success) {
+    const first = res.error.issues[0];
+    throw new ConfigError(first ? first.message : 'invalid configuration');
+  }
+  const o = res.data;
+  const vip = o.vip ?? DEFAULT_VIP4;
+  const ipVersion = isIP(vip) === 6 ? 6 : 4;
+  const hostAddr = o.hostAddr ?? (ipVersion === 6 ? DEFAULT_HOST6 : DEFAULT_HOST4);
+  if (isIP(hostAddr) !== ipVersion) {
+    throw new ConfigError(`--host-addr ${hostAddr} and --vip ${vip} must be of the same IP version`);
+  }
+  if (hostAddr === vip) throw new ConfigError(`--host-addr must differ from --vip (both are ${vip})`);
+  return {
+    name: o.name,
+    vip,
+    ipVersion,
+    hostAddr,
+    ports: [...new Set(o.port)],
+    log: o.log,
+    restart: o.restart,
+    mtu: o.mtu,
+    vnetHdr: o.vnetHdr,
+    command: o.command,
+  };
+}
+
+/** Names derived from the service name; kept short for IFNAMSIZ (15 characters). */
+export function instanceNames(name: string): { netns: string; outerTun: string; innerTun: string } {
+  return { netns: `ftcp-${name}`, outerTun: `ft-${name}`, innerTun: 'ftcp0' };
+}

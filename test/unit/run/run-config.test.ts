@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, instanceNames, parseRunConfig } from '../../../src/run/run-config.js';
+
+const base = { name: 'web', port: ['8080'], log: false, command: ['node', 'server.js'] };
+
+describe('parseRunConfig', () => {
+  it('fills defaults for an IPv4 service', () => {
+    const cfg = parseRunConfig(base);
+    expect(cfg).toMatchObject({ name: 'web', vip: '10.77.0.2', ipVersion: 4, hostAddr: '10.77.0.1', ports: [8080] });
+    expect(cfg.restart).toBe('no');
+    expect(cfg.vnetHdr).toBe(true);
+  });
+
+  it('takes an IPv6 VIP with an IPv6 host address', () => {
+    const cfg = parseRunConfig({ ...base, vip: 'fd77::2' });
+    expect(cfg).toMatchObject({ vip: 'fd77::2', ipVersion: 6, hostAddr: 'fd77::1' });
+  });
+
+  it('deduplicates ports', () => {
+    expect(parseRunConfig({ ...base, port: ['80', '80', '443'] }).ports).toEqual([80, 443]);
+  });
+
+  const bad: [string, Record<string, unknown>, RegExp][] = [
+    ['missing name', { ...base, name: undefined }, /--name is required/],
+    ['long name', { ...base, name: 'a-very-long-service' }, /--name must be 1-12/],
+    ['bad vip', { ...base, vip: '10.77.0' }, /--vip must be an IPv4 or IPv6/],
+    ['no port', { ...base, port: [] }, /at least one --port/],
+    ['port range', { ...base, port: ['70000'] }, /between 1 and 65535/],
+    ['port text', { ...base, port: ['http'] }, /--port must be a number/],
+    ['no command', { ...base, command: [] }, /after `--`/],
+    ['mixed families', { ...base, vip: 'fd77::2', hostAddr: '10.0.0.1' }, /same IP version/],
+    ['host equals vip', { ...base, hostAddr: '10.77.0.2' }, /must differ/],
+    ['bad restart', { ...base, restart: 'sometimes' }, /--restart must be/],
+  ];
+  for (const [what, raw, msg] of bad) {
+    it(`rejects ${what} with a message naming the fix`, () => {
+      expect(() => parseRunConfig(raw)).toThrow(ConfigError);
+      expect(() => parseRunConfig(raw)).toThrow(msg);
+    });
+  }
+
+  it('derives interface names that fit IFNAMSIZ', () => {
+    const n = instanceNames('abcdefghijkl');
+    expect(n.outerTun.length).toBeLessThanOrEqual(15);
+    expect(n.netns).toBe('ftcp-abcdefghijkl');
+  });
+});
