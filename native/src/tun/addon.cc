@@ -1,4 +1,381 @@
-// Placeholder so the addon builds before its implementation lands.
+// ftcp_tun: a TUN device handle for Node. One reader thread per device fills batches from a
+// small pool of JS-owned buffers and hands each batch to JS with one thread-safe-function call;
+// writes are synchronous and batched from the JS thread. See docs/TUN.md.
 #include <napi.h>
-static Napi::Object Init(Napi::Env env, Napi::Object exports) { return exports; }
-NODE_API_MODULE(NODE_GYP_MODULE_NAME, Init)
+#include <unistd.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "batch_reader.h"
+#include "sys_error.h"
+#include "tun_open.h"
+
+namespace ftcp_tun {
+namespace {
+
+Napi::Error MakeSysError(Napi::Env env, int err, const std::string& syscall, const std::string& message) {
+  std::string name = ErrnoName(err);
+  Napi::Error e = Napi::Error::New(env, message + ": " + name);
+  e.Set("code", Napi::String::New(env, name));
+  e.Set("errno", Napi::Number::New(env, -err));
+  e.Set("syscall", Napi::String::New(env, syscall));
+  return e;
+}
+
+void ThrowSysError(Napi::Env env, const SysError& error) {
+  MakeSysError(env, error.err, error.syscall, error.message).ThrowAsJavaScriptException();
+}
+
+void ThrowTypeError(Napi::Env env, const std::string& message) {
+  Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
+}
+
+void ThrowRangeError(Napi::Env env, const std::string& message) {
+  Napi::RangeError::New(env, message).ThrowAsJavaScriptException();
+}
+
+// What the reader thread queues for the JS thread: a filled slot, or the reader's last error.
+struct Note {
+  bool isError = false;
+  Slot* slot = nullptr;
+  int err = 0;
+  const char* syscall = "";
+};
+
+// State shared by the JS handle and the thread-safe function (which may outlive the handle
+// by the time its queue drains), hence reference counted.
+struct Shared : BatchSink {
+  BatchReader reader;
+  napi_threadsafe_function tsfn = nullptr;
+  std::vector<Note> batchNotes;  // one per slot, reused
+  Note errorNote;
+  std::atomic<bool> closed{false};
+  std::string name;
+
+  void OnBatch(Slot* slot) override {
+    Note* note = &batchNotes[slot->index];
+    note->slot = slot;
+    if (napi_call_threadsafe_function(tsfn, note, napi_tsfn_blocking) != napi_ok) {
+      reader.Release(slot->index);  // closing: nobody will consume it
+    }
+  }
+  void OnError(int err, const char* syscall) override {
+    errorNote.isError = true;
+    errorNote.err = err;
+    errorNote.syscall = syscall;
+    napi_call_threadsafe_function(tsfn, &errorNote, napi_tsfn_blocking);
+  }
+};
+
+// Runs on the JS thread for every queued note. The batch memory is valid during the JS call
+// only: the slot goes back to the reader as soon as the callback returns.
+void CallJs(napi_env env, napi_value callback, void* context, void* data) {
+  auto* shared = static_cast<Shared*>(context);
+  auto* note = static_cast<Note*>(data);
+  if (env == nullptr || callback == nullptr) return;
+  if (shared->closed) return;
+  napi_value undefined;
+  napi_get_undefined(env, &undefined);
+  if (note->isError) {
+    Napi::Error error = MakeSysError(env, note->err, note->syscall, "cannot read from TUN device " + shared->name);
+    napi_value argv[3];
+    napi_create_int32(env, -1, &argv[0]);
+    napi_create_uint32(env, 0, &argv[1]);
+    argv[2] = error.Value();
+    napi_call_function(env, undefined, callback, 3, argv, nullptr);
+    return;
+  }
+  napi_value argv[2];
+  napi_create_int32(env, note->slot->index, &argv[0]);
+  napi_create_uint32(env, note->slot->count, &argv[1]);
+  napi_call_function(env, undefined, callback, 2, argv, nullptr);
+  shared->reader.Release(note->slot->index);
+}
+
+void FinalizeTsfn(napi_env, void* data, void*) {
+  delete static_cast<std::shared_ptr<Shared>*>(data);
+}
+
+// Data pointer and length of a Uint8Array/Buffer (or any typed array viewed as bytes).
+bool BytesOf(napi_env env, napi_value value, uint8_t** data, size_t* length) {
+  napi_typedarray_type type;
+  size_t elements;
+  void* ptr;
+  if (napi_get_typedarray_info(env, value, &type, &elements, &ptr, nullptr, nullptr) != napi_ok) return false;
+  if (type != napi_uint8_array) return false;
+  *data = static_cast<uint8_t*>(ptr);
+  *length = elements;
+  return true;
+}
+
+bool Uint32sOf(napi_env env, napi_value value, uint32_t** data, size_t* length) {
+  napi_typedarray_type type;
+  size_t elements;
+  void* ptr;
+  if (napi_get_typedarray_info(env, value, &type, &elements, &ptr, nullptr, nullptr) != napi_ok) return false;
+  if (type != napi_uint32_array) return false;
+  *data = static_cast<uint32_t*>(ptr);
+  *length = elements;
+  return true;
+}
+
+class TunHandle : public Napi::ObjectWrap<TunHandle> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "TunHandle",
+                       {
+                           InstanceMethod<&TunHandle::Start>("start"),
+                           InstanceMethod<&TunHandle::WriteBatch>("writeBatch"),
+                           InstanceMethod<&TunHandle::Write>("write"),
+                           InstanceMethod<&TunHandle::Close>("close"),
+                           InstanceMethod<&TunHandle::Ref>("ref"),
+                           InstanceMethod<&TunHandle::Unref>("unref"),
+                           InstanceMethod<&TunHandle::Stats>("stats"),
+                       });
+  }
+
+  // new TunHandle({ name, netns?, mtu?, vnetHdr?, txQueueLen? })
+  explicit TunHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TunHandle>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) {
+      ThrowTypeError(env, "TunHandle: options object expected");
+      return;
+    }
+    Napi::Object opts = info[0].As<Napi::Object>();
+    TunConfig config;
+    Napi::Value name = opts.Get("name");
+    if (!name.IsString()) {
+      ThrowTypeError(env, "TunHandle: options.name must be a string");
+      return;
+    }
+    config.name = name.As<Napi::String>().Utf8Value();
+    Napi::Value netns = opts.Get("netns");
+    if (netns.IsString()) config.netns = netns.As<Napi::String>().Utf8Value();
+    Napi::Value mtu = opts.Get("mtu");
+    if (mtu.IsNumber()) config.mtu = mtu.As<Napi::Number>().Int32Value();
+    Napi::Value txq = opts.Get("txQueueLen");
+    if (txq.IsNumber()) config.txQueueLen = txq.As<Napi::Number>().Int32Value();
+    config.vnetHdr = opts.Get("vnetHdr").ToBoolean().Value();
+
+    TunOpened opened;
+    SysError error;
+    if (!OpenTun(config, &opened, &error)) {
+      ThrowSysError(env, error);
+      return;
+    }
+    fd_ = opened.fd;
+    shared_ = std::make_shared<Shared>();
+    shared_->name = opened.name;
+    Napi::Object self = info.This().As<Napi::Object>();
+    self.Set("name", Napi::String::New(env, opened.name));
+    self.Set("vnetHdrLen", Napi::Number::New(env, opened.vnetHdrLen));
+    self.Set("offloads", Napi::Number::New(env, opened.offloads));
+    self.Set("fd", Napi::Number::New(env, opened.fd));
+  }
+
+  ~TunHandle() override { Shutdown(); }
+
+ private:
+  // start(pool: { buffer: Uint8Array, offsets: Uint32Array, lengths: Uint32Array }[],
+  //       dispatch: (slot: number, count: number, error?: Error) => void)
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (fd_ < 0) {
+      MakeSysError(env, EBADF, "start", "TUN device is closed").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    if (shared_->reader.running() || shared_->tsfn != nullptr) {
+      MakeSysError(env, EBUSY, "start", "TUN device " + shared_->name + " is already started")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    if (info.Length() < 2 || !info[0].IsArray() || !info[1].IsFunction()) {
+      ThrowTypeError(env, "start(pool, dispatch) expected");
+      return env.Undefined();
+    }
+    Napi::Array pool = info[0].As<Napi::Array>();
+    if (pool.Length() == 0 || pool.Length() > 64) {
+      ThrowRangeError(env, "start: pool must have 1 to 64 slots");
+      return env.Undefined();
+    }
+    std::vector<Slot> slots;
+    poolRef_ = Napi::Persistent(pool);
+    for (uint32_t i = 0; i < pool.Length(); i++) {
+      Napi::Value entry = pool.Get(i);
+      if (!entry.IsObject()) {
+        ThrowTypeError(env, "start: pool entries must be objects");
+        return env.Undefined();
+      }
+      Napi::Object o = entry.As<Napi::Object>();
+      Slot slot;
+      slot.index = static_cast<int>(i);
+      size_t nOffsets = 0, nLengths = 0;
+      if (!BytesOf(env, o.Get("buffer"), &slot.buf, &slot.cap) ||
+          !Uint32sOf(env, o.Get("offsets"), &slot.offsets, &nOffsets) ||
+          !Uint32sOf(env, o.Get("lengths"), &slot.lengths, &nLengths)) {
+        ThrowTypeError(env, "start: pool entry needs buffer: Uint8Array, offsets/lengths: Uint32Array");
+        return env.Undefined();
+      }
+      if (slot.cap < kPacketReserve || slot.cap > UINT32_MAX || nOffsets == 0 || nOffsets != nLengths) {
+        ThrowRangeError(env, "start: pool buffers need at least " + std::to_string(kPacketReserve) +
+                                 " bytes and offsets/lengths of equal non-zero length");
+        return env.Undefined();
+      }
+      slot.maxPackets = static_cast<uint32_t>(nOffsets);
+      slots.push_back(slot);
+    }
+    shared_->batchNotes.assign(slots.size(), Note{});
+
+    auto* keep = new std::shared_ptr<Shared>(shared_);
+    napi_status status = napi_create_threadsafe_function(
+        env, info[1], nullptr, Napi::String::New(env, "ftcp_tun.reader"), 0, 1, keep, FinalizeTsfn,
+        shared_.get(), CallJs, &shared_->tsfn);
+    if (status != napi_ok) {
+      delete keep;
+      shared_->tsfn = nullptr;
+      Napi::Error::New(env, "start: cannot create the thread-safe function").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    if (!refed_) napi_unref_threadsafe_function(env, shared_->tsfn);
+    int err = shared_->reader.Start(fd_, std::move(slots), shared_.get());
+    if (err != 0) {
+      napi_release_threadsafe_function(shared_->tsfn, napi_tsfn_abort);
+      shared_->tsfn = nullptr;
+      MakeSysError(env, err, "eventfd", "cannot start the reader of " + shared_->name).ThrowAsJavaScriptException();
+    }
+    return env.Undefined();
+  }
+
+  // writeBatch(buffer: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number
+  // One write() per packet. Stops at EAGAIN (returns how many went out before it); a packet the
+  // kernel rejects (EINVAL, EIO...) is skipped and counted in stats().writeErrors.
+  Napi::Value WriteBatch(const Napi::CallbackInfo& info) {
+    napi_env env = info.Env();
+    if (fd_ < 0) {
+      MakeSysError(info.Env(), EBADF, "write", "TUN device is closed").ThrowAsJavaScriptException();
+      return info.Env().Undefined();
+    }
+    uint8_t* buf;
+    size_t bufLen, nOffsets, nLengths;
+    uint32_t *offsets, *lengths;
+    if (info.Length() < 4 || !BytesOf(env, info[0], &buf, &bufLen) || !Uint32sOf(env, info[1], &offsets, &nOffsets) ||
+        !Uint32sOf(env, info[2], &lengths, &nLengths) || !info[3].IsNumber()) {
+      ThrowTypeError(info.Env(), "writeBatch(buffer: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count)");
+      return info.Env().Undefined();
+    }
+    int64_t count = info[3].As<Napi::Number>().Int64Value();
+    if (count < 0 || static_cast<size_t>(count) > nOffsets || static_cast<size_t>(count) > nLengths) {
+      ThrowRangeError(info.Env(), "writeBatch: count exceeds offsets/lengths");
+      return info.Env().Undefined();
+    }
+    uint32_t written = 0;
+    for (int64_t i = 0; i < count; i++) {
+      uint64_t off = offsets[i], len = lengths[i];
+      if (off + len > bufLen) {
+        ThrowRangeError(info.Env(), "writeBatch: packet " + std::to_string(i) + " lies outside the buffer");
+        return info.Env().Undefined();
+      }
+      ssize_t n;
+      do {
+        n = ::write(fd_, buf + off, len);
+      } while (n < 0 && errno == EINTR);
+      if (n >= 0) {
+        written++;
+        continue;
+      }
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      writeErrors_++;
+      lastWriteErrno_ = errno;
+    }
+    return Napi::Number::New(info.Env(), written);
+  }
+
+  // write(packet: Uint8Array): boolean — false on EAGAIN, throws on other errors.
+  Napi::Value Write(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (fd_ < 0) {
+      MakeSysError(env, EBADF, "write", "TUN device is closed").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    uint8_t* buf;
+    size_t len;
+    if (info.Length() < 1 || !BytesOf(env, info[0], &buf, &len)) {
+      ThrowTypeError(env, "write(packet: Uint8Array) expected");
+      return env.Undefined();
+    }
+    ssize_t n;
+    do {
+      n = ::write(fd_, buf, len);
+    } while (n < 0 && errno == EINTR);
+    if (n >= 0) return Napi::Boolean::New(env, true);
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return Napi::Boolean::New(env, false);
+    int err = errno;
+    writeErrors_++;
+    lastWriteErrno_ = err;
+    MakeSysError(env, err, "write", "cannot write a packet to TUN device " + shared_->name).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Shutdown();
+    return info.Env().Undefined();
+  }
+
+  // Whether a started reader keeps the event loop alive (it does by default).
+  Napi::Value Ref(const Napi::CallbackInfo& info) {
+    refed_ = true;
+    if (shared_ && shared_->tsfn != nullptr && fd_ >= 0) napi_ref_threadsafe_function(info.Env(), shared_->tsfn);
+    return info.Env().Undefined();
+  }
+  Napi::Value Unref(const Napi::CallbackInfo& info) {
+    refed_ = false;
+    if (shared_ && shared_->tsfn != nullptr && fd_ >= 0) napi_unref_threadsafe_function(info.Env(), shared_->tsfn);
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("writeErrors", Napi::Number::New(env, static_cast<double>(writeErrors_)));
+    o.Set("lastWriteError", lastWriteErrno_ ? Napi::Value(Napi::String::New(env, ErrnoName(lastWriteErrno_)))
+                                            : env.Null());
+    return o;
+  }
+
+  // Stop the reader first (it may be blocked in poll or waiting for a slot), then drop the
+  // thread-safe function (its queued batches are skipped: closed is set), then the fd.
+  void Shutdown() {
+    if (fd_ < 0) return;
+    shared_->closed = true;
+    shared_->reader.Stop();
+    if (shared_->tsfn != nullptr) {
+      napi_release_threadsafe_function(shared_->tsfn, napi_tsfn_release);
+      shared_->tsfn = nullptr;
+    }
+    ::close(fd_);
+    fd_ = -1;
+    if (!poolRef_.IsEmpty()) poolRef_.Reset();
+  }
+
+  int fd_ = -1;
+  bool refed_ = true;
+  uint64_t writeErrors_ = 0;
+  int lastWriteErrno_ = 0;
+  std::shared_ptr<Shared> shared_;
+  Napi::Reference<Napi::Array> poolRef_;
+};
+
+}  // namespace
+}  // namespace ftcp_tun
+
+static Napi::Object InitTun(Napi::Env env, Napi::Object exports) {
+  exports.Set("TunHandle", ftcp_tun::TunHandle::Define(env));
+  exports.Set("vnetHdrLen", Napi::Number::New(env, ftcp_tun::kVnetHdrLen));
+  exports.Set("packetReserve", Napi::Number::New(env, static_cast<double>(ftcp_tun::kPacketReserve)));
+  return exports;
+}
+
+NODE_API_MODULE(NODE_GYP_MODULE_NAME, InitTun)

@@ -1,0 +1,183 @@
+// A TUN device read by a native thread in batches and written synchronously in batches.
+import { tunAddon, type NativeTunHandle } from './native-tun.js';
+import { TunError } from './tun-error.js';
+
+export interface TunOpenOptions {
+  /** Interface name (1..15 bytes; `%d` lets the kernel pick a number). */
+  name: string;
+  /** Open the device inside /var/run/netns/<netns> (the caller's namespace is not changed). */
+  netns?: string;
+  /** MTU to set; the kernel default (1500) when omitted. */
+  mtu?: number;
+  /** IFF_VNET_HDR with checksum + TSO offload: packets carry a 12-byte virtio_net_hdr, up to 64 KiB. */
+  vnetHdr?: boolean;
+  /** Most packets per batch handed to JS (default 64). */
+  batchPackets?: number;
+  /** Batch buffers in the pool (default 4); when all are in use the reader waits (backpressure). */
+  poolSize?: number;
+  /** Bytes per batch buffer (default: batchPackets MTU-sized packets, or 1 MiB with vnetHdr). */
+  batchBytes?: number;
+  /** Kernel transmit queue length of the device (packets waiting to be read); kernel default 500. */
+  txQueueLen?: number;
+}
+
+/**
+ * Packets read in one go. Packet i is buffer[offsets[i] .. offsets[i] + lengths[i]) and, with a
+ * vnet header, starts with it. Valid only during the callback that receives it: the memory is
+ * reused for a later batch as soon as the callback returns (copy what must outlive it).
+ */
+export interface PacketBatch {
+  buffer: Buffer;
+  offsets: Uint32Array;
+  lengths: Uint32Array;
+  count: number;
+}
+
+export interface TunStats {
+  /** Packets the kernel refused in write/writeBatch (bad packet, device down...). */
+  writeErrors: number;
+  lastWriteError: string | null;
+}
+
+const DEFAULT_BATCH_PACKETS = 64;
+const DEFAULT_POOL_SIZE = 4;
+const VNET_BATCH_BYTES = 1 << 20;
+
+export class TunDevice {
+  readonly name: string;
+  readonly vnetHdr: boolean;
+  /** 0 when no vnet header. */
+  readonly vnetHdrLen: number;
+  /** TUN_F_* offload flags the kernel accepted (0 without vnet header). */
+  readonly offloads: number;
+  private readonly handle: NativeTunHandle;
+  private readonly pool: PacketBatch[];
+  private started = false;
+  private closed = false;
+
+  private constructor(handle: NativeTunHandle, pool: PacketBatch[]) {
+    this.handle = handle;
+    this.name = handle.name;
+    this.vnetHdrLen = handle.vnetHdrLen;
+    this.vnetHdr = handle.vnetHdrLen > 0;
+    this.offloads = handle.offloads;
+    this.pool = pool;
+  }
+
+  /** Opens (creates or attaches to) the device, sets the MTU, brings it up. Throws TunError. */
+  static open(opts: TunOpenOptions): TunDevice {
+    const batchPackets = positiveInt(opts.batchPackets, DEFAULT_BATCH_PACKETS, 'batchPackets');
+    const poolSize = positiveInt(opts.poolSize, DEFAULT_POOL_SIZE, 'poolSize');
+    if (poolSize > 64) throw new RangeError('TunDevice.open: poolSize must be at most 64');
+    const addon = tunAddon();
+    const slotBytes = ((opts.mtu ?? 1500) + (opts.vnetHdr ? addon.vnetHdrLen : 0) + 7) & ~7;
+    const batchBytes = Math.max(
+      addon.packetReserve,
+      opts.batchBytes ?? (opts.vnetHdr ? VNET_BATCH_BYTES : batchPackets * slotBytes + addon.packetReserve),
+    );
+    let handle: NativeTunHandle;
+    try {
+      handle = new addon.TunHandle({
+        name: opts.name,
+        ...(opts.netns !== undefined ? { netns: opts.netns } : {}),
+        ...(opts.mtu !== undefined ? { mtu: opts.mtu } : {}),
+        ...(opts.txQueueLen !== undefined ? { txQueueLen: opts.txQueueLen } : {}),
+        vnetHdr: opts.vnetHdr === true,
+      });
+    } catch (err) {
+      throw TunError.from(err);
+    }
+    const pool: PacketBatch[] = [];
+    for (let i = 0; i < poolSize; i++) {
+      pool.push({
+        buffer: Buffer.allocUnsafeSlow(batchBytes),
+        offsets: new Uint32Array(batchPackets),
+        lengths: new Uint32Array(batchPackets),
+        count: 0,
+      });
+    }
+    return new TunDevice(handle, pool);
+  }
+
+  /**
+   * Starts the reader thread. onBatch gets every batch (one call per batch, on the JS thread);
+   * onError gets a read failure (the reader stops then) or an exception thrown by onBatch.
+   */
+  start(onBatch: (batch: PacketBatch) => void, onError: (err: Error) => void): void {
+    if (this.closed) throw new TunError(`TUN device ${this.name} is closed`, 'EBADF', -9, 'start');
+    if (this.started) throw new TunError(`TUN device ${this.name} is already started`, 'EBUSY', -16, 'start');
+    const pool = this.pool;
+    const dispatch = (slot: number, count: number, error?: Error): void => {
+      if (slot < 0) {
+        onError((TunError.from(error) as Error | undefined) ?? new Error(`TUN device ${this.name}: read failed`));
+        return;
+      }
+      const batch = pool[slot]!;
+      batch.count = count;
+      try {
+        onBatch(batch);
+      } catch (err) {
+        onError(err instanceof Error ? err : new Error(String(err)));
+      }
+    };
+    try {
+      this.handle.start(pool, dispatch);
+    } catch (err) {
+      throw TunError.from(err);
+    }
+    this.started = true;
+  }
+
+  /** Writes batch packets 0..count-1; returns how many went out (stops early only on EAGAIN). */
+  writeBatch(batch: PacketBatch): number {
+    return this.writePackets(batch.buffer, batch.offsets, batch.lengths, batch.count);
+  }
+
+  /** Same as writeBatch over loose arrays (packet i = buffer[offsets[i], +lengths[i])). */
+  writePackets(buffer: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number {
+    try {
+      return this.handle.writeBatch(buffer, offsets, lengths, count);
+    } catch (err) {
+      throw TunError.from(err);
+    }
+  }
+
+  /** Writes one packet; false when the kernel would block (EAGAIN); throws TunError otherwise. */
+  write(packet: Buffer): boolean {
+    try {
+      return this.handle.write(packet);
+    } catch (err) {
+      throw TunError.from(err);
+    }
+  }
+
+  /** Lets the process exit while the reader runs (like socket.unref()). */
+  unref(): void {
+    this.handle.unref();
+  }
+
+  ref(): void {
+    this.handle.ref();
+  }
+
+  stats(): TunStats {
+    return this.handle.stats();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Stops the reader, closes the fd (a non-persistent device disappears). Safe to call twice. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.handle.close();
+  }
+}
+
+function positiveInt(value: number | undefined, fallback: number, what: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 1) throw new RangeError(`TunDevice.open: ${what} must be a positive integer`);
+  return value;
+}
