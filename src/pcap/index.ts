@@ -1,0 +1,3 @@
+export * from './link.js';
+export * from './pcapng-writer.js';
+export * from './reader.js';
