@@ -1,0 +1,128 @@
+// Test topology helpers: a private "host" namespace per test file, commands run inside it, and
+// an `ftcp run` child whose ready line is awaited. Everything made here is removed in cleanup().
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const FTCP = join(ROOT, 'dist', 'cli', 'main.js');
+
+export function sh(cmd: string, args: string[], opts: { timeout?: number; input?: string } = {}): string {
+  return execFileSync(cmd, args, {
+    encoding: 'utf8',
+    timeout: opts.timeout ?? 30_000,
+    input: opts.input,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+}
+
+/** A network namespace made for one test file; its name starts with ftcpt-. */
+export class TestNetns {
+  constructor(readonly name: string) {}
+
+  static create(tag: string): TestNetns {
+    const name = `ftcpt-${process.pid}-${tag}`;
+    if (existsSync(`/var/run/netns/${name}`)) sh('ip', ['netns', 'del', name]);
+    sh('ip', ['netns', 'add', name]);
+    sh('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+    return new TestNetns(name);
+  }
+
+  exec(cmd: string, args: string[], opts: { timeout?: number; input?: string } = {}): string {
+    return sh('ip', ['netns', 'exec', this.name, cmd, ...args], opts);
+  }
+
+  spawn(cmd: string, args: string[]): ChildProcess {
+    return spawn('ip', ['netns', 'exec', this.name, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+
+  destroy(): void {
+    if (!existsSync(`/var/run/netns/${this.name}`)) return;
+    try {
+      for (const pid of sh('ip', ['netns', 'pids', this.name]).split('\n').filter(Boolean)) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+    } catch {
+      /* no pids */
+    }
+    try {
+      sh('ip', ['netns', 'del', this.name]);
+    } catch {
+      /* retried by the next run */
+    }
+  }
+}
+
+export interface FtcpRunHandle {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  /** Resolves with the exit code once the process has exited. */
+  exited: Promise<number | null>;
+}
+
+/** Starts `ftcp ARGS` inside HOST (the test's host namespace) and waits for the ready line. */
+export async function startFtcp(host: TestNetns, args: string[], readyTimeoutMs = 20_000): Promise<FtcpRunHandle> {
+  const child = spawn('ip', ['netns', 'exec', host.name, process.execPath, FTCP, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, FTCP_LOG_LEVEL: process.env.FTCP_LOG_LEVEL ?? 'warn' },
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const handle: FtcpRunHandle = { child, stdout: () => out, stderr: () => err, exited };
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`ftcp not ready after ${readyTimeoutMs} ms; stderr: ${err}`)), readyTimeoutMs);
+    const check = (): void => {
+      if (/ready vip=/.test(out)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout!.on('data', check);
+    exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`ftcp exited (${code}) before ready; stderr: ${err}`));
+    });
+  });
+  return handle;
+}
+
+/** Runs `ftcp ARGS` to completion inside HOST; returns exit code and output. */
+export function runFtcp(host: TestNetns | undefined, args: string[], timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const argv = host ? ['netns', 'exec', host.name, process.execPath, FTCP, ...args] : [FTCP, ...args];
+  const child = spawn(host ? 'ip' : process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Stops an ftcp child with SIGTERM (SIGKILL after graceMs) and waits for it. */
+export async function stopFtcp(h: FtcpRunHandle | undefined, graceMs = 10_000): Promise<number | null> {
+  if (!h) return null;
+  if (h.child.exitCode !== null || h.child.signalCode !== null) return h.child.exitCode;
+  const t = setTimeout(() => h.child.kill('SIGKILL'), graceMs);
+  h.child.kill('SIGTERM');
+  const code = await h.exited;
+  clearTimeout(t);
+  return code;
+}
+
+export function netnsExists(name: string): boolean {
+  return existsSync(`/var/run/netns/${name}`);
+}
