@@ -39,7 +39,7 @@ lat_a=$(ip netns exec $A $PP client 10.203.0.2 7000 $COUNT 64)
 
 # (b) through ftcp run --no-log, the daemon in its own "host" namespace
 ip netns add $H; ip -n $H link set lo up
-ip netns exec $H node dist/cli/main.js run --name $NAME --vip 10.77.90.2 --port 5201 --port 7000 --no-log -- \
+nsenter --net=/var/run/netns/$H node dist/cli/main.js run --name $NAME --vip 10.77.90.2 --port 5201 --port 7000 --no-log -- \
   sh -c "iperf3 -s -p 5201 >/dev/null & exec $PWD/$PP server 7000" > /tmp/ftcp-bench-$id.out 2>&1 &
 FTCP_PID=$!
 for _ in $(seq 100); do grep -q 'ready vip=' /tmp/ftcp-bench-$id.out && break; sleep 0.1; done

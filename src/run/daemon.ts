@@ -29,11 +29,23 @@ function cleanStaleState(cfg: RunConfig, log: Logger): void {
   destroyNetnsSync(netns);
 }
 
-async function waitListening(sup: Supervisor, ports: number[], signal: AbortSignal): Promise<void> {
+async function waitListening(
+  sup: Supervisor,
+  ports: number[],
+  signal: AbortSignal,
+  finalExit: () => AppExit | undefined,
+): Promise<void> {
   for (;;) {
-    if (signal.aborted) throw new Error('stopped before the app was ready');
+    const exit = finalExit();
+    if (exit) {
+      throw new Error(`the app exited (${describeExit(exit)}) before it listened on port(s) ${ports.join(', ')}`);
+    }
+    if (signal.aborted) throw new StopRequested();
     const pid = sup.pid;
-    if (pid === undefined) throw new Error('the app exited before it listened on its port(s)');
+    if (pid === undefined) {
+      await new Promise((r) => setTimeout(r, 20)); // between a crash and its restart
+      continue;
+    }
     const open = listeningPorts(pid);
     if (ports.every((p) => open.has(p))) return;
     await new Promise((r) => setTimeout(r, 20));
@@ -65,7 +77,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
   const cleanupSync = (): void => {
-    relay?.stop();
+    relay?.close();
     topo?.teardown();
     releaseInstanceLock(cfg.name);
   };
@@ -76,7 +88,11 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     cleanStaleState(cfg, log);
     await checkVipFree(cfg);
     topo = await buildTopology(cfg, log);
-    relay = new Relay(topo.outer, topo.inner, { log });
+    relay = new Relay({
+      outer: topo.outer,
+      inner: topo.inner,
+      onError: (err, direction) => log.error({ err, direction }, 'relay error'),
+    });
     relay.start();
 
     sup = new Supervisor({ netns: topo.netns, command: cfg.command, restart: cfg.restart, log });
@@ -88,7 +104,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     });
     stopped.then(() => abort.abort(), () => undefined);
     sup.start();
-    await waitListening(sup, cfg.ports, abort.signal);
+    await waitListening(sup, cfg.ports, abort.signal, () => finalExit);
     (opts.ready ?? ((l) => process.stdout.write(`${l}\n`)))(`ftcp: ${cfg.name} ready vip=${cfg.vip}`);
 
     await new Promise<void>((resolve) => {
@@ -98,10 +114,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     // The app's own final exit gives the daemon's status; a stop request exits 0.
     return finalExit ? exitCodeOf(finalExit) : 0;
   } catch (err) {
-    if (abort.signal.aborted && !(err instanceof ConfigError) && finalExit === undefined) return 0;
-    if (finalExit && err instanceof Error && /exited before/.test(err.message)) {
-      throw new Error(`the app exited (${describeExit(finalExit)}) before it listened on port(s) ${cfg.ports.join(', ')}`);
-    }
+    if (err instanceof StopRequested) return 0;
     throw err;
   } finally {
     await sup?.stop();
@@ -110,6 +123,12 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     process.off('SIGHUP', onSignal);
     cleanupSync();
     process.off('exit', cleanupSync);
+  }
+}
+
+class StopRequested extends Error {
+  constructor() {
+    super('stopped before the app was ready');
   }
 }
 

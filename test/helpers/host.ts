@@ -66,9 +66,13 @@ export interface FtcpRunHandle {
   exited: Promise<number | null>;
 }
 
+// The daemon enters the test's host namespace with nsenter, not `ip netns exec`: the latter also
+// gives it a private mount namespace, where the namespaces it creates would not be visible.
+const nsenterArgs = (host: TestNetns): string[] => [`--net=/var/run/netns/${host.name}`, process.execPath, FTCP];
+
 /** Starts `ftcp ARGS` inside HOST (the test's host namespace) and waits for the ready line. */
 export async function startFtcp(host: TestNetns, args: string[], readyTimeoutMs = 20_000): Promise<FtcpRunHandle> {
-  const child = spawn('ip', ['netns', 'exec', host.name, process.execPath, FTCP, ...args], {
+  const child = spawn('nsenter', [...nsenterArgs(host), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, FTCP_LOG_LEVEL: process.env.FTCP_LOG_LEVEL ?? 'warn' },
   });
@@ -97,8 +101,8 @@ export async function startFtcp(host: TestNetns, args: string[], readyTimeoutMs 
 
 /** Runs `ftcp ARGS` to completion inside HOST; returns exit code and output. */
 export function runFtcp(host: TestNetns | undefined, args: string[], timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const argv = host ? ['netns', 'exec', host.name, process.execPath, FTCP, ...args] : [FTCP, ...args];
-  const child = spawn(host ? 'ip' : process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const argv = host ? [...nsenterArgs(host), ...args] : [FTCP, ...args];
+  const child = spawn(host ? 'nsenter' : process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
