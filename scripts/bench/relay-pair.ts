@@ -7,6 +7,8 @@
 //     --moduleResolution nodenext --target es2022 --types node --skipLibCheck scripts/bench/relay-pair.ts
 //   node dist/bench/scripts/bench/relay-pair.js [--seconds 5] [--mode plain|vnet|both] [--veth]
 // --veth also measures a direct veth pair between the same namespaces, the reference figure.
+// Tuning knobs (TunOpenOptions) from the environment: FTCP_BENCH_BATCH_BYTES, FTCP_BENCH_POOL,
+// FTCP_BENCH_BATCH_PACKETS, FTCP_BENCH_TXQLEN.
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { TunDevice } from '../../src/tun/tun-device.js';
@@ -85,20 +87,31 @@ async function iperf(a: Netns, b: Netns, seconds: number): Promise<number> {
 }
 
 async function measureRelay(a: Netns, b: Netns, vnetHdr: boolean, seconds: number): Promise<void> {
-  const ta = TunDevice.open({ name: 'ftcpbench0', netns: a.name, mtu: 1500, vnetHdr });
-  const tb = TunDevice.open({ name: 'ftcpbench1', netns: b.name, mtu: 1500, vnetHdr });
+  const tuning = {
+    ...(process.env.FTCP_BENCH_BATCH_BYTES ? { batchBytes: Number(process.env.FTCP_BENCH_BATCH_BYTES) } : {}),
+    ...(process.env.FTCP_BENCH_POOL ? { poolSize: Number(process.env.FTCP_BENCH_POOL) } : {}),
+    ...(process.env.FTCP_BENCH_BATCH_PACKETS ? { batchPackets: Number(process.env.FTCP_BENCH_BATCH_PACKETS) } : {}),
+    ...(process.env.FTCP_BENCH_TXQLEN ? { txQueueLen: Number(process.env.FTCP_BENCH_TXQLEN) } : {}),
+  };
+  const ta = TunDevice.open({ name: 'ftcpbench0', netns: a.name, mtu: 1500, vnetHdr, ...tuning });
+  const tb = TunDevice.open({ name: 'ftcpbench1', netns: b.name, mtu: 1500, vnetHdr, ...tuning });
   const relay = new Relay({ outer: ta, inner: tb, onError: (err, dir) => console.error(`relay ${dir}: ${err.message}`) });
   try {
     address(a, ta.name, ADDR_A, ADDR_B);
     address(b, tb.name, ADDR_B, ADDR_A);
     relay.start();
+    const cpu0 = process.cpuUsage();
+    const t0 = process.hrtime.bigint();
     const gbps = await iperf(a, b, seconds);
+    const cpu = process.cpuUsage(cpu0);
+    const wallUs = Number(process.hrtime.bigint() - t0) / 1000;
     const c = relay.counters;
     const perBatch = (d: typeof c.inbound): string => (d.readBatches ? (d.readPackets / d.readBatches).toFixed(1) : '0');
     const avgPkt = c.inbound.readPackets ? Math.round(c.inbound.readBytes / c.inbound.readPackets) : 0;
     console.log(
       `relay ${vnetHdr ? 'vnet-hdr+TSO' : 'plain      '}  ${gbps.toFixed(2)} Gbit/s` +
         `  rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB` +
+        `  cpu ${(((cpu.user + cpu.system) / wallUs) * 100).toFixed(0)}% (sys ${((cpu.system / wallUs) * 100).toFixed(0)}%)` +
         `  data dir: ${c.inbound.readPackets} pkts, ${perBatch(c.inbound)}/batch, avg ${avgPkt} B` +
         `  ack dir: ${c.outbound.readPackets} pkts, ${perBatch(c.outbound)}/batch` +
         `  dropped ${c.inbound.droppedPackets + c.outbound.droppedPackets}, errors ${c.errors}`,

@@ -95,8 +95,15 @@ void CallJs(napi_env env, napi_value callback, void* context, void* data) {
   shared->reader.Release(note->slot->index);
 }
 
+// Runs on the JS thread once the thread-safe function is gone: after close() released it, or
+// at environment teardown (process exit) when close() was never called. In the latter case the
+// reader must stop before it touches the freed function again.
 void FinalizeTsfn(napi_env, void* data, void*) {
-  delete static_cast<std::shared_ptr<Shared>*>(data);
+  auto* holder = static_cast<std::shared_ptr<Shared>*>(data);
+  (*holder)->closed = true;
+  (*holder)->reader.Stop();
+  (*holder)->tsfn = nullptr;
+  delete holder;
 }
 
 // Data pointer and length of a Uint8Array/Buffer (or any typed array viewed as bytes).
