@@ -1,6 +1,7 @@
 // The PacketOutput of one direction: gathers consecutive packets of one buffer into a run and
 // writes each run with one writeBatch call, so a pass-through batch costs one native call.
-import type { PacketBatch, TunDevice } from '../tun/tun-device.js';
+import type { PacketBatch } from '../tun/tun-device.js';
+import type { PacketWriter } from './packet-device.js';
 import type { PacketOutput } from './packet-path.js';
 import type { DirectionCounters } from './relay-counters.js';
 
@@ -14,7 +15,7 @@ export class BatchOutput implements PacketOutput {
   private readonly lengths = new Uint32Array(RUN_CAPACITY);
 
   constructor(
-    private readonly device: TunDevice,
+    private readonly device: PacketWriter,
     private readonly counters: DirectionCounters,
   ) {}
 

@@ -1,16 +1,17 @@
 // Joins the outer and the inner TUN: every batch read from one is run through the PacketPath
 // and written to the other. Pass-through costs one native read hand-over and one batched write
 // per batch; the path decides per packet when one is plugged in.
-import type { PacketBatch, TunDevice } from '../tun/tun-device.js';
+import type { PacketBatch } from '../tun/tun-device.js';
+import type { PacketDevice } from './packet-device.js';
 import { BatchOutput } from './batch-output.js';
 import { PassThroughPath, type Direction, type PacketPath } from './packet-path.js';
 import { countersOf, newRelayCounters, type RelayCounters } from './relay-counters.js';
 
 export interface RelayOptions {
   /** The device facing the network (clients). */
-  outer: TunDevice;
+  outer: PacketDevice;
   /** The device facing the protected app's namespace. */
-  inner: TunDevice;
+  inner: PacketDevice;
   /** Per-packet stage; forwards everything unchanged when omitted. */
   path?: PacketPath;
   /** A device read failure (that reader stops) or an exception thrown by the path. */
@@ -22,8 +23,8 @@ export class RelayConfigError extends Error {
 }
 
 export class Relay {
-  readonly outer: TunDevice;
-  readonly inner: TunDevice;
+  readonly outer: PacketDevice;
+  readonly inner: PacketDevice;
   readonly counters: RelayCounters = newRelayCounters();
   private readonly path: PacketPath;
   private readonly onError: (err: Error, direction: Direction) => void;
