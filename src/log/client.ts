@@ -1,0 +1,383 @@
+// LogClient: what the wrappers use to log. `append` numbers and queues a record synchronously;
+// batches go out on the next tick (or once a batch is full) on one Append stream; the server's
+// durable watermark resolves `waitDurable` and fires 'durable'. Unacknowledged records are kept and
+// resent after a reconnect (the server drops the duplicates by per-stream sequence).
+import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import {
+  AppendRequest,
+  AppendResponse,
+  CheckpointRequest,
+  CheckpointResponse,
+  LogService,
+  ReadRequest,
+  ReadResponse,
+  Record,
+  StatsRequest,
+  StatsResponse,
+  StoredRecord,
+  type CheckpointInfo,
+  type ConnPosition,
+} from './gen/ftcp/v1/log.js';
+import { MAX_MESSAGE_BYTES } from './limits.js';
+
+export interface LogClientTls {
+  /** CA that signed the server certificate (default: system roots). */
+  ca?: Buffer;
+  /** Client certificate and key, for servers started with --tls-ca (mutual TLS). */
+  cert?: Buffer;
+  key?: Buffer;
+  /** Name to verify the server certificate against, when the target is an IP address. */
+  serverName?: string;
+}
+
+export interface LogClientOptions {
+  /** `unix:/path/to/sock` or `host:port`. */
+  target: string;
+  service: string;
+  epoch?: number;
+  /** Identifies this writer for deduplication; default a random UUID. */
+  streamId?: string;
+  token?: string;
+  tls?: LogClientTls;
+  /** A batch is sent once this many record bytes are queued (default 1 MiB). */
+  maxBatchBytes?: number;
+  /** Delay before a partial batch goes out; 0 (default) = next turn of the event loop. */
+  maxBatchDelayMs?: number;
+  /** `writable` turns false above this many unacknowledged bytes, 'drain' at half (default 32 MiB). */
+  highWaterBytes?: number;
+  reconnectMinMs?: number;
+  reconnectMaxMs?: number;
+}
+
+export type ReadItem =
+  | { type: 'checkpoint'; checkpoint: CheckpointInfo }
+  | { type: 'record'; lsn: number; epoch: number; streamId: string; seq: number; record: Record };
+
+export interface ReadQuery {
+  /** Default: the client's own service. */
+  service?: string;
+  connId?: string;
+  fromOffset?: number;
+  skipCheckpoint?: boolean;
+}
+
+/** gRPC codes after which resending cannot help: the client stops and fails its waiters. */
+const FATAL = new Set<number>([
+  grpc.status.INVALID_ARGUMENT,
+  grpc.status.FAILED_PRECONDITION,
+  grpc.status.UNAUTHENTICATED,
+  grpc.status.PERMISSION_DENIED,
+  grpc.status.UNIMPLEMENTED,
+  grpc.status.OUT_OF_RANGE,
+]);
+
+interface Waiter {
+  seq: number;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+const P = LogService;
+
+export class LogClient extends EventEmitter {
+  readonly service: string;
+  readonly streamId: string;
+  epoch: number;
+  private readonly grpcClient: grpc.Client;
+  private readonly metadata: grpc.Metadata;
+  private readonly maxBatchBytes: number;
+  private readonly maxBatchDelayMs: number;
+  private readonly highWater: number;
+  private readonly reconnectMin: number;
+  private readonly reconnectMax: number;
+
+  /** Unacknowledged encoded records; recs[qHead] has seq durable + 1. */
+  private recs: (Buffer | undefined)[] = [];
+  private qHead = 0;
+  private durable = 0;
+  private last = 0;
+  private sent = 0;
+  private unackedBytes = 0;
+  private unsentBytes = 0;
+  private waiters: Waiter[] = [];
+  private isWritable = true;
+  private call: grpc.ClientDuplexStream<AppendRequest, AppendResponse> | undefined;
+  private flushTimer: NodeJS.Immediate | NodeJS.Timeout | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private backoff: number;
+  private failure: Error | undefined;
+  private closing = false;
+
+  constructor(opts: LogClientOptions) {
+    super();
+    this.service = opts.service;
+    this.epoch = opts.epoch ?? 0;
+    this.streamId = opts.streamId ?? randomUUID();
+    this.maxBatchBytes = opts.maxBatchBytes ?? 1024 * 1024;
+    this.maxBatchDelayMs = opts.maxBatchDelayMs ?? 0;
+    this.highWater = opts.highWaterBytes ?? 32 * 1024 * 1024;
+    this.reconnectMin = opts.reconnectMinMs ?? 50;
+    this.reconnectMax = opts.reconnectMaxMs ?? 2000;
+    this.backoff = this.reconnectMin;
+    const channelOpts: grpc.ChannelOptions = {
+      'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+      'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+    };
+    let creds = grpc.credentials.createInsecure();
+    if (opts.tls) {
+      creds = grpc.credentials.createSsl(opts.tls.ca ?? null, opts.tls.key ?? null, opts.tls.cert ?? null);
+      if (opts.tls.serverName) channelOpts['grpc.ssl_target_name_override'] = opts.tls.serverName;
+    }
+    this.grpcClient = new grpc.Client(opts.target, creds, channelOpts);
+    this.metadata = new grpc.Metadata();
+    if (opts.token !== undefined) this.metadata.set('authorization', `Bearer ${opts.token}`);
+  }
+
+  /** Highest seq known durable: every record appended with seq <= this is durable. */
+  get durableSeq(): number {
+    return this.durable;
+  }
+
+  /** Seq of the last appended record (0 before the first). */
+  get lastSeq(): number {
+    return this.last;
+  }
+
+  /** False while unacknowledged bytes are above the high-water mark; 'drain' fires when it clears. */
+  get writable(): boolean {
+    return this.isWritable;
+  }
+
+  get unacknowledgedBytes(): number {
+    return this.unackedBytes;
+  }
+
+  /** Queues a record; returns its seq at once. Throws only after a fatal error (see 'failed'). */
+  append(record: Record): number {
+    const u8 = Record.encode(record).finish();
+    return this.appendEncoded(Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength));
+  }
+
+  /** As `append`, for a record the caller has already encoded as ftcp.v1.Record. */
+  appendEncoded(bytes: Buffer): number {
+    if (this.failure) throw this.failure;
+    if (this.closing) throw new Error('LogClient is closed');
+    this.recs.push(bytes);
+    this.unackedBytes += bytes.length;
+    this.unsentBytes += bytes.length;
+    this.last++;
+    if (this.isWritable && this.unackedBytes > this.highWater) this.isWritable = false;
+    if (this.unsentBytes >= this.maxBatchBytes) this.flush();
+    else this.scheduleFlush();
+    return this.last;
+  }
+
+  /** Resolves once every record up to `seq` (default: the last appended) is durable. */
+  waitDurable(seq = this.last): Promise<void> {
+    if (seq <= this.durable) return Promise.resolve();
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      const w = { seq, resolve, reject };
+      const ws = this.waiters;
+      if (ws.length === 0 || ws[ws.length - 1]!.seq <= seq) ws.push(w);
+      else {
+        let i = ws.length;
+        while (i > 0 && ws[i - 1]!.seq > seq) i--;
+        ws.splice(i, 0, w);
+      }
+    });
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushTimer !== undefined) return;
+    this.flushTimer =
+      this.maxBatchDelayMs > 0 ? setTimeout(() => this.flush(), this.maxBatchDelayMs) : setImmediate(() => this.flush());
+  }
+
+  private clearFlushTimer(): void {
+    if (this.flushTimer === undefined) return;
+    clearTimeout(this.flushTimer as NodeJS.Timeout);
+    clearImmediate(this.flushTimer as NodeJS.Immediate);
+    this.flushTimer = undefined;
+  }
+
+  /** Sends every queued, not yet sent record now. */
+  flush(): void {
+    this.clearFlushTimer();
+    if (this.failure || this.reconnectTimer !== undefined) return;
+    if (this.sent >= this.last) return;
+    const call = this.call ?? this.openCall();
+    let seq = Math.max(this.sent, this.durable) + 1;
+    while (seq <= this.last) {
+      const first = seq;
+      const batch: Buffer[] = [];
+      let bytes = 0;
+      while (seq <= this.last && (batch.length === 0 || bytes + this.recs[this.qHead + seq - this.durable - 1]!.length <= this.maxBatchBytes)) {
+        const r = this.recs[this.qHead + seq - this.durable - 1]!;
+        batch.push(r);
+        bytes += r.length;
+        seq++;
+      }
+      call.write({ service: { name: this.service, epoch: this.epoch }, streamId: this.streamId, firstSeq: first, records: batch });
+    }
+    this.sent = this.last;
+    this.unsentBytes = 0;
+  }
+
+  private openCall(): grpc.ClientDuplexStream<AppendRequest, AppendResponse> {
+    const call = this.grpcClient.makeBidiStreamRequest<AppendRequest, AppendResponse>(
+      P.append.path,
+      P.append.requestSerialize,
+      P.append.responseDeserialize,
+      this.metadata,
+      {},
+    );
+    this.call = call;
+    call.on('data', (r: AppendResponse) => this.onAck(r.durableSeq));
+    call.on('error', (err: grpc.ServiceError) => this.onCallEnd(call, err));
+    call.on('status', (s: grpc.StatusObject) => {
+      if (s.code === grpc.status.OK) this.onCallEnd(call, undefined);
+    });
+    return call;
+  }
+
+  private onAck(d: number): void {
+    if (d <= this.durable) return;
+    if (d > this.sent) d = this.sent; // never trust a watermark above what this client sent
+    this.backoff = this.reconnectMin;
+    while (this.durable < d) {
+      const r = this.recs[this.qHead]!;
+      this.unackedBytes -= r.length;
+      this.recs[this.qHead++] = undefined;
+      this.durable++;
+    }
+    if (this.qHead > 4096 && this.qHead * 2 > this.recs.length) {
+      this.recs = this.recs.slice(this.qHead);
+      this.qHead = 0;
+    }
+    const ws = this.waiters;
+    if (ws.length > 0 && ws[0]!.seq <= d) {
+      let i = 0;
+      while (i < ws.length && ws[i]!.seq <= d) ws[i++]!.resolve();
+      this.waiters = ws.slice(i);
+    }
+    this.emit('durable', d);
+    if (!this.isWritable && this.unackedBytes <= this.highWater / 2) {
+      this.isWritable = true;
+      this.emit('drain');
+    }
+  }
+
+  private onCallEnd(call: grpc.ClientDuplexStream<AppendRequest, AppendResponse>, err: grpc.ServiceError | undefined): void {
+    if (this.call !== call) return;
+    this.call = undefined;
+    if (this.closing && this.durable >= this.last) return;
+    if (err && FATAL.has(err.code)) {
+      this.failure = err;
+      this.clearFlushTimer();
+      for (const w of this.waiters) w.reject(err);
+      this.waiters = [];
+      this.emit('failed', err);
+      return;
+    }
+    // Transient: the stream is gone; resend everything not acknowledged on a new one.
+    this.sent = this.durable;
+    this.unsentBytes = this.unackedBytes;
+    this.emit('disconnect', err ?? new Error('append stream ended'));
+    if (this.reconnectTimer !== undefined) return;
+    const delay = this.backoff;
+    this.backoff = Math.min(this.backoff * 2, this.reconnectMax);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (this.failure) return;
+      if (this.last > this.durable) this.flush();
+    }, delay);
+  }
+
+  /** The failure that stopped the client, if any. */
+  get failed(): Error | undefined {
+    return this.failure;
+  }
+
+  /** Live records for recovery: the latest checkpoint first (unless skipped), then records in lsn order. */
+  async *read(q: ReadQuery = {}): AsyncGenerator<ReadItem> {
+    const req: ReadRequest = {
+      service: q.service ?? this.service,
+      connId: q.connId ?? '',
+      fromOffset: q.fromOffset ?? 0,
+      skipCheckpoint: q.skipCheckpoint ?? false,
+    };
+    const call = this.grpcClient.makeServerStreamRequest<ReadRequest, ReadResponse>(
+      P.read.path,
+      P.read.requestSerialize,
+      P.read.responseDeserialize,
+      req,
+      this.metadata,
+      {},
+    );
+    try {
+      for await (const resp of call as AsyncIterable<ReadResponse>) {
+        if (resp.checkpoint) yield { type: 'checkpoint', checkpoint: resp.checkpoint };
+        for (const b of resp.records) {
+          const s = StoredRecord.decode(b);
+          yield { type: 'record', lsn: s.lsn, epoch: s.epoch, streamId: s.streamId, seq: s.seq, record: Record.decode(s.record) };
+        }
+      }
+    } finally {
+      call.cancel();
+    }
+  }
+
+  /**
+   * Stores `state` with the connections' positions once everything appended so far is durable;
+   * the server then drops records below those positions.
+   */
+  async checkpoint(state: Uint8Array, positions: ConnPosition[]): Promise<CheckpointResponse> {
+    await this.waitDurable();
+    const req: CheckpointRequest = {
+      service: { name: this.service, epoch: this.epoch },
+      state: Buffer.from(state.buffer, state.byteOffset, state.byteLength),
+      positions,
+    };
+    return this.unary(P.checkpoint.path, P.checkpoint.requestSerialize, P.checkpoint.responseDeserialize, req);
+  }
+
+  stats(service = ''): Promise<StatsResponse> {
+    return this.unary(P.stats.path, P.stats.requestSerialize, P.stats.responseDeserialize, { service } satisfies StatsRequest);
+  }
+
+  private unary<Q, R>(path: string, ser: (q: Q) => Buffer, de: (b: Buffer) => R, req: Q): Promise<R> {
+    return new Promise((resolve, reject) =>
+      this.grpcClient.makeUnaryRequest(path, ser, de, req, this.metadata, {}, (err, res) => (err || res === undefined ? reject(err) : resolve(res))),
+    );
+  }
+
+  /**
+   * Waits (up to `timeoutMs`) until everything appended is durable, then closes the stream and
+   * the channel. Records still unacknowledged after the timeout are abandoned.
+   */
+  async close(timeoutMs = 10_000): Promise<void> {
+    if (this.closing) return;
+    if (!this.failure && this.last > this.durable) {
+      this.flush();
+      let t: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.waitDurable().catch(() => {}),
+        new Promise<void>((resolve) => (t = setTimeout(resolve, timeoutMs))),
+      ]);
+      clearTimeout(t);
+    }
+    this.closing = true;
+    this.clearFlushTimer();
+    if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    this.call?.end();
+    this.call?.cancel();
+    this.call = undefined;
+    this.grpcClient.close();
+  }
+}
+
+export type { ConnPosition, CheckpointInfo, Record };

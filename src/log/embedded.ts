@@ -1,0 +1,59 @@
+// An in-process log server for `ftcp run`: the store plus the gRPC service on a unix socket.
+import { join } from 'node:path';
+import { silentLogger, type Logger } from '../util/logger.js';
+import { checkListenSecurity, parseListen } from './listen.js';
+import { LogServer, type TlsFiles } from './server.js';
+import { LogStore, type Durability } from './store.js';
+
+export interface EmbeddedLogServerOptions {
+  /** Segment files live here (fsync); the default socket too. */
+  dataDir: string;
+  durability?: Durability;
+  /** Listen addresses (`unix:/path`, `host:port`); default `unix:<dataDir>/logd.sock`. */
+  listen?: string[];
+  token?: string;
+  tls?: TlsFiles;
+  segmentBytes?: number;
+  log?: Logger;
+}
+
+export interface EmbeddedLogServer {
+  server: LogServer;
+  store: LogStore;
+  /** Bound addresses, as clients pass them for `target`. */
+  addresses: string[];
+  /** Path of the first unix socket, if any. */
+  socketPath: string | undefined;
+  /** Target for a LogClient: the unix socket when there is one. */
+  target: string;
+  close(): Promise<void>;
+}
+
+export async function startEmbeddedLogServer(opts: EmbeddedLogServerOptions): Promise<EmbeddedLogServer> {
+  const log = opts.log ?? silentLogger();
+  const specs = (opts.listen ?? [`unix:${join(opts.dataDir, 'logd.sock')}`]).map(parseListen);
+  checkListenSecurity(specs, { tls: opts.tls !== undefined, token: opts.token !== undefined });
+  const store = await LogStore.open({
+    dataDir: opts.dataDir,
+    durability: opts.durability ?? 'fsync',
+    log,
+    ...(opts.segmentBytes !== undefined ? { segmentBytes: opts.segmentBytes } : {}),
+  });
+  const server = new LogServer({ store, log, ...(opts.token !== undefined ? { token: opts.token } : {}) });
+  let addresses: string[];
+  try {
+    addresses = await server.listen(specs, opts.tls);
+  } catch (err) {
+    await server.close();
+    throw err;
+  }
+  const unix = specs.find((s) => s.kind === 'unix');
+  return {
+    server,
+    store,
+    addresses,
+    socketPath: unix?.kind === 'unix' ? unix.path : undefined,
+    target: addresses.find((a) => a.startsWith('unix:')) ?? addresses[0]!,
+    close: () => server.close(),
+  };
+}

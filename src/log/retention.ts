@@ -1,0 +1,50 @@
+// Which records are live, i.e. still needed for recovery (docs/LOG.md, "Retention").
+// A record is dead once its connection is closed, or once the latest checkpoint covers it.
+import { Kind } from './record-meta.js';
+
+export interface ConnRetention {
+  closed: boolean;
+  /** lsn of the connection's newest server-progress record (always kept while open). */
+  lastProgressLsn: number;
+}
+
+export interface CheckpointRetention {
+  lsn: number;
+  /** conn id → positions the checkpointed state has consumed / produced. */
+  positions: ReadonlyMap<string, { clientOffset: number; serverOffset: number }>;
+}
+
+export function isLive(
+  kind: Kind,
+  lsn: number,
+  end: number,
+  connId: string | undefined,
+  conn: ConnRetention | undefined,
+  ckpt: CheckpointRetention | undefined,
+): boolean {
+  if (conn?.closed) return false;
+  if (!ckpt || lsn > ckpt.lsn) return true;
+  // Below the checkpoint from here on.
+  if (connId === undefined) return false; // service-wide: folded into the state
+  const pos = ckpt.positions.get(connId);
+  if (pos === undefined) return true; // the state does not know this connection: keep all of it
+  switch (kind) {
+    case Kind.Opened:
+    case Kind.CloseIntent:
+      return true;
+    case Kind.ClientData:
+    case Kind.ShimChunks:
+      return end > pos.clientOffset;
+    case Kind.ClientFin:
+      return end >= pos.clientOffset;
+    case Kind.ServerProgress:
+      return lsn === conn?.lastProgressLsn || end > pos.serverOffset;
+    default:
+      return false; // accept order, global order, nondeterministic values: in the state
+  }
+}
+
+/** Client-stream kinds are the ones a Read `from_offset` filters. */
+export function isClientStream(kind: Kind): boolean {
+  return kind === Kind.ClientData || kind === Kind.ClientFin || kind === Kind.ShimChunks;
+}

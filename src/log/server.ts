@@ -1,0 +1,300 @@
+// The ftcp.v1.Log gRPC service over a LogStore, plus grpc.health.v1; listeners on unix sockets
+// (mode 0660) and TCP (optionally TLS); optional bearer token on every Log call.
+import { promises as fsp } from 'node:fs';
+import { connect } from 'node:net';
+import { timingSafeEqual } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../util/logger.js';
+import { LogError } from './errors.js';
+import {
+  AppendRequest,
+  LogService,
+  type AppendResponse,
+  type CheckpointRequest,
+  type CheckpointResponse,
+  type ReadRequest,
+  type ReadResponse,
+  type StatsRequest,
+  type StatsResponse,
+} from './gen/ftcp/v1/log.js';
+import { HealthService } from './gen/grpc/health/v1/health.js';
+import { HealthStatus } from './health.js';
+import { grpcAddress, type ListenSpec } from './listen.js';
+import { MAX_MESSAGE_BYTES } from './limits.js';
+import { decodeRecord, type RecordMeta } from './record-meta.js';
+import { LogStore, type StreamListener, type StreamState } from './store.js';
+
+export interface TlsFiles {
+  cert: Buffer;
+  key: Buffer;
+  /** When set, clients must present a certificate signed by this CA (mutual TLS). */
+  ca?: Buffer;
+}
+
+export interface LogServerOptions {
+  store: LogStore;
+  /** When set, every Log call must carry `authorization: Bearer <token>`. Health is exempt. */
+  token?: string;
+  log: Logger;
+}
+
+
+type ServiceError = Partial<grpc.StatusObject>;
+
+function toStatus(err: unknown): ServiceError {
+  if (err instanceof LogError) return { code: err.grpcCode, details: err.message };
+  return { code: grpc.status.INTERNAL, details: err instanceof Error ? err.message : String(err) };
+}
+
+// The Append request is decoded in the handler, not by grpc-js, so a malformed message gets
+// INVALID_ARGUMENT (grpc-js would answer INTERNAL).
+const logServiceDefinition: grpc.ServiceDefinition = {
+  ...LogService,
+  append: { ...LogService.append, requestDeserialize: (b: Buffer): Buffer => b },
+} as unknown as grpc.ServiceDefinition;
+
+export class LogServer {
+  private readonly grpcServer: grpc.Server;
+  private readonly health = new HealthStatus();
+  private readonly token: Buffer | undefined;
+  private readonly unixPaths: string[] = [];
+  private readonly calls = new Set<grpc.ServerDuplexStream<Buffer, AppendResponse>>();
+  readonly store: LogStore;
+  private readonly log: Logger;
+
+  constructor(opts: LogServerOptions) {
+    this.store = opts.store;
+    this.log = opts.log;
+    this.token = opts.token === undefined ? undefined : Buffer.from(`Bearer ${opts.token}`);
+    this.grpcServer = new grpc.Server({
+      'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+      'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+    });
+    this.grpcServer.addService(logServiceDefinition, {
+      append: this.append.bind(this),
+      read: this.read.bind(this),
+      checkpoint: this.checkpoint.bind(this),
+      stats: this.stats.bind(this),
+    });
+    this.grpcServer.addService(HealthService, this.health.implementation());
+  }
+
+  /** Binds every listener; returns the bound addresses (TCP port 0 resolved). */
+  async listen(specs: ListenSpec[], tls?: TlsFiles): Promise<string[]> {
+    const out: string[] = [];
+    for (const l of specs) {
+      let creds = grpc.ServerCredentials.createInsecure();
+      if (l.kind === 'unix') {
+        await removeStaleSocket(l.path);
+      } else if (tls) {
+        creds = grpc.ServerCredentials.createSsl(tls.ca ?? null, [{ private_key: tls.key, cert_chain: tls.cert }], tls.ca !== undefined);
+      }
+      const addr = grpcAddress(l);
+      const oldMask = l.kind === 'unix' ? process.umask(0o117) : undefined;
+      let port: number;
+      try {
+        port = await new Promise<number>((resolve, reject) =>
+          this.grpcServer.bindAsync(addr, creds, (err, p) => (err ? reject(new Error(`cannot listen on ${addr}: ${err.message}`)) : resolve(p))),
+        );
+      } finally {
+        if (oldMask !== undefined) process.umask(oldMask);
+      }
+      if (l.kind === 'unix') {
+        await fsp.chmod(l.path, 0o660);
+        this.unixPaths.push(l.path);
+        out.push(addr);
+      } else {
+        out.push(grpcAddress({ ...l, port }));
+      }
+    }
+    return out;
+  }
+
+  /** Stops accepting calls, lets the group commit in flight finish, closes the store. */
+  async close(graceMs = 2000): Promise<void> {
+    this.health.setServing(false);
+    this.health.endWatches();
+    await this.store.close();
+    for (const c of this.calls) c.end();
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        this.grpcServer.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.grpcServer.tryShutdown(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    for (const p of this.unixPaths) await fsp.rm(p, { force: true }).catch(() => {});
+  }
+
+  private authorized(metadata: grpc.Metadata): boolean {
+    if (!this.token) return true;
+    const v = metadata.get('authorization')[0];
+    if (typeof v !== 'string') return false;
+    const b = Buffer.from(v);
+    return b.length === this.token.length && timingSafeEqual(b, this.token);
+  }
+
+  private unauthenticated(): ServiceError {
+    return { code: grpc.status.UNAUTHENTICATED, details: 'missing or wrong token (metadata authorization: Bearer <token>)' };
+  }
+
+  private append(call: grpc.ServerDuplexStream<Buffer, AppendResponse>): void {
+    if (!this.authorized(call.metadata)) {
+      call.emit('error', this.unauthenticated());
+      return;
+    }
+    this.calls.add(call);
+    let done = false;
+    let stream: StreamState | undefined;
+    let serviceName = '';
+    let lastSent = -1;
+    let lastWanted = 0;
+    let ending = false;
+    const finish = (): void => {
+      if (stream) stream.listeners.delete(listener);
+      this.calls.delete(call);
+    };
+    const fail = (err: unknown): void => {
+      if (done) return;
+      done = true;
+      finish();
+      call.emit('error', toStatus(err));
+    };
+    const send = (durable: number): void => {
+      if (durable <= lastSent || done) return;
+      lastSent = durable;
+      call.write({ durableSeq: durable });
+      if (ending && durable >= lastWanted) {
+        done = true;
+        finish();
+        call.end();
+      }
+    };
+    const listener: StreamListener = { onDurable: send, onFailed: fail };
+    call.on('data', (buf: Buffer) => {
+      if (done) return;
+      try {
+        let req: AppendRequest;
+        try {
+          req = AppendRequest.decode(buf);
+        } catch (err) {
+          throw new LogError('INVALID_ARGUMENT', `not a valid ftcp.v1.AppendRequest (${err instanceof Error ? err.message : String(err)})`);
+        }
+        const svc = req.service;
+        if (!svc) throw new LogError('INVALID_ARGUMENT', 'service is missing');
+        LogStore.validateNames(svc.name, req.streamId);
+        if (stream && (svc.name !== serviceName || req.streamId !== stream.id)) {
+          throw new LogError('INVALID_ARGUMENT', 'one Append call carries one service and stream_id');
+        }
+        if (req.records.length > 0 && req.firstSeq < 1) throw new LogError('INVALID_ARGUMENT', 'first_seq must be >= 1');
+        const metas: RecordMeta[] = new Array(req.records.length);
+        for (let i = 0; i < req.records.length; i++) metas[i] = decodeRecord(req.records[i]!, i).meta;
+        const st = this.store.append(svc.name, svc.epoch, req.streamId, req.firstSeq, req.records, metas);
+        if (!stream) {
+          stream = st;
+          serviceName = svc.name;
+          st.listeners.add(listener);
+        }
+        const last = req.records.length > 0 ? req.firstSeq + req.records.length - 1 : 0;
+        if (last > lastWanted) lastWanted = last;
+        // Duplicates of durable records, or an empty batch: answer at once.
+        if (st.durable >= last) send(st.durable);
+        if (lastSent < 0) {
+          lastSent = st.durable;
+          call.write({ durableSeq: st.durable });
+        }
+      } catch (err) {
+        fail(err);
+      }
+    });
+    call.on('end', () => {
+      if (done) return;
+      ending = true;
+      if (!stream || stream.durable >= lastWanted) {
+        done = true;
+        finish();
+        call.end();
+      }
+    });
+    call.on('cancelled', () => {
+      done = true;
+      finish();
+    });
+    call.on('error', () => {
+      done = true;
+      finish();
+    });
+  }
+
+  private read(call: grpc.ServerWritableStream<ReadRequest, ReadResponse>): void {
+    if (!this.authorized(call.metadata)) {
+      call.emit('error', this.unauthenticated());
+      return;
+    }
+    const req = call.request;
+    void (async () => {
+      try {
+        if (req.service === '') throw new LogError('INVALID_ARGUMENT', 'service is empty');
+        const ckpt = req.skipCheckpoint ? undefined : this.store.latestCheckpoint(req.service);
+        if (ckpt) call.write({ checkpoint: ckpt, records: [] });
+        const opts = { fromOffset: req.fromOffset, ...(req.connId !== '' ? { connId: req.connId } : {}) };
+        for await (const batch of this.store.read(req.service, opts)) {
+          if (call.cancelled) return;
+          if (!call.write({ checkpoint: undefined, records: batch })) {
+            await new Promise<void>((resolve) => {
+              call.once('drain', resolve);
+              call.once('close', resolve);
+            });
+          }
+        }
+        call.end();
+      } catch (err) {
+        call.emit('error', toStatus(err));
+      }
+    })();
+  }
+
+  private checkpoint(call: grpc.ServerUnaryCall<CheckpointRequest, CheckpointResponse>, cb: grpc.sendUnaryData<CheckpointResponse>): void {
+    if (!this.authorized(call.metadata)) return cb(this.unauthenticated());
+    const req = call.request;
+    void (async () => {
+      try {
+        if (!req.service || req.service.name === '') throw new LogError('INVALID_ARGUMENT', 'service.name is empty');
+        const r = await this.store.checkpoint(req.service.name, req.service.epoch, req.state, req.positions);
+        cb(null, r);
+      } catch (err) {
+        if (!(err instanceof LogError)) this.log.error({ err: String(err) }, 'checkpoint failed');
+        cb(toStatus(err));
+      }
+    })();
+  }
+
+  private stats(call: grpc.ServerUnaryCall<StatsRequest, StatsResponse>, cb: grpc.sendUnaryData<StatsResponse>): void {
+    if (!this.authorized(call.metadata)) return cb(this.unauthenticated());
+    cb(null, this.store.stats(call.request.service || undefined));
+  }
+}
+
+/** A socket file left by a dead server is removed; one with a live server is an error. */
+async function removeStaleSocket(path: string): Promise<void> {
+  let st;
+  try {
+    st = await fsp.lstat(path);
+  } catch {
+    return;
+  }
+  if (!st.isSocket()) throw new Error(`cannot listen on unix:${path}: the path exists and is not a socket`);
+  const live = await new Promise<boolean>((resolve) => {
+    const s = connect(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+  if (live) throw new Error(`cannot listen on unix:${path}: another server is listening there`);
+  await fsp.rm(path, { force: true });
+}

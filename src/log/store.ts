@@ -1,0 +1,620 @@
+// The log store: group commit of appends into segments, the in-memory per-connection index,
+// deduplication by per-stream sequence, epochs, checkpoints and segment reclamation.
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from '../util/logger.js';
+import { lockDataDir } from './dir-lock.js';
+import { LogError, diskError } from './errors.js';
+import { FRAME_HEADER, encodeFrames, framesOf, validPrefix } from './frame.js';
+import { CheckpointFile, CheckpointInfo, ConnPosition, Record, StoredRecord } from './gen/ftcp/v1/log.js';
+import { Kind, recordMeta, type RecordMeta } from './record-meta.js';
+import { isClientStream, isLive, type CheckpointRetention } from './retention.js';
+import { RowTable } from './row-table.js';
+import { FileSegments, MemorySegments, SEGMENT_MAGIC, type SegmentBackend } from './segment-files.js';
+
+export type Durability = 'fsync' | 'memory';
+
+export interface LogStoreOptions {
+  /** Required for `fsync`; unused by `memory`. */
+  dataDir?: string;
+  durability: Durability;
+  /** Roll to a new segment file past this size (default 64 MiB). */
+  segmentBytes?: number;
+  log: Logger;
+}
+
+/** Notified when a writer stream's durable watermark moves, or when its pending records failed. */
+export interface StreamListener {
+  onDurable(durableSeq: number): void;
+  onFailed(err: LogError): void;
+}
+
+export interface StreamState {
+  readonly id: string;
+  /** Highest seq accepted into the store (queued or durable). */
+  applied: number;
+  /** Highest seq durable; every seq <= this of this stream is durable. */
+  durable: number;
+  readonly listeners: Set<StreamListener>;
+}
+
+interface ConnState {
+  id: string;
+  slot: number;
+  rows: number[];
+  closed: boolean;
+  lastProgressLsn: number;
+}
+
+class ServiceIndex {
+  epoch = 0;
+  readonly streams = new Map<string, StreamState>();
+  readonly conns = new Map<string, ConnState>();
+  connBySlot: (ConnState | undefined)[] = [undefined];
+  readonly rows = new RowTable();
+  checkpoint: CheckpointInfo | undefined;
+  retention: CheckpointRetention | undefined;
+  constructor(readonly name: string) {}
+
+  conn(id: string): ConnState {
+    let c = this.conns.get(id);
+    if (!c) {
+      c = { id, slot: this.connBySlot.length, rows: [], closed: false, lastProgressLsn: -1 };
+      this.connBySlot.push(c);
+      this.conns.set(id, c);
+    }
+    return c;
+  }
+
+  stream(id: string): StreamState {
+    let s = this.streams.get(id);
+    if (!s) {
+      s = { id, applied: 0, durable: 0, listeners: new Set() };
+      this.streams.set(id, s);
+    }
+    return s;
+  }
+
+  setCheckpoint(info: CheckpointInfo): void {
+    this.checkpoint = info;
+    this.retention = {
+      lsn: info.lsn,
+      positions: new Map(info.positions.map((p) => [p.connId, { clientOffset: p.clientOffset, serverOffset: p.serverOffset }])),
+    };
+  }
+
+  rowLive(i: number): boolean {
+    const r = this.rows;
+    const slot = r.conn[i]!;
+    const c = slot === 0 ? undefined : this.connBySlot[slot];
+    return isLive(r.kind[i]!, r.lsn[i]!, r.end[i]!, c?.id, c, this.retention);
+  }
+
+  insert(lsn: number, segment: number, pos: number, len: number, meta: RecordMeta): void {
+    const c = meta.connId === '' ? undefined : this.conn(meta.connId);
+    const row = this.rows.push(lsn, segment, pos, len, meta.kind, meta.end, c?.slot ?? 0);
+    if (!c) return;
+    c.rows.push(row);
+    if (meta.kind === Kind.Closed) c.closed = true;
+    else if (meta.kind === Kind.ServerProgress) c.lastProgressLsn = lsn;
+  }
+}
+
+interface PendingItem {
+  svc: ServiceIndex;
+  epoch: number;
+  stream: StreamState;
+  seq: number;
+  raw: Buffer;
+  meta: RecordMeta;
+}
+
+export interface ReadOptions {
+  connId?: string;
+  fromOffset?: number;
+  /** Upper bound of payload bytes per yielded batch (default 1 MiB). */
+  batchBytes?: number;
+}
+
+export interface StoreStats {
+  records: number;
+  recordBytes: number;
+  connections: number;
+  diskBytes: number;
+  segments: number;
+  services: number;
+  lastLsn: number;
+  durability: Durability;
+  appendedRecords: number;
+  commits: number;
+  tornTailsCut: number;
+  writeErrors: number;
+}
+
+const MAX_NAME = 255;
+const META_FILE = 'streams.meta';
+
+function serviceFileName(name: string): string {
+  return `${Buffer.from(name, 'utf8').toString('hex')}.ckpt`;
+}
+
+export class LogStore {
+  private readonly services = new Map<string, ServiceIndex>();
+  private pending: PendingItem[] = [];
+  private committing = false;
+  private closed = false;
+  private nextLsn = 1;
+  private lastLsn = 0;
+  private enqueued = 0;
+  private settled = 0;
+  private settleWaiters: { target: number; resolve: () => void }[] = [];
+  private activeReads = 0;
+  private tornTailsCut = 0;
+  private appendedRecords = 0;
+  private commits = 0;
+  private writeErrors = 0;
+  private unlock: (() => Promise<void>) | undefined;
+
+  private constructor(
+    private readonly backend: SegmentBackend,
+    readonly durability: Durability,
+    private readonly dataDir: string | undefined,
+    private readonly log: Logger,
+  ) {}
+
+  static async open(opts: LogStoreOptions): Promise<LogStore> {
+    const segmentBytes = opts.segmentBytes ?? 64 * 1024 * 1024;
+    if (opts.durability === 'memory') {
+      return new LogStore(new MemorySegments(segmentBytes), 'memory', undefined, opts.log);
+    }
+    if (!opts.dataDir) throw new Error('the log store needs a data directory for fsync durability');
+    await fsp.mkdir(opts.dataDir, { recursive: true });
+    const unlock = await lockDataDir(opts.dataDir);
+    try {
+      await fsp.mkdir(join(opts.dataDir, 'checkpoints'), { recursive: true });
+      const { backend, scan } = await FileSegments.open(opts.dataDir, segmentBytes, opts.log);
+      const store = new LogStore(backend, 'fsync', opts.dataDir, opts.log);
+      store.unlock = unlock;
+      for (const cut of scan.cuts) {
+        opts.log.warn(cut, 'log store: cut a torn or corrupt segment tail');
+      }
+      store.tornTailsCut = scan.cuts.length;
+      let records = 0;
+      for (const seg of scan.segments) records += store.rebuildSegment(seg.id, seg.bytes);
+      await store.loadMeta();
+      await store.loadCheckpoints();
+      opts.log.info(
+        { dataDir: opts.dataDir, segments: scan.segments.length, records, tornTailsCut: scan.cuts.length, lastLsn: store.lastLsn },
+        'log store opened',
+      );
+      return store;
+    } catch (err) {
+      await unlock();
+      throw err;
+    }
+  }
+
+  private service(name: string): ServiceIndex {
+    let s = this.services.get(name);
+    if (!s) {
+      s = new ServiceIndex(name);
+      this.services.set(name, s);
+    }
+    return s;
+  }
+
+  /** Indexes the frames of one segment found on start; returns how many records it held. */
+  private rebuildSegment(segment: number, bytes: Buffer): number {
+    let n = 0;
+    for (const [off, payload] of framesOf(bytes, 0, bytes.length)) {
+      let stored: StoredRecord;
+      let meta: RecordMeta;
+      try {
+        stored = StoredRecord.decode(payload);
+        meta = recordMeta(Record.decode(stored.record));
+      } catch (err) {
+        // A frame with a valid CRC that does not decode was written by a newer version: skip it.
+        this.log.warn({ segment, pos: off, err: String(err) }, 'log store: skipped an undecodable record');
+        continue;
+      }
+      const svc = this.service(stored.service);
+      svc.insert(stored.lsn, segment, SEGMENT_MAGIC.length + off + FRAME_HEADER, payload.length, meta);
+      if (stored.epoch > svc.epoch) svc.epoch = stored.epoch;
+      const st = svc.stream(stored.streamId);
+      if (stored.seq > st.applied) st.applied = st.durable = stored.seq;
+      if (stored.lsn > this.lastLsn) this.lastLsn = stored.lsn;
+      n++;
+    }
+    this.nextLsn = this.lastLsn + 1;
+    return n;
+  }
+
+  private async loadCheckpoints(): Promise<void> {
+    const dir = join(this.dataDir!, 'checkpoints');
+    for (const name of await fsp.readdir(dir)) {
+      if (!name.endsWith('.ckpt')) continue;
+      const file = await this.readFramedFile(join(dir, name));
+      if (!file) continue;
+      const f = CheckpointFile.decode(file);
+      if (!f.info) continue;
+      const svc = this.service(f.info.service);
+      svc.setCheckpoint(f.info);
+      if (f.info.epoch > svc.epoch) svc.epoch = f.info.epoch;
+      for (const m of f.streams) {
+        const st = svc.stream(m.streamId);
+        if (m.seq > st.applied) st.applied = st.durable = m.seq;
+      }
+      if (f.info.lsn > this.lastLsn) this.lastLsn = f.info.lsn;
+    }
+    this.nextLsn = this.lastLsn + 1;
+  }
+
+  /** Stream marks and epochs of every service, saved before segments are deleted. */
+  private async loadMeta(): Promise<void> {
+    const body = await this.readFramedFile(join(this.dataDir!, META_FILE));
+    if (!body) return;
+    for (const [, payload] of framesOf(body, 0, body.length)) {
+      const f = CheckpointFile.decode(payload);
+      if (!f.info) continue;
+      const svc = this.service(f.info.service);
+      if (f.info.epoch > svc.epoch) svc.epoch = f.info.epoch;
+      for (const m of f.streams) {
+        const st = svc.stream(m.streamId);
+        if (m.seq > st.applied) st.applied = st.durable = m.seq;
+      }
+      if (f.info.lsn > this.lastLsn) this.lastLsn = f.info.lsn;
+    }
+  }
+
+  /** Reads a file made of one frame (or several, for the meta file); undefined if absent. */
+  private async readFramedFile(path: string): Promise<Buffer | undefined> {
+    let data: Buffer;
+    try {
+      data = await fsp.readFile(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    if (validPrefix(data, 0) !== data.length) {
+      this.log.error({ path }, 'log store: corrupt checkpoint/meta file ignored');
+      return undefined;
+    }
+    if (path.endsWith('.ckpt')) return data.subarray(FRAME_HEADER);
+    return data;
+  }
+
+  private async writeFramedFile(path: string, payloads: Uint8Array[]): Promise<void> {
+    const { buf } = encodeFrames(payloads);
+    const tmp = `${path}.tmp`;
+    try {
+      const h = await fsp.open(tmp, 'w', 0o640);
+      try {
+        let done = 0;
+        while (done < buf.length) done += (await h.write(buf, done, buf.length - done, done)).bytesWritten;
+        await h.datasync();
+      } finally {
+        await h.close();
+      }
+      await fsp.rename(tmp, path);
+      const d = await fsp.open(join(path, '..'), 'r');
+      try {
+        await d.sync();
+      } finally {
+        await d.close();
+      }
+    } catch (err) {
+      await fsp.rm(tmp, { force: true }).catch(() => {});
+      throw diskError(err, `writing ${path}`, this.dataDir ?? '');
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Append
+
+  static validateNames(service: string, streamId: string): void {
+    if (service === '') throw new LogError('INVALID_ARGUMENT', 'service.name is empty');
+    if (Buffer.byteLength(service) > MAX_NAME) throw new LogError('INVALID_ARGUMENT', `service.name longer than ${MAX_NAME} bytes`);
+    if (streamId === '') throw new LogError('INVALID_ARGUMENT', 'stream_id is empty');
+    if (Buffer.byteLength(streamId) > MAX_NAME) throw new LogError('INVALID_ARGUMENT', `stream_id longer than ${MAX_NAME} bytes`);
+  }
+
+  /** The writer stream (created on first use). */
+  stream(service: string, streamId: string): StreamState {
+    return this.service(service).stream(streamId);
+  }
+
+  currentEpoch(service: string): number {
+    return this.services.get(service)?.epoch ?? 0;
+  }
+
+  /**
+   * Queues records seq firstSeq.. of a writer stream for the next group commit. Records at or
+   * below the stream's applied seq are duplicates of a resend and skipped. Returns the stream;
+   * the batch is durable once stream.durable >= firstSeq + raws.length - 1.
+   */
+  append(service: string, epoch: number, streamId: string, firstSeq: number, raws: Buffer[], metas: RecordMeta[]): StreamState {
+    if (this.closed) throw new LogError('UNAVAILABLE', 'log store is shutting down');
+    const svc = this.service(service);
+    if (epoch < svc.epoch) {
+      throw new LogError('FAILED_PRECONDITION', `service ${service}: epoch ${epoch} is older than the current epoch ${svc.epoch} (fenced)`);
+    }
+    svc.epoch = epoch;
+    const st = svc.stream(streamId);
+    if (firstSeq > st.applied + 1 && st.applied > 0) {
+      throw new LogError('FAILED_PRECONDITION', `stream ${streamId}: first_seq ${firstSeq} leaves a gap after ${st.applied}; resend from ${st.applied + 1}`);
+    }
+    const skip = Math.max(0, st.applied + 1 - firstSeq);
+    for (let i = skip; i < raws.length; i++) {
+      this.pending.push({ svc, epoch, stream: st, seq: firstSeq + i, raw: raws[i]!, meta: metas[i]! });
+    }
+    const added = raws.length - skip;
+    if (added > 0) {
+      st.applied = firstSeq + raws.length - 1;
+      this.enqueued += added;
+      if (!this.committing) {
+        this.committing = true;
+        queueMicrotask(() => void this.commitLoop());
+      }
+    }
+    return st;
+  }
+
+  private async commitLoop(): Promise<void> {
+    while (this.pending.length > 0) {
+      const batch = this.pending;
+      this.pending = [];
+      await this.commit(batch);
+    }
+    this.committing = false;
+  }
+
+  private async commit(batch: PendingItem[]): Promise<void> {
+    const firstLsn = this.nextLsn;
+    const payloads: Uint8Array[] = new Array(batch.length);
+    for (let i = 0; i < batch.length; i++) {
+      const it = batch[i]!;
+      payloads[i] = StoredRecord.encode({
+        lsn: firstLsn + i,
+        service: it.svc.name,
+        epoch: it.epoch,
+        streamId: it.stream.id,
+        seq: it.seq,
+        record: it.raw,
+      }).finish();
+    }
+    const { buf, offsets } = encodeFrames(payloads);
+    let where;
+    try {
+      where = await this.backend.write(buf);
+    } catch (err) {
+      this.fail(batch, err instanceof LogError ? err : diskError(err, 'append', this.dataDir ?? 'memory'));
+      return;
+    }
+    this.nextLsn = firstLsn + batch.length;
+    this.lastLsn = this.nextLsn - 1;
+    this.commits++;
+    this.appendedRecords += batch.length;
+    const touched = new Set<StreamState>();
+    for (let i = 0; i < batch.length; i++) {
+      const it = batch[i]!;
+      it.svc.insert(firstLsn + i, where.segment, where.pos + offsets[i]! + FRAME_HEADER, payloads[i]!.length, it.meta);
+      it.stream.durable = it.seq;
+      touched.add(it.stream);
+    }
+    this.settle(batch.length);
+    for (const st of touched) for (const l of st.listeners) l.onDurable(st.durable);
+  }
+
+  /** A failed write: nothing of it (or queued behind it) is acknowledged; writers must resend. */
+  private fail(batch: PendingItem[], err: LogError): void {
+    this.writeErrors++;
+    const rest = this.pending;
+    this.pending = [];
+    const touched = new Set<StreamState>();
+    for (const it of batch) touched.add(it.stream);
+    for (const it of rest) touched.add(it.stream);
+    for (const st of touched) st.applied = st.durable;
+    this.log.error({ err: err.message, records: batch.length + rest.length }, 'log store: append failed');
+    this.settle(batch.length + rest.length);
+    for (const st of touched) for (const l of st.listeners) l.onFailed(err);
+  }
+
+  private settle(n: number): void {
+    this.settled += n;
+    while (this.settleWaiters.length > 0 && this.settleWaiters[0]!.target <= this.settled) this.settleWaiters.shift()!.resolve();
+  }
+
+  /** Resolves once every record queued before the call is durable or failed. */
+  flushed(): Promise<void> {
+    if (this.settled >= this.enqueued) return Promise.resolve();
+    return new Promise((resolve) => this.settleWaiters.push({ target: this.enqueued, resolve }));
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Read
+
+  latestCheckpoint(service: string): CheckpointInfo | undefined {
+    return this.services.get(service)?.checkpoint;
+  }
+
+  /**
+   * Live records of a service (or one connection) in lsn order, as batches of encoded
+   * StoredRecord payloads. Rows appended after the call starts are not included.
+   */
+  async *read(service: string, opts: ReadOptions = {}): AsyncGenerator<Buffer[]> {
+    const svc = this.services.get(service);
+    if (!svc) return;
+    const batchBytes = opts.batchBytes ?? 1024 * 1024;
+    const from = opts.fromOffset ?? 0;
+    let rows: ArrayLike<number>;
+    if (opts.connId !== undefined && opts.connId !== '') {
+      const c = svc.conns.get(opts.connId);
+      if (!c) return;
+      rows = c.rows.slice();
+    } else {
+      const n = svc.rows.size;
+      rows = { length: n } as ArrayLike<number>;
+    }
+    const all = !(opts.connId !== undefined && opts.connId !== '');
+    const r = svc.rows;
+    this.activeReads++;
+    try {
+      let out: Buffer[] = [];
+      let outBytes = 0;
+      // Runs of rows adjacent on disk are fetched with one read.
+      let runSeg = -1;
+      let runStart = 0;
+      let runEnd = 0;
+      const flushRun = async (): Promise<void> => {
+        if (runSeg < 0) return;
+        const buf = await this.backend.read(runSeg, runStart, runEnd - runStart);
+        if (validPrefix(buf, 0) !== buf.length) {
+          throw new LogError('DATA_LOSS', `segment ${runSeg}: stored record failed its CRC check at read`);
+        }
+        for (const [, p] of framesOf(buf, 0, buf.length)) {
+          out.push(p);
+          outBytes += p.length;
+        }
+        runSeg = -1;
+      };
+      const coalesce = this.backend.kind === 'fsync';
+      for (let k = 0; k < rows.length; k++) {
+        const i = all ? k : rows[k]!;
+        if (!svc.rowLive(i)) continue;
+        if (from > 0 && isClientStream(r.kind[i]!) && r.end[i]! <= from) continue;
+        const seg = r.segment[i]!;
+        const start = r.pos[i]! - FRAME_HEADER;
+        const end = r.pos[i]! + r.len[i]!;
+        if (coalesce && seg === runSeg && start === runEnd && end - runStart <= 4 * 1024 * 1024) {
+          runEnd = end;
+          continue;
+        }
+        await flushRun();
+        runSeg = seg;
+        runStart = start;
+        runEnd = end;
+        if (outBytes >= batchBytes) {
+          yield out;
+          out = [];
+          outBytes = 0;
+        }
+      }
+      await flushRun();
+      if (out.length > 0) yield out;
+    } finally {
+      this.activeReads--;
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Checkpoint and reclamation
+
+  async checkpoint(service: string, epoch: number, state: Buffer, positions: ConnPosition[]): Promise<{ lsn: number; reclaimedSegments: number }> {
+    if (this.closed) throw new LogError('UNAVAILABLE', 'log store is shutting down');
+    const svc = this.service(service);
+    if (epoch < svc.epoch) {
+      throw new LogError('FAILED_PRECONDITION', `service ${service}: epoch ${epoch} is older than the current epoch ${svc.epoch} (fenced)`);
+    }
+    svc.epoch = epoch;
+    const seen = new Set<string>();
+    for (const p of positions) {
+      if (p.connId === '') throw new LogError('INVALID_ARGUMENT', 'checkpoint position without conn_id');
+      if (seen.has(p.connId)) throw new LogError('INVALID_ARGUMENT', `checkpoint lists conn ${p.connId} twice`);
+      seen.add(p.connId);
+    }
+    await this.flushed();
+    const info: CheckpointInfo = { service, epoch, lsn: this.lastLsn, state, positions, createdUnixMs: Date.now() };
+    if (this.dataDir) {
+      const file = CheckpointFile.encode({ info, streams: this.streamMarks(svc) }).finish();
+      await this.writeFramedFile(join(this.dataDir, 'checkpoints', serviceFileName(service)), [file]);
+    }
+    svc.setCheckpoint(info);
+    const reclaimedSegments = await this.reclaim();
+    return { lsn: info.lsn, reclaimedSegments };
+  }
+
+  private streamMarks(svc: ServiceIndex): { streamId: string; seq: number }[] {
+    return [...svc.streams.values()].filter((s) => s.durable > 0).map((s) => ({ streamId: s.id, seq: s.durable }));
+  }
+
+  /** Deletes the longest prefix of segments holding no live record, then compacts the index. */
+  async reclaim(): Promise<number> {
+    if (this.activeReads > 0) return 0;
+    const active = this.backend.activeSegment();
+    let firstLive = active;
+    for (const svc of this.services.values()) {
+      const r = svc.rows;
+      for (let i = 0; i < r.size; i++) {
+        const seg = r.segment[i]!;
+        if (seg >= firstLive) continue;
+        if (svc.rowLive(i)) firstLive = seg;
+      }
+    }
+    if (this.backend.segmentCount() <= 1) return 0;
+    if (this.dataDir) {
+      const payloads = [...this.services.values()].map((svc) =>
+        CheckpointFile.encode({
+          info: { service: svc.name, epoch: svc.epoch, lsn: this.lastLsn, state: Buffer.alloc(0), positions: [], createdUnixMs: Date.now() },
+          streams: this.streamMarks(svc),
+        }).finish(),
+      );
+      await this.writeFramedFile(join(this.dataDir, META_FILE), payloads);
+    }
+    const n = await this.backend.reclaimBelow(firstLive);
+    if (n === 0) return 0;
+    for (const svc of this.services.values()) {
+      const map = svc.rows.compact((i) => svc.rows.segment[i]! >= firstLive);
+      for (const c of svc.conns.values()) {
+        c.rows = c.rows.map((i) => map[i]!).filter((i) => i >= 0);
+        if (c.rows.length === 0) {
+          svc.conns.delete(c.id);
+          svc.connBySlot[c.slot] = undefined;
+        }
+      }
+    }
+    this.log.info({ segments: n, below: firstLive }, 'log store: reclaimed segments');
+    return n;
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  stats(service?: string): StoreStats {
+    let records = 0;
+    let recordBytes = 0;
+    let connections = 0;
+    let services = 0;
+    for (const svc of this.services.values()) {
+      if (service && svc.name !== service) continue;
+      services++;
+      for (let i = 0; i < svc.rows.size; i++) {
+        if (!svc.rowLive(i)) continue;
+        records++;
+        recordBytes += svc.rows.len[i]! + FRAME_HEADER;
+      }
+      for (const c of svc.conns.values()) if (!c.closed) connections++;
+    }
+    return {
+      records,
+      recordBytes,
+      connections,
+      diskBytes: this.backend.diskBytes(),
+      segments: this.backend.segmentCount(),
+      services,
+      lastLsn: this.lastLsn,
+      durability: this.durability,
+      appendedRecords: this.appendedRecords,
+      commits: this.commits,
+      tornTailsCut: this.tornTailsCut,
+      writeErrors: this.writeErrors,
+    };
+  }
+
+  /** Finishes the group commit in flight (and anything queued), then closes the files. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.flushed();
+    await this.backend.close();
+    await this.unlock?.();
+  }
+}
