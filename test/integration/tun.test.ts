@@ -155,6 +155,50 @@ describe('TunDevice reading and writing', () => {
     closeAll();
   });
 
+  it('passes an exception thrown by onBatch to onError and keeps reading; closes from inside onBatch', async () => {
+    const dev = openTun();
+    addressTun(dev);
+    const errors: Error[] = [];
+    let packets = 0;
+    let closedInside = false;
+    dev.start(
+      (batch) => {
+        packets += batch.count;
+        if (packets >= 400) {
+          dev.close();
+          closedInside = true;
+          return;
+        }
+        throw new Error('bad batch');
+      },
+      (err) => errors.push(err),
+    );
+    // Send in several rounds so more batches than the pool holds go through.
+    for (let round = 0; round < 20 && !closedInside; round++) await sendUdp(50);
+    await until(() => closedInside, 'close from inside onBatch');
+    expect(errors.length).toBeGreaterThanOrEqual(5); // more than the pool (4) holds: slots were recycled
+    expect(errors.every((e) => e.message === 'bad batch')).toBe(true);
+    expect(dev.isClosed).toBe(true);
+    closeAll();
+  });
+
+  it('reports a device deleted under it: EBADFD to onError, and on writes', async () => {
+    const dev = openTun();
+    const got = collector(dev);
+    sh('ip', ['-n', ns.name, 'link', 'del', DEV]);
+    await until(() => got.errors.length > 0, 'the read error');
+    const err = got.errors[0] as TunError;
+    expect(err).toBeInstanceOf(TunError);
+    expect(err.code).toBe('EBADFD');
+    expect(err.syscall).toBe('read');
+    expect(err.message).toBe(`cannot read from TUN device ${DEV}: EBADFD`);
+    expectTunError(() => dev.write(Buffer.alloc(40)), 'EBADFD', 'write', /cannot write a packet to TUN device/);
+    const batch = { buffer: Buffer.alloc(80), offsets: new Uint32Array([0, 40]), lengths: new Uint32Array([40, 40]), count: 2 };
+    expect(dev.writeBatch(batch)).toBe(0);
+    expect(dev.stats()).toEqual({ writeErrors: 3, lastWriteError: 'EBADFD' });
+    closeAll();
+  });
+
   for (const vnetHdr of [false, true]) {
     it(`hands over UDP in batches and writes replies back in place (vnetHdr ${vnetHdr})`, async () => {
       const dev = openTun({ vnetHdr });
