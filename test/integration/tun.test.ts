@@ -3,7 +3,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
-import { TestNetns, sh } from '../helpers/host.js';
+import { join } from 'node:path';
+import { ROOT, TestNetns, sh } from '../helpers/host.js';
 import { TunDevice, type PacketBatch } from '../../src/tun/tun-device.js';
 import { TunError } from '../../src/tun/tun-error.js';
 import { VNET_HDR_LEN, VnetFlags, VnetHdrView } from '../../src/tun/vnet-hdr.js';
@@ -135,6 +136,22 @@ describe('TunDevice.open', () => {
     openTun();
     expectTunError(() => TunDevice.open({ name: DEV, netns: ns.name }), 'EBUSY', 'ioctl(TUNSETIFF)', /EBUSY/);
     closeAll();
+  });
+
+  it('reports missing privileges as EPERM (a child without capabilities)', () => {
+    const addon = join(ROOT, 'native', 'build', 'Release', 'ftcp_tun.node');
+    const script = `
+const { TunHandle } = require(${JSON.stringify(addon)});
+const out = [];
+for (const o of [{ name: 'ftcpt9' }, { name: 'ftcpt9', netns: ${JSON.stringify(ns.name)} }]) {
+  try { new TunHandle(o); out.push('opened'); } catch (e) { out.push({ code: e.code, syscall: e.syscall, message: e.message }); }
+}
+console.log(JSON.stringify(out));`;
+    const out = sh('setpriv', ['--inh-caps=-all', '--bounding-set=-all', process.execPath, '-e', script]);
+    expect(JSON.parse(out)).toEqual([
+      { code: 'EPERM', syscall: 'ioctl(TUNSETIFF)', message: 'cannot create TUN device ftcpt9: EPERM' },
+      { code: 'EPERM', syscall: 'setns', message: `cannot enter netns ${ns.name}: EPERM` },
+    ]);
   });
 
   it('rejects an impossible MTU with the errno of the ioctl', () => {
