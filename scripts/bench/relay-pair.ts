@@ -7,10 +7,11 @@
 //     --moduleResolution nodenext --target es2022 --types node --skipLibCheck scripts/bench/relay-pair.ts
 //   node dist/bench/scripts/bench/relay-pair.js [--seconds 5] [--mode plain|vnet|both] [--veth]
 // --veth also measures a direct veth pair between the same namespaces, the reference figure.
+// --rtt adds 64-byte request/response round trips (native/tools/pingpong.c, built on demand).
 // Tuning knobs (TunOpenOptions) from the environment: FTCP_BENCH_BATCH_BYTES, FTCP_BENCH_POOL,
 // FTCP_BENCH_BATCH_PACKETS, FTCP_BENCH_TXQLEN.
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { TunDevice } from '../../src/tun/tun-device.js';
 import { Relay } from '../../src/relay/relay.js';
 
@@ -86,6 +87,32 @@ async function iperf(a: Netns, b: Netns, seconds: number): Promise<number> {
   }
 }
 
+const PINGPONG_SRC = 'native/tools/pingpong.c';
+const PINGPONG = 'native/build/tools/pingpong';
+let rttCount = 0; // 0: no latency probe
+
+function pingpongBinary(): string {
+  if (!existsSync(PINGPONG) || statSync(PINGPONG).mtimeMs < statSync(PINGPONG_SRC).mtimeMs) {
+    mkdirSync('native/build/tools', { recursive: true });
+    execFileSync('cc', ['-O2', '-o', PINGPONG, PINGPONG_SRC]);
+  }
+  return `${process.cwd()}/${PINGPONG}`;
+}
+
+async function rtt(a: Netns, b: Netns): Promise<string> {
+  if (rttCount === 0) return '';
+  const bin = pingpongBinary();
+  const server = spawn('ip', ['netns', 'exec', b.name, bin, 'server', '7000'], { stdio: 'ignore' });
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    const out = await run('ip', ['netns', 'exec', a.name, bin, 'client', ADDR_B, '7000', String(rttCount), '64'], 60_000);
+    const r = JSON.parse(out) as { p50: number; p99: number; mean: number };
+    return `  rtt p50 ${r.p50} us p99 ${r.p99} us`;
+  } finally {
+    server.kill('SIGKILL');
+  }
+}
+
 async function measureRelay(a: Netns, b: Netns, vnetHdr: boolean, seconds: number): Promise<void> {
   const tuning = {
     ...(process.env.FTCP_BENCH_BATCH_BYTES ? { batchBytes: Number(process.env.FTCP_BENCH_BATCH_BYTES) } : {}),
@@ -105,6 +132,7 @@ async function measureRelay(a: Netns, b: Netns, vnetHdr: boolean, seconds: numbe
     const gbps = await iperf(a, b, seconds);
     const cpu = process.cpuUsage(cpu0);
     const wallUs = Number(process.hrtime.bigint() - t0) / 1000;
+    const latency = await rtt(a, b);
     const c = relay.counters;
     const perBatch = (d: typeof c.inbound): string => (d.readBatches ? (d.readPackets / d.readBatches).toFixed(1) : '0');
     const avgPkt = c.inbound.readPackets ? Math.round(c.inbound.readBytes / c.inbound.readPackets) : 0;
@@ -114,7 +142,8 @@ async function measureRelay(a: Netns, b: Netns, vnetHdr: boolean, seconds: numbe
         `  cpu ${(((cpu.user + cpu.system) / wallUs) * 100).toFixed(0)}% (sys ${((cpu.system / wallUs) * 100).toFixed(0)}%)` +
         `  data dir: ${c.inbound.readPackets} pkts, ${perBatch(c.inbound)}/batch, avg ${avgPkt} B` +
         `  ack dir: ${c.outbound.readPackets} pkts, ${perBatch(c.outbound)}/batch` +
-        `  dropped ${c.inbound.droppedPackets + c.outbound.droppedPackets}, errors ${c.errors}`,
+        `  dropped ${c.inbound.droppedPackets + c.outbound.droppedPackets}, errors ${c.errors}` +
+        latency,
     );
   } finally {
     relay.close();
@@ -127,7 +156,7 @@ async function measureVeth(a: Netns, b: Netns, seconds: number): Promise<void> {
     address(a, 'ftcpbv0', ADDR_A, ADDR_B);
     address(b, 'ftcpbv1', ADDR_B, ADDR_A);
     const gbps = await iperf(a, b, seconds);
-    console.log(`veth (reference)        ${gbps.toFixed(2)} Gbit/s`);
+    console.log(`veth (reference)        ${gbps.toFixed(2)} Gbit/s${await rtt(a, b)}`);
   } finally {
     ip('-n', a.name, 'link', 'del', 'ftcpbv0');
   }
@@ -141,6 +170,7 @@ async function main(): Promise<void> {
   };
   const seconds = Number(opt('--seconds', '5'));
   const mode = opt('--mode', 'both');
+  if (argv.includes('--rtt')) rttCount = Number(opt('--rtt-count', '5000'));
   const a = makeNetns(`ftcpt-${process.pid}-bench-a`);
   const b = makeNetns(`ftcpt-${process.pid}-bench-b`);
   const cleanup = (): void => {

@@ -8,6 +8,7 @@ import { ROOT, TestNetns, sh } from '../helpers/host.js';
 import { TunDevice, type PacketBatch } from '../../src/tun/tun-device.js';
 import { TunError } from '../../src/tun/tun-error.js';
 import { VNET_HDR_LEN, VnetFlags, VnetHdrView } from '../../src/tun/vnet-hdr.js';
+import { completePartialChecksum, onesComplementSum } from '../../src/tun/vnet-csum.js';
 
 const LOCAL = '10.202.0.1';
 const PEER = '10.202.0.2';
@@ -279,6 +280,15 @@ print(len(got))
         expect(hdr.csumStart).toBe(20);
         expect(hdr.csumOffset).toBe(6);
         expect(hdr.isGso).toBe(false);
+        // Completed in software, the UDP checksum verifies like one computed by the stack.
+        const pkt = Buffer.from(seen[0]!);
+        expect(completePartialChecksum(pkt, 0, pkt.length)).toBe(true);
+        const ip = pkt.subarray(VNET_HDR_LEN);
+        const pseudo = Buffer.alloc(12);
+        ip.copy(pseudo, 0, 12, 20);
+        pseudo[9] = 17;
+        pseudo.writeUInt16BE(ip.length - 20, 10);
+        expect(onesComplementSum(Buffer.concat([pseudo, ip.subarray(20)]), 0, 12 + ip.length - 20)).toBe(0xffff);
       }
       closeAll();
     });
