@@ -1,6 +1,6 @@
 // TCP header: zero-copy view (TcpPacket) with in-place rewriting and incremental checksum update, and
 // a plain representation (TcpRepr) with parse/emit. After smoltcp's wire::tcp.
-import { checksumOf, csumReplace16, csumReplace16Odd, csumReplace32, foldSum } from './checksum.js';
+import { checksumOf, csumReplace16, csumReplace16Odd, foldSum } from './checksum.js';
 import {
   emitTcpOptions,
   isWellFormed,
@@ -100,10 +100,10 @@ export class TcpPacket {
     return (this.buf[this.off + 2]! << 8) | this.buf[this.off + 3]!;
   }
   get seq(): number {
-    return this.buf.readUInt32BE(this.off + 4);
+    return rd32(this.buf, this.off + 4);
   }
   get ack(): number {
-    return this.buf.readUInt32BE(this.off + 8);
+    return rd32(this.buf, this.off + 8);
   }
   get headerLen(): number {
     return (this.buf[this.off + 12]! >> 4) * 4;
@@ -145,16 +145,16 @@ export class TcpPacket {
     return this.wscaleOff < 0 ? -1 : this.buf[this.wscaleOff]!;
   }
   get tsval(): number {
-    return this.tsOff < 0 ? -1 : this.buf.readUInt32BE(this.tsOff);
+    return this.tsOff < 0 ? -1 : rd32(this.buf, this.tsOff);
   }
   get tsecr(): number {
-    return this.tsOff < 0 ? -1 : this.buf.readUInt32BE(this.tsOff + 4);
+    return this.tsOff < 0 ? -1 : rd32(this.buf, this.tsOff + 4);
   }
   sackLeft(i: number): number {
-    return this.buf.readUInt32BE(this.sackOff + 8 * i);
+    return rd32(this.buf, this.sackOff + 8 * i);
   }
   sackRight(i: number): number {
-    return this.buf.readUInt32BE(this.sackOff + 8 * i + 4);
+    return rd32(this.buf, this.sackOff + 8 * i + 4);
   }
 
   // In-place rewriting. Each setter keeps the checksum right for the current checksumMode.
@@ -200,12 +200,25 @@ export class TcpPacket {
   /** Write a 32-bit value at an absolute offset inside the segment, updating the checksum. */
   rewrite32(abs: number, v: number): void {
     const buf = this.buf;
-    const nv = v >>> 0;
+    // Byte access instead of read/writeUInt32BE: no range checks on the hot path.
     if (this.checksumMode === 'full') {
-      const old = buf.readUInt32BE(abs);
-      this.writeChecksum(csumReplace32(this.checksum, old, nv, ((abs - this.off) & 1) === 1));
+      const hi = (buf[abs]! << 8) | buf[abs + 1]!;
+      const lo = (buf[abs + 2]! << 8) | buf[abs + 3]!;
+      let d = (~hi & 0xffff) + (~lo & 0xffff) + ((v >>> 16) & 0xffff) + (v & 0xffff);
+      d = (d & 0xffff) + (d >>> 16);
+      d = (d & 0xffff) + (d >>> 16);
+      if (((abs - this.off) & 1) === 1) d = ((d & 0xff) << 8) | (d >>> 8);
+      const o = this.off + 16;
+      let s = (~((buf[o]! << 8) | buf[o + 1]!) & 0xffff) + d;
+      s = (s & 0xffff) + (s >>> 16);
+      s = ~s & 0xffff;
+      buf[o] = s >>> 8;
+      buf[o + 1] = s & 0xff;
     }
-    buf.writeUInt32BE(nv, abs);
+    buf[abs] = v >>> 24;
+    buf[abs + 1] = (v >>> 16) & 0xff;
+    buf[abs + 2] = (v >>> 8) & 0xff;
+    buf[abs + 3] = v & 0xff;
   }
 
   /** Write a 16-bit value at an absolute offset inside the segment, updating the checksum. */
@@ -248,6 +261,11 @@ export class TcpPacket {
 }
 
 const sharedCursor = new TcpOptionCursor();
+
+/** Big-endian 32-bit read without Buffer's range checks (callers have checked the bounds). */
+function rd32(b: Buffer, o: number): number {
+  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+}
 
 /** Plain TCP header plus payload. `options` keeps every option byte-exact, including unknown ones. */
 export interface TcpRepr {
