@@ -123,6 +123,13 @@ describe('TunDevice.open', () => {
     expect(sh('ip', ['-n', ns.name, '-o', 'link', 'show'])).not.toMatch(new RegExp(`\\b${DEV}\\b`));
   });
 
+  it('lets the kernel number the device when the name has %d', () => {
+    const dev = openTun({ name: 'ftcpq%d' });
+    expect(dev.name).toMatch(/^ftcpq\d+$/);
+    expect(sh('ip', ['-n', ns.name, '-o', 'link', 'show', dev.name])).toContain(dev.name);
+    closeAll();
+  });
+
   it('reports a missing namespace as ENOENT', () => {
     expectTunError(() => openTun({ netns: `ftcpt-${process.pid}-missing` }), 'ENOENT', 'open', /cannot open netns ftcpt-\d+-missing: ENOENT/);
   });
