@@ -1,4 +1,4 @@
-// `ftcp run`: protect a server's TCP connections (pass-through relay in this version).
+// `ftcp run`: protect a server's TCP connections across crashes of the app.
 import { Command, Option } from 'commander';
 import { runDaemon } from '../run/daemon.js';
 import { ConfigError, parseRunConfig } from '../run/run-config.js';
@@ -10,13 +10,17 @@ export function registerRun(program: Command): void {
   program
     .command('run')
     .description('run COMMAND in its own network namespace behind the ftcp daemon')
-    .usage('--name NAME [--vip ADDR] --port PORT [--port PORT...] --no-log -- COMMAND [ARGS...]')
+    .usage('--name NAME [--vip ADDR] --port PORT [--port PORT...] [--data-dir DIR | --log TARGET | --no-log] -- COMMAND [ARGS...]')
     .requiredOption('--name <name>', 'service name (namespace ftcp-NAME)')
     .option('--vip <addr>', 'service address clients connect to (IPv4 or IPv6)', undefined)
     .option('--host-addr <addr>', 'host-side address the app can reach (default 10.77.0.1 / fd77::1)')
     .option('--port <port>', 'TCP port the app listens on (repeatable)', collect, [])
-    .option('--no-log', 'pass-through mode: relay only, nothing logged')
-    .addOption(new Option('--restart <policy>', 'restart the app when it exits').choices(['no', 'on-failure', 'always']).default('no'))
+    .option('--data-dir <dir>', 'directory of the embedded log server (default /var/lib/ftcp/NAME)')
+    .option('--log <target>', 'external log server: unix:/PATH or HOST:PORT (instead of the embedded one)')
+    .option('--no-log', 'pass-through mode: relay only, nothing logged or protected')
+    .addOption(new Option('--durability <mode>', 'durability of the embedded log server').choices(['fsync', 'memory']).default('fsync'))
+    .option('--max-replay-bytes <n>', 'without the shim: client bytes replayed at most per connection (past it: unprotected)')
+    .addOption(new Option('--restart <policy>', 'restart the app when it exits (default on-failure; no with --no-log)').choices(['no', 'on-failure', 'always']))
     .option('--mtu <bytes>', 'MTU of both TUN devices', '1500')
     .option('--no-offload', 'disable virtio-net headers and TSO/checksum offload on the TUNs')
     .argument('<command...>', 'the server to protect, after --')
@@ -29,7 +33,11 @@ export function registerRun(program: Command): void {
           vip: flags.vip,
           hostAddr: flags.hostAddr,
           port: flags.port,
-          log: flags.log,
+          log: flags.log !== false,
+          logTarget: typeof flags.log === 'string' ? flags.log : undefined,
+          dataDir: flags.dataDir,
+          durability: flags.durability,
+          maxReplayBytes: flags.maxReplayBytes,
           restart: flags.restart,
           mtu: flags.mtu,
           vnetHdr: flags.offload,

@@ -1,7 +1,14 @@
 // `ftcp run`: sets up the app's network, relays its packets, supervises it, and cleans up.
+import { mkdirSync } from 'node:fs';
+import { LogClient } from '../log/client.js';
+import { startEmbeddedLogServer, type EmbeddedLogServer } from '../log/embedded.js';
 import type { Logger } from '../util/logger.js';
 import { netnsExists, destroyNetnsSync } from '../netns/namespace.js';
 import { Relay } from '../relay/relay.js';
+import { parseIpAddr } from '../wire/addr.js';
+import { SecondWrapper } from '../wrapper/second-wrapper.js';
+import { LogClientWrapperLog } from '../wrapper/wrapper-log.js';
+import { isProcessAlive } from './app-liveness.js';
 import { acquireInstanceLock, releaseInstanceLock } from './instance-lock.js';
 import { listeningPorts } from './listen-probe.js';
 import { ConfigError, instanceNames, type RunConfig } from './run-config.js';
@@ -56,9 +63,6 @@ async function waitListening(
 export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<number> {
   const { log } = opts;
   requireRoot();
-  if (cfg.log) {
-    throw new ConfigError('logging is not available in this version yet: pass --no-log for pass-through mode');
-  }
   const lock = acquireInstanceLock(cfg.name);
   if (!lock.ok) {
     throw new ConfigError(`service ${cfg.name} is already running (pid ${lock.ownerPid}): pick another --name or stop it`);
@@ -66,6 +70,9 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
   let topo: Topology | undefined;
   let relay: Relay | undefined;
   let sup: Supervisor | undefined;
+  let logServer: EmbeddedLogServer | undefined;
+  let logClient: LogClient | undefined;
+  let wrapper: SecondWrapper | undefined;
   const abort = new AbortController();
   let finalExit: AppExit | undefined;
 
@@ -77,6 +84,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
   const cleanupSync = (): void => {
+    wrapper?.close();
     relay?.close();
     topo?.teardown();
     releaseInstanceLock(cfg.name);
@@ -87,15 +95,39 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
   try {
     cleanStaleState(cfg, log);
     await checkVipFree(cfg);
+    if (cfg.log) {
+      let target = cfg.logTarget;
+      if (target === undefined) {
+        mkdirSync(cfg.dataDir, { recursive: true, mode: 0o750 });
+        logServer = await startEmbeddedLogServer({ dataDir: cfg.dataDir, durability: cfg.durability, log: log.child({ component: 'logd' }) });
+        target = logServer.target;
+      }
+      logClient = new LogClient({ target, service: cfg.name });
+      logClient.on('failed', (err: Error) => log.error({ err }, 'log server refused appends'));
+    }
     topo = await buildTopology(cfg, log);
+    sup = new Supervisor({ netns: topo.netns, command: cfg.command, restart: cfg.restart, log });
+    const supervisor = sup;
+    if (logClient) {
+      wrapper = new SecondWrapper({
+        vip: parseIpAddr(cfg.vip),
+        ports: cfg.ports,
+        log: new LogClientWrapperLog(logClient),
+        vnetHdrLen: topo.outer.vnetHdrLen,
+        inject: (direction, packet) => relay?.inject(direction, packet),
+        liveness: { isAlive: () => isProcessAlive(supervisor.pid) },
+        logger: log.child({ component: 'wrapper' }),
+        maxReplayBytes: cfg.maxReplayBytes,
+      });
+    }
     relay = new Relay({
       outer: topo.outer,
       inner: topo.inner,
+      ...(wrapper ? { path: wrapper } : {}),
       onError: (err, direction) => log.error({ err, direction }, 'relay error'),
     });
     relay.start();
-
-    sup = new Supervisor({ netns: topo.netns, command: cfg.command, restart: cfg.restart, log });
+    if (wrapper) watchCrashes(sup, wrapper, cfg.ports, abort.signal, log);
     const stopped = new Promise<void>((resolve) => {
       sup!.once('stopped', (e: AppExit) => {
         finalExit = e;
@@ -118,12 +150,36 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     throw err;
   } finally {
     await sup?.stop();
+    await logClient?.close(2_000).catch(() => undefined);
+    await logServer?.close().catch(() => undefined);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     process.off('SIGHUP', onSignal);
     cleanupSync();
     process.off('exit', cleanupSync);
   }
+}
+
+/** Crash → hold every client; the restarted app listening again → restore its connections. */
+function watchCrashes(sup: Supervisor, wrapper: SecondWrapper, ports: number[], stop: AbortSignal, log: Logger): void {
+  sup.on('exit', (e: AppExit) => {
+    if (e.willRestart) wrapper.appCrashed(`the app exited (${describeExit(e)})`);
+  });
+  sup.on('spawn', (pid: number) => {
+    if (!wrapper.appDown) return;
+    const started = Date.now();
+    const poll = (): void => {
+      if (stop.aborted || sup.pid !== pid) return;
+      const open = listeningPorts(pid);
+      if (ports.every((p) => open.has(p))) {
+        log.info({ ms: Date.now() - started }, 'the restarted app listens again: restoring connections');
+        wrapper.appListening();
+        return;
+      }
+      setTimeout(poll, 5);
+    };
+    poll();
+  });
 }
 
 class StopRequested extends Error {

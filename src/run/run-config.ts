@@ -12,7 +12,14 @@ export interface RunConfig {
   /** Host-side address on the outer TUN: the source the host uses towards the VIP, reachable from the app. */
   hostAddr: string;
   ports: number[];
+  /** Log and protect connections (false: pass-through relay only). */
   log: boolean;
+  /** External log server (`unix:/path` or `host:port`); otherwise an embedded one on dataDir. */
+  logTarget: string | undefined;
+  dataDir: string;
+  durability: 'fsync' | 'memory';
+  /** Without the shim a connection is replayed from its start; past this it is unprotected. */
+  maxReplayBytes: number;
   restart: 'no' | 'on-failure' | 'always';
   mtu: number;
   vnetHdr: boolean;
@@ -40,7 +47,15 @@ const schema = z.object({
   hostAddr: ipAddress('--host-addr').optional(),
   port: z.array(port).min(1, 'at least one --port is required (the TCP port the app listens on)'),
   log: z.boolean().default(true),
-  restart: z.enum(['no', 'on-failure', 'always'], { message: '--restart must be no, on-failure or always' }).default('no'),
+  logTarget: z.string().min(1, '--log needs a target: unix:/path or host:port').optional(),
+  dataDir: z.string().min(1, '--data-dir must be a directory path').optional(),
+  durability: z.enum(['fsync', 'memory'], { message: '--durability must be fsync or memory' }).default('fsync'),
+  maxReplayBytes: z.coerce
+    .number({ message: '--max-replay-bytes must be a number of bytes' })
+    .int('--max-replay-bytes must be an integer')
+    .min(0, '--max-replay-bytes must not be negative')
+    .default(1 << 30),
+  restart: z.enum(['no', 'on-failure', 'always'], { message: '--restart must be no, on-failure or always' }).optional(),
   mtu: z.coerce.number().int().min(1280, '--mtu must be at least 1280').max(65535, '--mtu must be at most 65535').default(1500),
   vnetHdr: z.boolean().default(true),
   command: z.array(z.string()).min(1, 'the command to protect is missing: put it after `--`, e.g. `-- node server.js`'),
@@ -67,6 +82,9 @@ export function parseRunConfig(raw: unknown): RunConfig {
     throw new ConfigError(`--host-addr ${hostAddr} and --vip ${vip} must be of the same IP version`);
   }
   if (hostAddr === vip) throw new ConfigError(`--host-addr must differ from --vip (both are ${vip})`);
+  if (o.logTarget !== undefined && o.dataDir !== undefined) {
+    throw new ConfigError('--log and --data-dir exclude each other: --log names an external log server, --data-dir the embedded one');
+  }
   return {
     name: o.name,
     vip,
@@ -74,7 +92,12 @@ export function parseRunConfig(raw: unknown): RunConfig {
     hostAddr,
     ports: [...new Set(o.port)],
     log: o.log,
-    restart: o.restart,
+    logTarget: o.logTarget,
+    dataDir: o.dataDir ?? `/var/lib/ftcp/${o.name}`,
+    durability: o.durability,
+    maxReplayBytes: o.maxReplayBytes,
+    // Protected services come back after a crash by default; a bare relay just ends.
+    restart: o.restart ?? (o.log ? 'on-failure' : 'no'),
     mtu: o.mtu,
     vnetHdr: o.vnetHdr,
     command: o.command,

@@ -3,6 +3,7 @@
 // the 32-bit sequence numbers the wire carries are derived from them.
 import { offsetFromSeq, seqAdd, seqFromOffset } from '../wire/seq.js';
 import { ClientStream } from './client-stream.js';
+import { ReplaySource } from './replay-source.js';
 import { ServerStreamHasher, type StreamVerifier } from './server-stream-hash.js';
 
 export type ConnState =
@@ -83,6 +84,8 @@ export class TcpConn {
   openedLogSeq = -1;
   /** Held FIN/RST of the stack waiting for the app-liveness verdict. */
   heldClose: Buffer | null = null;
+  /** The app is known alive after its FIN/RST: later ones go out at once. */
+  closeExplained = false;
 
   // Recovery.
   verifier: StreamVerifier | null = null;
@@ -96,11 +99,17 @@ export class TcpConn {
   /** Next client offset to inject during replay. */
   replayNext = 0;
   replayFinInjected = false;
-  /** The replay source has delivered everything up to here (durable prefix read so far). */
-  replayBuf: Buffer[] = [];
-  replayBufStart = 0;
-  replayBufEnd = 0;
-  replayReading = false;
+  /** Client bytes to replay (read back from the log, plus what the client sent while held). */
+  replaySource = new ReplaySource();
+  replaySourceActive = false;
+  replayRead: 'idle' | 'pending' | 'done' | 'failed' = 'idle';
+  restoreStartedAt = 0;
+  /** The server stream as the client knew it when the restore began. */
+  origSndMax = 0;
+  origSndUna = 0;
+  origServerFinOff = -1;
+  /** Last TSval of the restarted stack (echoed in forged segments). */
+  stackTsval = 0;
   recoveries = 0;
   /** Bytes of client stream beyond which the connection is no longer protected (no shim). */
   unprotected = false;

@@ -7,7 +7,7 @@ describe('parseRunConfig', () => {
   it('fills defaults for an IPv4 service', () => {
     const cfg = parseRunConfig(base);
     expect(cfg).toMatchObject({ name: 'web', vip: '10.77.0.2', ipVersion: 4, hostAddr: '10.77.0.1', ports: [8080] });
-    expect(cfg.restart).toBe('no');
+    expect(cfg.restart).toBe('no'); // --no-log: a bare relay
     expect(cfg.vnetHdr).toBe(true);
   });
 

@@ -1,0 +1,972 @@
+// The second wrapper (claims 1-5, 14): sits on the relay's packet path between the network and
+// the app's protocol stack, and for every segment of a protected connection decides to store,
+// delay, discard, modify or transmit it. After an app crash it holds the clients and restores
+// each connection into the restarted stack. The per-segment decisions are in `inbound` and
+// `outbound`; recovery is in the section at the end.
+import type { Record as LogRecord } from '../log/gen/ftcp/v1/log.js';
+import { ConnectionClosed_Reason, IpVersion } from '../log/gen/ftcp/v1/log.js';
+import type { Direction, PacketOutput, PacketPath } from '../relay/packet-path.js';
+import type { PacketBatch } from '../tun/tun-device.js';
+import { VnetFlags } from '../tun/vnet-hdr.js';
+import type { Logger } from '../util/logger.js';
+import { PacketParser, type ParseStatus } from '../wire/packet-parser.js';
+import { seqAdd, seqDiff } from '../wire/seq.js';
+import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type TcpPacket } from '../wire/tcp.js';
+import { clampAck, type ClampResult } from './ack-clamp.js';
+import type { Range } from './client-stream.js';
+import { TcpConn } from './conn.js';
+import { ConnTable } from './conn-table.js';
+import { Forge, FLAGS } from './forge.js';
+import { ReplaySource } from './replay-source.js';
+import { StreamVerifier } from './server-stream-hash.js';
+import type { WrapperLog } from './wrapper-log.js';
+
+export interface AppLiveness {
+  /** False once the supervised app has exited or is exiting. */
+  isAlive(): boolean;
+}
+
+export interface SecondWrapperOptions {
+  /** The service address (VIP) bytes, 4 or 16. */
+  vip: Uint8Array;
+  ports: readonly number[];
+  log: WrapperLog;
+  /** Bytes of virtio_net_hdr in front of every packet (0 without). */
+  vnetHdrLen: number;
+  /** Writes a packet the wrapper made or released towards `direction`'s destination. */
+  inject: (direction: Direction, packet: Buffer) => void;
+  liveness: AppLiveness;
+  logger: Logger;
+  /** Without the shim the whole client stream is replayed; past this a connection is unprotected. */
+  maxReplayBytes?: number;
+  /** Interval of the zero-window ACKs that keep held clients connected (claim 6). */
+  holdIntervalMs?: number;
+  /** How long a FIN/RST of the stack waits for the app-liveness verdict. */
+  closeGraceMs?: number;
+  now?: () => number;
+}
+
+export interface WrapperCounters {
+  passed: number;
+  protectedIn: number;
+  protectedOut: number;
+  malformed: number;
+  malformedByReason: { [reason: string]: number };
+  loggedBytes: number;
+  acksHeld: number;
+  acksSynthesized: number;
+  holdAcks: number;
+  discarded: number;
+  recoveries: number;
+  recovered: number;
+  divergences: number;
+  unprotectedResets: number;
+}
+
+/** Largest replay segment: the stacks exchange up to 64 KiB packets over the TUN. */
+const REPLAY_SEGMENT = 32 * 1024;
+const CLOSED_LINGER_MS = 30_000;
+
+export class SecondWrapper implements PacketPath {
+  readonly conns = new ConnTable();
+  readonly counters: WrapperCounters = {
+    passed: 0,
+    protectedIn: 0,
+    protectedOut: 0,
+    malformed: 0,
+    malformedByReason: {},
+    loggedBytes: 0,
+    acksHeld: 0,
+    acksSynthesized: 0,
+    holdAcks: 0,
+    discarded: 0,
+    recoveries: 0,
+    recovered: 0,
+    divergences: 0,
+    unprotectedResets: 0,
+  };
+  /** True between a crash and the app listening again. */
+  appDown = false;
+
+  private readonly parser = new PacketParser();
+  private readonly parser2 = new PacketParser();
+  private readonly ports: Set<number>;
+  private readonly vip: Uint8Array;
+  private readonly log: WrapperLog;
+  private readonly forge: Forge;
+  private readonly vnet: number;
+  private readonly inject: (direction: Direction, packet: Buffer) => void;
+  private readonly liveness: AppLiveness;
+  private readonly logger: Logger;
+  private readonly maxReplayBytes: number;
+  private readonly closeGraceMs: number;
+  private readonly now: () => number;
+  /** Connections with something waiting for the log (pieces, FIN, held SYN-ACK, held ACK). */
+  private readonly waiting = new Set<TcpConn>();
+  private readonly clamp: ClampResult = { ackOff: 0, windowField: 0, rightEdgeOff: 0, clamped: false };
+  private readonly ranges: Range[] = [];
+  private holdTimer: NodeJS.Timeout | undefined;
+  private closeTimer: NodeJS.Timeout | undefined;
+
+  constructor(opts: SecondWrapperOptions) {
+    this.vip = opts.vip;
+    this.ports = new Set(opts.ports);
+    this.log = opts.log;
+    this.vnet = opts.vnetHdrLen;
+    this.forge = new Forge(opts.vnetHdrLen);
+    this.inject = opts.inject;
+    this.liveness = opts.liveness;
+    this.logger = opts.logger;
+    this.maxReplayBytes = opts.maxReplayBytes ?? 1 << 30;
+    this.closeGraceMs = opts.closeGraceMs ?? 30;
+    this.now = opts.now ?? (() => performance.now());
+    this.log.onDurable((seq) => this.onDurable(seq));
+    this.holdTimer = setInterval(() => this.sendHoldAcks(), opts.holdIntervalMs ?? 1000);
+    this.holdTimer.unref();
+  }
+
+  close(): void {
+    if (this.holdTimer) clearInterval(this.holdTimer);
+    if (this.closeTimer) clearTimeout(this.closeTimer);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Packet path
+  // ------------------------------------------------------------------------------------------
+
+  process(batch: PacketBatch, direction: Direction, out: PacketOutput): void {
+    const { buffer, offsets, lengths } = batch;
+    const p = this.parser;
+    const vnet = this.vnet;
+    for (let i = 0; i < batch.count; i++) {
+      const pktOff = offsets[i]!;
+      const st = p.parse(buffer, pktOff + vnet, lengths[i]! - vnet);
+      if (st !== 'ok') {
+        if (this.malformedDrop(st)) continue;
+        this.counters.passed++;
+        out.transmit(batch, i);
+        continue;
+      }
+      const tcp = p.tcp;
+      const inbound = direction === 'inbound';
+      const servicePort = inbound ? tcp.dstPort : tcp.srcPort;
+      const serviceAddrOff = p.ipVersion === 4 ? p.ipOffset + (inbound ? 16 : 12) : p.ipOffset + (inbound ? 24 : 8);
+      if (!this.ports.has(servicePort) || !this.isVip(buffer, serviceAddrOff, p.ipVersion)) {
+        this.counters.passed++;
+        out.transmit(batch, i);
+        continue;
+      }
+      tcp.checksumMode = vnet > 0 && (buffer[pktOff]! & VnetFlags.NEEDS_CSUM) !== 0 ? 'partial' : 'full';
+      const clientAddrOff = p.ipVersion === 4 ? p.ipOffset + (inbound ? 12 : 16) : p.ipOffset + (inbound ? 8 : 24);
+      const clientPort = inbound ? tcp.srcPort : tcp.dstPort;
+      const conn = this.conns.get(p.ipVersion, buffer, clientAddrOff, clientPort, servicePort);
+      const pkt = buffer.subarray(pktOff, pktOff + lengths[i]!);
+      if (inbound) {
+        this.counters.protectedIn++;
+        if (this.inbound(conn, tcp, pkt, clientAddrOff - pktOff, p.ipVersion)) out.transmit(batch, i);
+      } else {
+        this.counters.protectedOut++;
+        if (conn === undefined) out.transmit(batch, i);
+        else if (this.outbound(conn, tcp, pkt)) out.transmit(batch, i);
+      }
+    }
+  }
+
+  /** Malformed TCP is dropped and counted; what is not TCP at all passes through untouched. */
+  private malformedDrop(st: ParseStatus): boolean {
+    if (st === 'not-tcp' || st === 'fragment') return false;
+    this.counters.malformed++;
+    this.counters.malformedByReason[st] = (this.counters.malformedByReason[st] ?? 0) + 1;
+    return true;
+  }
+
+  private isVip(buf: Buffer, off: number, ipVersion: number): boolean {
+    const vip = this.vip;
+    if ((ipVersion === 4) !== (vip.length === 4)) return false;
+    for (let k = 0; k < vip.length; k++) if (buf[off + k] !== vip[k]) return false;
+    return true;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Client → app
+  // ------------------------------------------------------------------------------------------
+
+  /** Returns true when the segment is to be transmitted (after in-place modification). */
+  private inbound(conn: TcpConn | undefined, tcp: TcpPacket, pkt: Buffer, clientAddrOff: number, ipVersion: number): boolean {
+    const flags = tcp.flags;
+    const isSyn = (flags & (TCP_SYN | TCP_ACK)) === TCP_SYN;
+    if (conn === undefined || (isSyn && conn.state === 'CLOSED') || (isSyn && conn.state === 'SYN_RCVD' && tcp.seq !== conn.irs)) {
+      if (!isSyn) return true; // not ours: established before the daemon, or long closed
+      if (this.appDown) return false; // the app is down: the client retries its SYN
+      if (conn) this.conns.delete(conn);
+      this.openConn(tcp, pkt, clientAddrOff, ipVersion);
+      return true;
+    }
+    switch (conn.state) {
+      case 'SYN_RCVD':
+        return true;
+      case 'NORMAL':
+        return this.inboundNormal(conn, tcp);
+      case 'RECOVERING':
+      case 'REPLAYING':
+        this.inboundHeld(conn, tcp);
+        return false;
+      case 'CLOSED':
+        this.rewriteInbound(conn, tcp);
+        return true;
+    }
+  }
+
+  private openConn(tcp: TcpPacket, pkt: Buffer, clientAddrOff: number, ipVersion: number): void {
+    const alen = ipVersion === 4 ? 4 : 16;
+    const clientAddr = Uint8Array.from(pkt.subarray(clientAddrOff, clientAddrOff + alen));
+    const id = `${formatAddr(clientAddr)}:${tcp.srcPort}>${tcp.dstPort}/${tcp.seq}`;
+    const conn = new TcpConn({
+      id,
+      ipVersion: ipVersion === 4 ? 4 : 6,
+      clientAddr,
+      clientPort: tcp.srcPort,
+      serverAddr: this.vip,
+      serverPort: tcp.dstPort,
+      irs: tcp.seq,
+      opts: {
+        clientMss: tcp.mss,
+        serverMss: -1,
+        clientWscale: tcp.wscale,
+        serverWscale: -1,
+        sackOk: tcp.sackPermitted,
+        tsOk: tcp.tsOff >= 0,
+        clientSynWindow: tcp.window,
+      },
+    });
+    if (tcp.tsOff >= 0) conn.clientTsval = tcp.tsval;
+    conn.clientWindow = tcp.window;
+    this.conns.add(conn);
+  }
+
+  private inboundNormal(conn: TcpConn, tcp: TcpPacket): boolean {
+    const flags = tcp.flags;
+    if (flags & TCP_RST) {
+      this.closeConn(conn, ConnectionClosed_Reason.RESET_BY_CLIENT);
+      this.rewriteInbound(conn, tcp);
+      return true;
+    }
+    this.storeClientBytes(conn, tcp);
+    this.noteClientAck(conn, tcp);
+    this.rewriteInbound(conn, tcp);
+    return true;
+  }
+
+  /** Store: client payload not yet logged, and the client's FIN (claim 1). */
+  private storeClientBytes(conn: TcpConn, tcp: TcpPacket): void {
+    const len = tcp.payloadLen;
+    const flags = tcp.flags;
+    if (len === 0 && !(flags & TCP_FIN)) return;
+    const off = conn.clientOff(tcp.seq);
+    if (len > 0 && !conn.unprotected) {
+      const missing = conn.client.missing(off, off + len, this.ranges);
+      const base = tcp.payloadOffset - off;
+      for (const r of missing) {
+        const data = tcp.buf.subarray(base + r.start, base + r.end);
+        const seq = this.log.append(rec(conn.id, { $case: 'clientData', value: { offset: r.start, data } }));
+        conn.client.appended(r.start, r.end, seq);
+        this.counters.loggedBytes += r.end - r.start;
+        if (conn.replaySourceActive) conn.replaySource.add(r.start, Buffer.from(data));
+      }
+      if (missing.length > 0) this.waiting.add(conn);
+      if (conn.client.rcvAppended > this.maxReplayBytes && !conn.unprotected) {
+        conn.unprotected = true;
+        this.logger.warn({ conn: conn.id, bytes: conn.client.rcvAppended }, 'connection past --max-replay-bytes: no longer protected');
+      }
+    }
+    if (flags & TCP_FIN && conn.clientFinOff < 0) {
+      conn.clientFinOff = off + len;
+      conn.clientFinLogSeq = this.log.append(rec(conn.id, { $case: 'clientFin', value: { offset: conn.clientFinOff } }));
+      this.waiting.add(conn);
+    }
+  }
+
+  private noteClientAck(conn: TcpConn, tcp: TcpPacket): void {
+    if (tcp.tsOff >= 0) conn.clientTsval = tcp.tsval;
+    conn.clientWindow = tcp.window;
+    if (!(tcp.flags & TCP_ACK)) return;
+    const ackOff = conn.serverOff(tcp.ack);
+    if (ackOff > conn.sndUna && ackOff <= conn.sndNxtOff) conn.sndUna = Math.min(ackOff, conn.sndMax);
+  }
+
+  /** Modify: ack and SACK edges into the stack's sequence space, TSecr into its clock. */
+  private rewriteInbound(conn: TcpConn, tcp: TcpPacket): void {
+    const flags = tcp.flags;
+    if (conn.verifier !== null && flags & TCP_ACK) {
+      // After a restore the stack may not have regenerated what the client acknowledges yet.
+      const stackAck = seqAdd(tcp.ack, -conn.delta);
+      const capped = seqDiff(stackAck, conn.stackSndNxt) > 0 ? conn.stackSndNxt : stackAck;
+      tcp.setAck(capped);
+    } else if (conn.delta !== 0 && flags & TCP_ACK) {
+      tcp.setAck(seqAdd(tcp.ack, -conn.delta));
+    }
+    if (conn.delta !== 0 && tcp.sackOff >= 0) {
+      for (let k = 0; k < tcp.sackCount; k++) {
+        tcp.setSackLeft(k, seqAdd(tcp.sackLeft(k), -conn.delta));
+        tcp.setSackRight(k, seqAdd(tcp.sackRight(k), -conn.delta));
+      }
+    }
+    if (conn.tsOffset !== 0 && tcp.tsOff >= 0 && flags & TCP_ACK) tcp.setTsecr(seqAdd(tcp.tsecr, -conn.tsOffset));
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // App → client
+  // ------------------------------------------------------------------------------------------
+
+  /** Returns true when the segment is to be transmitted (after in-place modification). */
+  private outbound(conn: TcpConn, tcp: TcpPacket, pkt: Buffer): boolean {
+    const flags = tcp.flags;
+    if (flags & TCP_ACK) this.noteStackAck(conn, tcp);
+    switch (conn.state) {
+      case 'SYN_RCVD':
+        if ((flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) {
+          this.holdSynAck(conn, tcp, pkt);
+          return false;
+        }
+        if (flags & TCP_RST) this.conns.delete(conn); // refused: nothing listens
+        return true;
+      case 'NORMAL':
+        if (flags & (TCP_FIN | TCP_RST) && !conn.closeExplained) {
+          this.holdClose(conn, pkt);
+          return false;
+        }
+        // Restored, but the stack has not regenerated all the client saw yet: keep comparing.
+        if (conn.verifier !== null) return this.outboundReplaying(conn, tcp, pkt);
+        return this.outboundNormal(conn, tcp);
+      case 'RECOVERING':
+        this.counters.discarded++; // the dead stack's last words (FIN, RST, retransmissions)
+        return false;
+      case 'REPLAYING':
+        return this.outboundReplaying(conn, tcp, pkt);
+      case 'CLOSED':
+        return this.outboundNormal(conn, tcp);
+    }
+  }
+
+  private noteStackAck(conn: TcpConn, tcp: TcpPacket): void {
+    const ackOff = conn.clientOff(tcp.ack);
+    if (ackOff >= conn.stackAckOff) {
+      conn.stackAckOff = ackOff;
+      conn.stackWindowBytes = tcp.flags & TCP_SYN ? tcp.window : tcp.window * 2 ** conn.stackShift;
+    }
+  }
+
+  /** Delay (claim 3): the client sees the SYN-ACK only once the connection's record is durable. */
+  private holdSynAck(conn: TcpConn, tcp: TcpPacket, pkt: Buffer): void {
+    if (conn.openedLogSeq < 0) {
+      conn.iss0 = tcp.seq;
+      conn.opts.serverMss = tcp.mss;
+      conn.opts.serverWscale = tcp.wscale;
+      conn.opts.sackOk = conn.opts.sackOk && tcp.sackPermitted;
+      conn.opts.tsOk = conn.opts.tsOk && tcp.tsOff >= 0;
+      conn.stackShift = conn.serverShift;
+      if (tcp.tsOff >= 0) conn.lastTsvalOut = tcp.tsval;
+      conn.lastTsvalAt = this.now();
+      conn.openedLogSeq = this.log.append(openedRecord(conn));
+      this.waiting.add(conn);
+    }
+    conn.heldSynAck = Buffer.from(pkt);
+    if (this.log.durableSeq >= conn.openedLogSeq) this.releaseSynAck(conn);
+  }
+
+  private releaseSynAck(conn: TcpConn): void {
+    const pkt = conn.heldSynAck;
+    if (!pkt) return;
+    conn.heldSynAck = null;
+    conn.state = 'NORMAL';
+    conn.lastAckOff = 0;
+    const p = this.parser2;
+    if (p.parse(pkt, this.vnet, pkt.length - this.vnet) === 'ok') conn.lastRightEdge = p.tcp.window;
+    this.inject('outbound', pkt);
+  }
+
+  private outboundNormal(conn: TcpConn, tcp: TcpPacket): boolean {
+    const flags = tcp.flags;
+    const seqC = seqAdd(tcp.seq, conn.delta);
+    const off = conn.serverOff(seqC);
+    const len = tcp.payloadLen;
+    if (len > 0) {
+      const end = off + len;
+      conn.hasher.update(off, tcp.buf, tcp.payloadOffset, len);
+      if (end > conn.sndMax) conn.sndMax = end;
+    }
+    if (flags & TCP_FIN && conn.serverFinOff < 0) conn.serverFinOff = off + len;
+    if (flags & TCP_RST) {
+      this.closeConn(conn, ConnectionClosed_Reason.RESET_BY_SERVER);
+    } else if (flags & TCP_ACK) {
+      // Output commit on the ack; a pure ACK with nothing new for the client waits for the log.
+      const c = clampAck(conn.stackAckOff, conn.stackWindowBytes, conn.durableAckOff, conn.lastRightEdge, conn.serverShift, this.clamp);
+      const pure = len === 0 && !(flags & (TCP_SYN | TCP_FIN));
+      if (c.clamped) {
+        conn.ackPending = true;
+        this.waiting.add(conn);
+        if (pure && c.ackOff <= conn.lastAckOff) {
+          this.counters.acksHeld++;
+          return false;
+        }
+      }
+      this.applyClamp(conn, tcp, c);
+    }
+    if (conn.delta !== 0) tcp.setSeq(seqC);
+    if (tcp.sackOff >= 0) this.filterSack(conn, tcp);
+    this.rewriteTsval(conn, tcp);
+    if (conn.state === 'CLOSED' || (conn.serverFinOff >= 0 && conn.clientFinOff >= 0)) this.maybeClosed(conn);
+    return true;
+  }
+
+  private applyClamp(conn: TcpConn, tcp: TcpPacket, c: ClampResult): void {
+    tcp.setAck(conn.clientSeq(c.ackOff));
+    if (tcp.window !== c.windowField) tcp.setWindow(c.windowField);
+    if (c.ackOff > conn.lastAckOff) conn.lastAckOff = c.ackOff;
+    if (c.rightEdgeOff > conn.lastRightEdge) conn.lastRightEdge = c.rightEdgeOff;
+    conn.lastWindowField = c.windowField;
+  }
+
+  /** SACK blocks the client may trust must cover durable bytes only; the others are blanked. */
+  private filterSack(conn: TcpConn, tcp: TcpPacket): void {
+    let keep = true;
+    for (let k = 0; k < tcp.sackCount; k++) {
+      const l = conn.clientOff(tcp.sackLeft(k));
+      const r = conn.clientOff(tcp.sackRight(k));
+      if (!conn.client.isDurable(l, r)) keep = false;
+    }
+    if (keep) return;
+    const start = tcp.sackOff - 2;
+    const end = tcp.sackOff + 8 * tcp.sackCount;
+    for (let o = start; o < end; o += 2) tcp.rewrite16(o, 0x0101);
+  }
+
+  private rewriteTsval(conn: TcpConn, tcp: TcpPacket): void {
+    if (tcp.tsOff < 0) return;
+    const tsv = seqAdd(tcp.tsval, conn.tsOffset);
+    if (conn.tsOffset !== 0) tcp.setTsval(tsv);
+    if (seqDiff(tsv, conn.lastTsvalOut) >= 0) {
+      conn.lastTsvalOut = tsv;
+      conn.lastTsvalAt = this.now();
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Durability: release what waited for the log
+  // ------------------------------------------------------------------------------------------
+
+  private onDurable(durableSeq: number): void {
+    for (const conn of this.waiting) {
+      let moved = conn.client.durableUpTo(durableSeq);
+      if (conn.clientFinLogSeq >= 0 && !conn.clientFinDurable && conn.clientFinLogSeq <= durableSeq) {
+        conn.clientFinDurable = true;
+        moved = true;
+      }
+      if (conn.heldSynAck && conn.openedLogSeq <= durableSeq) this.releaseSynAck(conn);
+      if (conn.state === 'NORMAL' && conn.ackPending && conn.durableAckOff > conn.lastAckOff) this.sendClampedAck(conn);
+      else if ((conn.state === 'RECOVERING' || conn.state === 'REPLAYING') && moved) this.sendHoldAck(conn);
+      if (conn.state === 'REPLAYING') this.pumpReplay(conn);
+      const idle =
+        conn.client.pendingPieces === 0 &&
+        (conn.clientFinLogSeq < 0 || conn.clientFinDurable) &&
+        !conn.heldSynAck &&
+        !(conn.ackPending && conn.stackAckOff > conn.durableAckOff);
+      if (idle) {
+        conn.ackPending = false;
+        this.waiting.delete(conn);
+      }
+    }
+  }
+
+  /** A synthesized ACK at the new durable point (the stack's own ACK was held). */
+  private sendClampedAck(conn: TcpConn): void {
+    const c = clampAck(conn.stackAckOff, conn.stackWindowBytes, conn.durableAckOff, conn.lastRightEdge, conn.serverShift, this.clamp);
+    if (c.ackOff <= conn.lastAckOff && c.windowField === conn.lastWindowField) return;
+    conn.lastAckOff = Math.max(conn.lastAckOff, c.ackOff);
+    conn.lastRightEdge = Math.max(conn.lastRightEdge, c.rightEdgeOff);
+    conn.lastWindowField = c.windowField;
+    conn.ackPending = c.clamped;
+    this.counters.acksSynthesized++;
+    // The TSval repeats the last one: a later one could run ahead of the stack's clock (PAWS).
+    this.inject(
+      'outbound',
+      this.forge.toClient(conn, {
+        seq: conn.serverSeq(conn.sndNxtOff),
+        ack: conn.clientSeq(c.ackOff),
+        flags: FLAGS.ACK,
+        window: c.windowField,
+        ...(conn.opts.tsOk ? { tsval: conn.lastTsvalOut, tsecr: conn.clientTsval } : {}),
+      }),
+    );
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Close: a FIN/RST of the stack is a close only if the app is alive (else it is a crash)
+  // ------------------------------------------------------------------------------------------
+
+  private holdClose(conn: TcpConn, pkt: Buffer): void {
+    conn.heldClose = Buffer.from(pkt);
+    if (!this.liveness.isAlive()) {
+      this.appCrashed('the stack closed connections while the app was exiting');
+      return;
+    }
+    if (!this.closeTimer) {
+      this.closeTimer = setTimeout(() => {
+        this.closeTimer = undefined;
+        this.judgeHeldCloses();
+      }, this.closeGraceMs);
+    }
+  }
+
+  private judgeHeldCloses(): void {
+    if (!this.liveness.isAlive()) {
+      this.appCrashed('the stack closed connections while the app was exiting');
+      return;
+    }
+    for (const conn of this.conns.all()) {
+      const pkt = conn.heldClose;
+      if (!pkt || conn.state !== 'NORMAL') continue;
+      conn.heldClose = null;
+      conn.closeExplained = true;
+      const p = this.parser2;
+      if (p.parse(pkt, this.vnet, pkt.length - this.vnet) !== 'ok') continue;
+      p.tcp.checksumMode = this.vnet > 0 && (pkt[0]! & VnetFlags.NEEDS_CSUM) !== 0 ? 'partial' : 'full';
+      if (p.tcp.flags & TCP_ACK) this.noteStackAck(conn, p.tcp);
+      if (this.outboundNormal(conn, p.tcp)) this.inject('outbound', pkt);
+    }
+  }
+
+  private maybeClosed(conn: TcpConn): void {
+    const clientAckedFin = conn.serverFinOff >= 0 && conn.sndUna >= conn.serverFinOff && conn.clientFinOff >= 0;
+    if (conn.state !== 'CLOSED' && clientAckedFin) this.closeConn(conn, ConnectionClosed_Reason.FIN_BOTH);
+  }
+
+  private closeConn(conn: TcpConn, reason: ConnectionClosed_Reason): void {
+    if (!conn.closeLogged) {
+      conn.closeLogged = true;
+      this.log.append(rec(conn.id, { $case: 'closed', value: { reason } }));
+    }
+    conn.state = 'CLOSED';
+    const t = setTimeout(() => {
+      if (conn.state === 'CLOSED') this.conns.delete(conn);
+    }, CLOSED_LINGER_MS);
+    t.unref();
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Recovery (claims 1, 6, 14)
+  // ------------------------------------------------------------------------------------------
+
+  /** The app died: hold every client, purge the dead sockets, wait for the app to listen again. */
+  appCrashed(reason: string): void {
+    if (this.appDown) return;
+    this.appDown = true;
+    let held = 0;
+    for (const conn of [...this.conns.all()]) {
+      if (conn.state === 'SYN_RCVD' || conn.state === 'CLOSED') {
+        this.conns.delete(conn); // the client retries its SYN; a closed one needs nothing
+        continue;
+      }
+      if (conn.unprotected) {
+        this.resetClient(conn);
+        this.counters.unprotectedResets++;
+        continue;
+      }
+      const wasReplaying = conn.state === 'REPLAYING';
+      conn.state = 'RECOVERING';
+      // What the client sends while held is kept in memory too: the log may not have it durable
+      // yet when the replay reads it back.
+      if (!conn.replaySourceActive) {
+        conn.replaySource = new ReplaySource();
+        conn.replaySourceActive = true;
+      }
+      conn.heldClose = null;
+      conn.recoveries++;
+      if (!wasReplaying) this.counters.recoveries++;
+      this.purgeStackSocket(conn);
+      this.sendHoldAck(conn);
+      held++;
+    }
+    this.logger.warn({ reason, connections: held }, 'app crash detected: holding clients');
+  }
+
+  /** The restarted app listens: restore every held connection into its stack. */
+  appListening(): void {
+    if (!this.appDown) return;
+    this.appDown = false;
+    for (const conn of this.conns.all()) if (conn.state === 'RECOVERING') this.startRestore(conn);
+  }
+
+  /** RST at the stack's rcv_nxt frees the 4-tuple held by the dead socket (FIN_WAIT, LAST_ACK). */
+  private purgeStackSocket(conn: TcpConn): void {
+    if (conn.stackAckOff < 0) return;
+    this.inject('inbound', this.forge.toStack(conn, { seq: conn.clientSeq(conn.stackAckOff), flags: FLAGS.RST }));
+  }
+
+  /** Zero-window ACK at the durable point: the client keeps the connection and waits (claim 6). */
+  private sendHoldAck(conn: TcpConn): void {
+    const now = this.now();
+    // Before the new stack exists the clock is the daemon's; after, never ahead of the stack's (PAWS).
+    const tsval = conn.issK === 0 ? conn.nextTsval(now) : conn.lastTsvalOut;
+    if (conn.opts.tsOk) {
+      conn.lastTsvalOut = tsval;
+      conn.lastTsvalAt = now;
+    }
+    const ackOff = conn.durableAckOff;
+    if (ackOff > conn.lastAckOff) conn.lastAckOff = ackOff;
+    this.counters.holdAcks++;
+    this.inject(
+      'outbound',
+      this.forge.toClient(conn, {
+        seq: conn.serverSeq(conn.sndNxtOff),
+        ack: conn.clientSeq(ackOff),
+        flags: FLAGS.ACK,
+        window: 0,
+        ...(conn.opts.tsOk ? { tsval, tsecr: conn.clientTsval } : {}),
+      }),
+    );
+  }
+
+  private sendHoldAcks(): void {
+    for (const conn of this.conns.all()) {
+      if (conn.state === 'RECOVERING' || conn.state === 'REPLAYING') this.sendHoldAck(conn);
+    }
+  }
+
+  /** Client segments while held: log data inside the window it was offered, answer everything. */
+  private inboundHeld(conn: TcpConn, tcp: TcpPacket): void {
+    const flags = tcp.flags;
+    if (flags & TCP_RST) {
+      this.closeConn(conn, ConnectionClosed_Reason.RESET_BY_CLIENT);
+      if (conn.issK !== 0) this.purgeStackSocket(conn);
+      return;
+    }
+    const len = tcp.payloadLen;
+    if (len > 0 || flags & TCP_FIN) {
+      const off = conn.clientOff(tcp.seq);
+      if (off + len <= conn.lastRightEdge) this.storeClientBytes(conn, tcp);
+    }
+    this.noteClientAck(conn, tcp);
+    if (conn.state === 'REPLAYING' && conn.issK !== 0 && flags & TCP_ACK) this.ackStackFromClient(conn);
+    this.sendHoldAck(conn);
+  }
+
+  private startRestore(conn: TcpConn): void {
+    conn.state = 'REPLAYING';
+    conn.issK = 0;
+    conn.delta = 0;
+    conn.tsOffset = 0;
+    this.purgeStackSocket(conn);
+    conn.replayNext = conn.clientBase;
+    conn.replayFinInjected = false;
+    conn.replayRead = 'pending';
+    conn.restoreStartedAt = this.now();
+    conn.verifier = new StreamVerifier(conn.hasher.snapshot());
+    conn.origSndMax = conn.sndMax;
+    conn.origSndUna = conn.sndUna;
+    conn.origServerFinOff = conn.serverFinOff;
+    conn.pendingVerified = [];
+    // Forged SYN: the client's own ISN (plus the checkpoint offset) and its original options.
+    this.inject(
+      'inbound',
+      this.forge.toStack(conn, {
+        seq: seqAdd(conn.irs, conn.clientBase),
+        flags: FLAGS.SYN,
+        window: conn.opts.clientSynWindow,
+        mss: conn.opts.clientMss,
+        wscale: conn.opts.clientWscale,
+        sackPermitted: conn.opts.sackOk,
+        ...(conn.opts.tsOk ? { tsval: conn.clientTsval, tsecr: 0 } : {}),
+      }),
+    );
+    this.readReplay(conn, conn.clientBase);
+  }
+
+  private readReplay(conn: TcpConn, from: number): void {
+    const src = conn.replaySource;
+    void (async () => {
+      try {
+        for await (const item of this.log.readClientStream(conn.id, from)) {
+          if (item.kind === 'data') src.add(item.offset, item.data);
+          else src.finOff = item.offset;
+        }
+        conn.replayRead = 'done';
+        this.pumpReplay(conn);
+      } catch (err) {
+        this.logger.error({ err, conn: conn.id }, 'cannot read the log for replay: resetting the connection');
+        conn.replayRead = 'failed';
+        this.abortConn(conn);
+      }
+    })();
+  }
+
+  /** Replay: segments of REPLAYING connections coming from the restarted stack. */
+  private outboundReplaying(conn: TcpConn, tcp: TcpPacket, pkt: Buffer): boolean {
+    const flags = tcp.flags;
+    if (conn.issK === 0) {
+      if ((flags & (TCP_SYN | TCP_ACK)) !== (TCP_SYN | TCP_ACK)) return false;
+      this.completeHandshake(conn, tcp);
+      return false; // the SYN-ACK never reaches the client
+    }
+    if (flags & TCP_SYN) return false; // a retransmitted SYN-ACK
+    if (flags & TCP_RST) {
+      this.logger.warn({ conn: conn.id }, 'the restarted stack reset the connection during replay');
+      this.abortConn(conn);
+      return false;
+    }
+    const seqEnd = seqAdd(tcp.seq, tcp.payloadLen + (flags & TCP_FIN ? 1 : 0));
+    if (seqDiff(seqEnd, conn.stackSndNxt) > 0) conn.stackSndNxt = seqEnd;
+    if (!this.verifyRegenerated(conn, tcp, pkt)) return false;
+    this.pumpReplay(conn);
+    return false;
+  }
+
+  private completeHandshake(conn: TcpConn, tcp: TcpPacket): void {
+    conn.issK = tcp.seq;
+    conn.stackSndNxt = seqAdd(tcp.seq, 1);
+    conn.stackShift = tcp.wscale >= 0 && conn.opts.clientWscale >= 0 ? tcp.wscale : 0;
+    conn.delta = seqAdd(seqAdd(conn.iss0, -conn.issK), conn.serverBase);
+    conn.ackedToStackOff = conn.serverBase;
+    conn.stackAckOff = conn.clientBase;
+    conn.stackWindowBytes = tcp.window;
+    if (conn.opts.tsOk && tcp.tsOff >= 0) {
+      // TSvals continue above the last one the client saw (its PAWS check).
+      const last = conn.nextTsval(this.now());
+      conn.tsOffset = seqAdd(seqAdd(last, 1), -tcp.tsval);
+      conn.stackTsval = tcp.tsval;
+    }
+    this.inject(
+      'inbound',
+      this.forge.toStack(conn, {
+        seq: seqAdd(conn.irs, conn.clientBase + 1),
+        ack: seqAdd(conn.issK, 1),
+        flags: FLAGS.ACK,
+        window: conn.clientWindow,
+        ...(conn.opts.tsOk ? { tsval: conn.clientTsval, tsecr: conn.stackTsval } : {}),
+      }),
+    );
+    this.pumpReplay(conn);
+  }
+
+  /**
+   * Regenerated output is compared with what the client was sent; below sndUna it is acked by the
+   * daemon, in [sndUna, sndMax) it is sent once verified, past sndMax it is new. False on divergence.
+   */
+  private verifyRegenerated(conn: TcpConn, tcp: TcpPacket, pkt: Buffer): boolean {
+    const v = conn.verifier!;
+    const len = tcp.payloadLen;
+    const off = conn.serverOff(seqAdd(tcp.seq, conn.delta));
+    if (tcp.tsOff >= 0) conn.stackTsval = tcp.tsval;
+    if (len > 0 && off < conn.origSndMax) {
+      const r = v.feed(off, tcp.buf, tcp.payloadOffset, Math.min(len, conn.origSndMax - off));
+      if (r === 'mismatch') {
+        this.diverged(conn);
+        return false;
+      }
+    }
+    // Output the client already has: acknowledge it to the stack ourselves.
+    const ackTo = Math.min(v.verifiedEnd, conn.origSndUna);
+    if (ackTo > conn.ackedToStackOff) {
+      conn.ackedToStackOff = ackTo;
+      this.sendStackAck(conn);
+    }
+    const end = off + len + (tcp.flags & TCP_FIN ? 1 : 0);
+    if (end > conn.origSndUna && end > off) {
+      // The client may still need it: send (a copy) once its blocks are verified.
+      conn.pendingVerified.push([Math.min(off + len, conn.origSndMax), Buffer.from(pkt)]);
+    }
+    this.flushVerified(conn);
+    return true;
+  }
+
+  private flushVerified(conn: TcpConn): void {
+    const v = conn.verifier!;
+    const done = v.verifiedEnd >= conn.origSndMax;
+    const keep: Array<[number, Buffer]> = [];
+    for (const entry of conn.pendingVerified) {
+      if (!done && entry[0] > v.verifiedEnd) {
+        keep.push(entry);
+        continue;
+      }
+      const pkt = entry[1];
+      const p = this.parser2;
+      if (p.parse(pkt, this.vnet, pkt.length - this.vnet) !== 'ok') continue;
+      p.tcp.checksumMode = this.vnet > 0 && (pkt[0]! & VnetFlags.NEEDS_CSUM) !== 0 ? 'partial' : 'full';
+      this.forwardRegenerated(conn, p.tcp);
+      this.inject('outbound', pkt);
+    }
+    conn.pendingVerified = keep;
+    if (done && conn.state === 'NORMAL' && conn.pendingVerified.length === 0) conn.verifier = null;
+  }
+
+  /** Rewrites a verified regenerated segment for the client: while held, the window stays 0. */
+  private forwardRegenerated(conn: TcpConn, tcp: TcpPacket): void {
+    const seqC = seqAdd(tcp.seq, conn.delta);
+    const off = conn.serverOff(seqC);
+    if (tcp.payloadLen > 0) {
+      conn.hasher.update(off, tcp.buf, tcp.payloadOffset, tcp.payloadLen);
+      if (off + tcp.payloadLen > conn.sndMax) conn.sndMax = off + tcp.payloadLen;
+    }
+    if (tcp.flags & TCP_FIN && conn.serverFinOff < 0) conn.serverFinOff = off + tcp.payloadLen;
+    tcp.setSeq(seqC);
+    if (tcp.flags & TCP_ACK) {
+      if (conn.state === 'NORMAL') {
+        const c = clampAck(conn.stackAckOff, conn.stackWindowBytes, conn.durableAckOff, conn.lastRightEdge, conn.serverShift, this.clamp);
+        this.applyClamp(conn, tcp, c);
+      } else {
+        // Still held: the durable point, window 0.
+        tcp.setAck(conn.clientSeq(conn.durableAckOff));
+        tcp.setWindow(0);
+      }
+    }
+    if (tcp.sackOff >= 0) this.filterSack(conn, tcp);
+    this.rewriteTsval(conn, tcp);
+  }
+
+  /** Client ACKs during replay reach the stack as forged ACKs, never past what it has sent. */
+  private ackStackFromClient(conn: TcpConn): void {
+    const stackNxtOff = conn.serverOff(seqAdd(conn.stackSndNxt, conn.delta));
+    const ackTo = Math.min(conn.sndUna, stackNxtOff);
+    if (ackTo > conn.ackedToStackOff) {
+      conn.ackedToStackOff = ackTo;
+      this.sendStackAck(conn);
+    }
+  }
+
+  private sendStackAck(conn: TcpConn): void {
+    this.inject(
+      'inbound',
+      this.forge.toStack(conn, {
+        seq: conn.clientSeq(conn.replayNext),
+        ack: seqAdd(conn.serverSeq(conn.ackedToStackOff), -conn.delta),
+        flags: FLAGS.ACK,
+        window: conn.clientWindow,
+        ...(conn.opts.tsOk ? { tsval: conn.clientTsval, tsecr: conn.stackTsval } : {}),
+      }),
+    );
+  }
+
+  /** Injects logged client bytes within the stack's window; finishes the replay when all are in. */
+  private pumpReplay(conn: TcpConn): void {
+    if (conn.state !== 'REPLAYING' || conn.issK === 0) return;
+    const src = conn.replaySource;
+    const limit = conn.stackAckOff + Math.max(conn.stackWindowBytes, 1);
+    const avail = src.contiguousEnd(conn.replayNext);
+    const ackSeq = seqAdd(conn.serverSeq(conn.ackedToStackOff), -conn.delta);
+    while (conn.replayNext < avail && conn.replayNext < limit) {
+      const chunk = src.read(conn.replayNext, Math.min(REPLAY_SEGMENT, limit - conn.replayNext));
+      if (chunk.length === 0) break;
+      this.inject(
+        'inbound',
+        this.forge.toStack(conn, {
+          seq: conn.clientSeq(conn.replayNext),
+          ack: ackSeq,
+          flags: FLAGS.ACK | FLAGS.PSH,
+          window: conn.clientWindow,
+          payload: chunk,
+          ...(conn.opts.tsOk ? { tsval: conn.clientTsval, tsecr: conn.stackTsval } : {}),
+        }),
+      );
+      conn.replayNext += chunk.length;
+    }
+    src.dropBelow(conn.stackAckOff);
+    const finOff = conn.clientFinOff >= 0 && conn.clientFinDurable ? conn.clientFinOff : -1;
+    if (finOff >= 0 && conn.replayNext === finOff && !conn.replayFinInjected) {
+      conn.replayFinInjected = true;
+      this.inject(
+        'inbound',
+        this.forge.toStack(conn, {
+          seq: conn.clientSeq(finOff),
+          ack: ackSeq,
+          flags: FLAGS.ACK | FLAGS.FIN,
+          window: conn.clientWindow,
+          ...(conn.opts.tsOk ? { tsval: conn.clientTsval, tsecr: conn.stackTsval } : {}),
+        }),
+      );
+    }
+    const target = finOff >= 0 ? finOff + 1 : conn.client.rcvLogged;
+    if (conn.replayRead !== 'done') return;
+    if (src.contiguousEnd(conn.replayNext) < conn.client.rcvLogged) {
+      // Durable now but not when the log was read: read the rest.
+      conn.replayRead = 'pending';
+      this.readReplay(conn, src.contiguousEnd(conn.replayNext));
+      return;
+    }
+    if (conn.stackAckOff >= target && conn.replayNext >= conn.client.rcvLogged) this.finishReplay(conn);
+  }
+
+  private finishReplay(conn: TcpConn): void {
+    conn.state = 'NORMAL';
+    conn.replaySourceActive = false;
+    conn.replaySource = new ReplaySource();
+    this.counters.recovered++;
+    this.logger.info(
+      { conn: conn.id, ms: Math.round(this.now() - conn.restoreStartedAt), replayed: conn.replayNext - conn.clientBase },
+      'connection restored',
+    );
+    this.flushVerified(conn);
+    // Open the window again: a window update at the durable point.
+    conn.ackPending = true;
+    conn.lastWindowField = -1;
+    this.sendClampedAck(conn);
+  }
+
+  /** The app is not deterministic: this connection cannot be restored; never send a wrong byte. */
+  private diverged(conn: TcpConn): void {
+    this.counters.divergences++;
+    this.logger.error({ conn: conn.id }, 'divergence: regenerated output differs from what the client received; resetting the connection');
+    this.abortConn(conn);
+  }
+
+  private abortConn(conn: TcpConn): void {
+    this.resetClient(conn);
+    if (conn.issK !== 0) {
+      this.inject('inbound', this.forge.toStack(conn, { seq: conn.clientSeq(conn.stackAckOff), flags: FLAGS.RST }));
+    }
+    this.closeConn(conn, ConnectionClosed_Reason.ABORTED);
+  }
+
+  private resetClient(conn: TcpConn): void {
+    this.inject(
+      'outbound',
+      this.forge.toClient(conn, { seq: conn.serverSeq(conn.sndNxtOff), ack: conn.clientSeq(conn.durableAckOff), flags: FLAGS.RST | FLAGS.ACK }),
+    );
+    this.closeConn(conn, ConnectionClosed_Reason.ABORTED);
+  }
+}
+
+function rec(connId: string, kind: LogRecord['kind']): LogRecord {
+  return { connId, kind };
+}
+
+function openedRecord(conn: TcpConn): LogRecord {
+  const o = conn.opts;
+  return rec(conn.id, {
+    $case: 'opened',
+    value: {
+      ipVersion: conn.ipVersion === 4 ? IpVersion.IP_VERSION_4 : IpVersion.IP_VERSION_6,
+      client: { addr: Buffer.from(conn.clientAddr), port: conn.clientPort },
+      server: { addr: Buffer.from(conn.serverAddr), port: conn.serverPort },
+      irs: conn.irs,
+      iss0: conn.iss0,
+      options: {
+        mss: Math.max(0, o.clientMss),
+        serverMss: Math.max(0, o.serverMss),
+        clientWindowScale: o.clientWscale,
+        serverWindowScale: o.serverWscale,
+        sackPermitted: o.sackOk,
+        timestamps: o.tsOk,
+        firstTsval: conn.clientTsval,
+        firstTsecr: conn.lastTsvalOut,
+      },
+      clientWindow: o.clientSynWindow,
+    },
+  });
+}
+
+function formatAddr(a: Uint8Array): string {
+  if (a.length === 4) return a.join('.');
+  const parts: string[] = [];
+  for (let k = 0; k < 16; k += 2) parts.push(((a[k]! << 8) | a[k + 1]!).toString(16));
+  return `[${parts.join(':')}]`;
+}
