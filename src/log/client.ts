@@ -20,7 +20,7 @@ import {
   type CheckpointInfo,
   type ConnPosition,
 } from './gen/ftcp/v1/log.js';
-import { MAX_MESSAGE_BYTES } from './limits.js';
+import { FLOW_WINDOW, MAX_MESSAGE_BYTES } from './limits.js';
 
 export interface LogClientTls {
   /** CA that signed the server certificate (default: system roots). */
@@ -124,6 +124,7 @@ export class LogClient extends EventEmitter {
     const channelOpts: grpc.ChannelOptions = {
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+      'grpc-node.flow_control_window': FLOW_WINDOW,
     };
     let creds = grpc.credentials.createInsecure();
     if (opts.tls) {

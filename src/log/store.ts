@@ -6,7 +6,8 @@ import type { Logger } from '../util/logger.js';
 import { lockDataDir } from './dir-lock.js';
 import { LogError, diskError } from './errors.js';
 import { FRAME_HEADER, encodeFrames, framesOf, validPrefix } from './frame.js';
-import { CheckpointFile, CheckpointInfo, ConnPosition, Record, StoredRecord } from './gen/ftcp/v1/log.js';
+import { CheckpointFile, CheckpointInfo, ConnPosition, Record } from './gen/ftcp/v1/log.js';
+import { decodeStored, encodeIds, encodeStoredBatch, storedToWire, type DecodedStored, type StoredItem } from './stored-record.js';
 import { Kind, recordMeta, type RecordMeta } from './record-meta.js';
 import { isClientStream, isLive, type CheckpointRetention } from './retention.js';
 import { RowTable } from './row-table.js';
@@ -31,6 +32,8 @@ export interface StreamListener {
 
 export interface StreamState {
   readonly id: string;
+  /** Service and stream id as stored in every record of this stream. */
+  readonly ids: Buffer;
   /** Highest seq accepted into the store (queued or durable). */
   applied: number;
   /** Highest seq durable; every seq <= this of this stream is durable. */
@@ -69,7 +72,7 @@ class ServiceIndex {
   stream(id: string): StreamState {
     let s = this.streams.get(id);
     if (!s) {
-      s = { id, applied: 0, durable: 0, listeners: new Set() };
+      s = { id, ids: encodeIds(this.name, id), applied: 0, durable: 0, listeners: new Set() };
       this.streams.set(id, s);
     }
     return s;
@@ -207,10 +210,10 @@ export class LogStore {
   private rebuildSegment(segment: number, bytes: Buffer): number {
     let n = 0;
     for (const [off, payload] of framesOf(bytes, 0, bytes.length)) {
-      let stored: StoredRecord;
+      let stored: DecodedStored;
       let meta: RecordMeta;
       try {
-        stored = StoredRecord.decode(payload);
+        stored = decodeStored(payload);
         meta = recordMeta(Record.decode(stored.record));
       } catch (err) {
         // A frame with a valid CRC that does not decode was written by a newer version: skip it.
@@ -370,19 +373,12 @@ export class LogStore {
 
   private async commit(batch: PendingItem[]): Promise<void> {
     const firstLsn = this.nextLsn;
-    const payloads: Uint8Array[] = new Array(batch.length);
+    const items: StoredItem[] = new Array(batch.length);
     for (let i = 0; i < batch.length; i++) {
       const it = batch[i]!;
-      payloads[i] = StoredRecord.encode({
-        lsn: firstLsn + i,
-        service: it.svc.name,
-        epoch: it.epoch,
-        streamId: it.stream.id,
-        seq: it.seq,
-        record: it.raw,
-      }).finish();
+      items[i] = { lsn: firstLsn + i, epoch: it.epoch, seq: it.seq, ids: it.stream.ids, record: it.raw };
     }
-    const { buf, offsets } = encodeFrames(payloads);
+    const { buf, bodies, lens } = encodeStoredBatch(items);
     let where;
     try {
       where = await this.backend.write(buf);
@@ -397,7 +393,7 @@ export class LogStore {
     const touched = new Set<StreamState>();
     for (let i = 0; i < batch.length; i++) {
       const it = batch[i]!;
-      it.svc.insert(firstLsn + i, where.segment, where.pos + offsets[i]! + FRAME_HEADER, payloads[i]!.length, it.meta);
+      it.svc.insert(firstLsn + i, where.segment, where.pos + bodies[i]!, lens[i]!, it.meta);
       it.stream.durable = it.seq;
       touched.add(it.stream);
     }
@@ -472,8 +468,9 @@ export class LogStore {
           throw new LogError('DATA_LOSS', `segment ${runSeg}: stored record failed its CRC check at read`);
         }
         for (const [, p] of framesOf(buf, 0, buf.length)) {
-          out.push(p);
-          outBytes += p.length;
+          const w = storedToWire(p);
+          out.push(w);
+          outBytes += w.length;
         }
         runSeg = -1;
       };
