@@ -153,7 +153,7 @@ function* readPcapng(buf: Buffer): Generator<CaptureItem> {
         const cap = u32(body + 12);
         const orig = u32(body + 16);
         const dataStart = body + 20;
-        const optStart = dataStart + ((cap + 3) & ~3);
+        const optStart = dataStart + cap + ((4 - (cap % 4)) % 4); // cap may be near 2^32: no bit ops
         if (!iface) {
           yield { error: 'unknown-interface', ts };
         } else if (optStart > bodyEnd) {
@@ -202,6 +202,6 @@ function* options(buf: Buffer, start: number, end: number, u16: (o: number) => n
     if (code === 0) return;
     if (p + 4 + len > end) return;
     yield [code, p + 4, len];
-    p += 4 + ((len + 3) & ~3);
+    p += 4 + len + ((4 - (len % 4)) % 4);
   }
 }
