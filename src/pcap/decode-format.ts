@@ -73,15 +73,16 @@ function toLine(ts: number | null, f: TcpFacts, comment: string | undefined): De
   return d;
 }
 
+// tcpdump's letters and order.
 const FLAG_CHARS: Array<[number, string]> = [
-  [2, 'S'],
   [1, 'F'],
+  [2, 'S'],
   [4, 'R'],
   [8, 'P'],
+  [16, '.'],
   [32, 'U'],
   [64, 'E'],
   [128, 'W'],
-  [16, '.'],
 ];
 
 export function flagString(flags: number): string {
