@@ -12,7 +12,7 @@ export const IPV6_NH_AH = 51;
 export const IPV6_NH_NONE = 59;
 export const IPV6_NH_DEST_OPTS = 60;
 
-export type Ipv6WrapResult = 'ok' | 'truncated-ip' | 'bad-ip-version' | 'bad-ip-length' | 'unsupported-jumbogram';
+export type Ipv6WrapResult = 'ok' | 'truncated-ip' | 'bad-ip-version' | 'unsupported-jumbogram';
 
 /** Outcome of the walk to the upper-layer header. */
 export type Ipv6WalkResult = 'ok' | 'truncated-ip' | 'bad-ext-header' | 'fragment' | 'unsupported-jumbogram';
