@@ -1,6 +1,7 @@
 // The ftcp.v1.Log gRPC service over a LogStore, plus grpc.health.v1; listeners on unix sockets
 // (mode 0660) and TCP (optionally TLS); optional bearer token on every Log call.
 import { promises as fsp } from 'node:fs';
+import { dirname } from 'node:path';
 import { connect } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
@@ -88,6 +89,7 @@ export class LogServer {
     for (const l of specs) {
       let creds = grpc.ServerCredentials.createInsecure();
       if (l.kind === 'unix') {
+        await fsp.mkdir(dirname(l.path), { recursive: true, mode: 0o750 });
         await removeStaleSocket(l.path);
       } else if (tls) {
         creds = grpc.ServerCredentials.createSsl(tls.ca ?? null, [{ private_key: tls.key, cert_chain: tls.cert }], tls.ca !== undefined);
