@@ -331,21 +331,28 @@ export class SecondWrapper implements PacketPath {
         if (flags & TCP_RST) this.conns.delete(conn); // refused: nothing listens
         return true;
       case 'NORMAL':
-        if (flags & (TCP_FIN | TCP_RST) && !conn.closeExplained) {
+      case 'REPLAYING':
+        // Discard (claim 4) unless explained: a FIN/RST is a close only if the app lives on.
+        if (flags & (TCP_FIN | TCP_RST) && !conn.closeExplained && !(flags & TCP_SYN)) {
           this.holdClose(conn, pkt);
           return false;
         }
-        // Restored, but the stack has not regenerated all the client saw yet: keep comparing.
-        if (conn.verifier !== null) return this.outboundReplaying(conn, tcp, pkt);
-        return this.outboundNormal(conn, tcp);
+        return this.outboundLive(conn, tcp, pkt);
       case 'RECOVERING':
         this.counters.discarded++; // the dead stack's last words (FIN, RST, retransmissions)
         return false;
-      case 'REPLAYING':
-        return this.outboundReplaying(conn, tcp, pkt);
       case 'CLOSED':
         return this.outboundNormal(conn, tcp);
     }
+  }
+
+  /** A segment of a live stack: normal relay, or replay while regenerated output is checked. */
+  private outboundLive(conn: TcpConn, tcp: TcpPacket, pkt: Buffer): boolean {
+    if (conn.state === 'REPLAYING') return this.outboundReplaying(conn, tcp, pkt);
+    // Restored, but the stack has not regenerated all the client saw yet: keep comparing its
+    // output (pure ACKs go out as usual).
+    if (conn.verifier !== null && (tcp.payloadLen > 0 || tcp.flags & TCP_FIN)) return this.outboundReplaying(conn, tcp, pkt);
+    return this.outboundNormal(conn, tcp);
   }
 
   private noteStackAck(conn: TcpConn, tcp: TcpPacket): void {
@@ -525,14 +532,14 @@ export class SecondWrapper implements PacketPath {
     }
     for (const conn of this.conns.all()) {
       const pkt = conn.heldClose;
-      if (!pkt || conn.state !== 'NORMAL') continue;
+      if (!pkt || (conn.state !== 'NORMAL' && conn.state !== 'REPLAYING')) continue;
       conn.heldClose = null;
       conn.closeExplained = true;
       const p = this.parser2;
       if (p.parse(pkt, this.vnet, pkt.length - this.vnet) !== 'ok') continue;
       p.tcp.checksumMode = this.vnet > 0 && (pkt[0]! & VnetFlags.NEEDS_CSUM) !== 0 ? 'partial' : 'full';
       if (p.tcp.flags & TCP_ACK) this.noteStackAck(conn, p.tcp);
-      if (this.outboundNormal(conn, p.tcp)) this.inject('outbound', pkt);
+      if (this.outboundLive(conn, p.tcp, pkt)) this.inject('outbound', pkt);
     }
   }
 
@@ -666,6 +673,7 @@ export class SecondWrapper implements PacketPath {
     conn.origSndUna = conn.sndUna;
     conn.origServerFinOff = conn.serverFinOff;
     conn.pendingVerified = [];
+    this.logger.debug({ conn: conn.id, stackAckOff: conn.stackAckOff, rcvLogged: conn.client.rcvLogged }, 'restore: forged SYN');
     // Forged SYN: the client's own ISN (plus the checkpoint offset) and its original options.
     this.inject(
       'inbound',
@@ -722,6 +730,7 @@ export class SecondWrapper implements PacketPath {
   }
 
   private completeHandshake(conn: TcpConn, tcp: TcpPacket): void {
+    this.logger.debug({ conn: conn.id, issK: tcp.seq, wscale: tcp.wscale }, 'restore: SYN-ACK captured');
     conn.issK = tcp.seq;
     conn.stackSndNxt = seqAdd(tcp.seq, 1);
     conn.stackShift = tcp.wscale >= 0 && conn.opts.clientWscale >= 0 ? tcp.wscale : 0;
@@ -834,10 +843,11 @@ export class SecondWrapper implements PacketPath {
   }
 
   private sendStackAck(conn: TcpConn): void {
+    // seq at the stack's last acknowledged point: an older one would be dropped as out of window.
     this.inject(
       'inbound',
       this.forge.toStack(conn, {
-        seq: conn.clientSeq(conn.replayNext),
+        seq: conn.clientSeq(conn.stackAckOff),
         ack: seqAdd(conn.serverSeq(conn.ackedToStackOff), -conn.delta),
         flags: FLAGS.ACK,
         window: conn.clientWindow,
@@ -901,7 +911,16 @@ export class SecondWrapper implements PacketPath {
     conn.replaySource = new ReplaySource();
     this.counters.recovered++;
     this.logger.info(
-      { conn: conn.id, ms: Math.round(this.now() - conn.restoreStartedAt), replayed: conn.replayNext - conn.clientBase },
+      {
+        conn: conn.id,
+        ms: Math.round(this.now() - conn.restoreStartedAt),
+        replayed: conn.replayNext - conn.clientBase,
+        verifiedEnd: conn.verifier?.verifiedEnd,
+        origSndMax: conn.origSndMax,
+        origSndUna: conn.origSndUna,
+        hashedEnd: conn.verifier?.originalEnd,
+        pendingOut: conn.pendingVerified.length,
+      },
       'connection restored',
     );
     this.flushVerified(conn);

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Streams N random bytes to HOST:PORT while reading the echo; prints JSON with both SHA-256s.
 
+Usage: echo_client.py HOST PORT BYTES [TIMEOUT_S] [RATE_BYTES_PER_S]
+
 Exit code 0 when the echo equals what was sent, 1 otherwise; errors (RST, timeout) print
 {"error": ...} and exit 2.
 """
@@ -10,9 +12,11 @@ import os
 import socket
 import sys
 import threading
+import time
 
 host, port, total = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 timeout = float(sys.argv[4]) if len(sys.argv) > 4 else 60.0
+rate = float(sys.argv[5]) if len(sys.argv) > 5 else 0.0
 chunk = 65536
 
 sent_hash = hashlib.sha256()
@@ -27,8 +31,13 @@ try:
     def writer():
         global error
         left = total
+        start = time.monotonic()
         try:
             while left > 0:
+                if rate > 0:
+                    ahead = (total - left) / rate - (time.monotonic() - start)
+                    if ahead > 0:
+                        time.sleep(ahead)
                 n = min(chunk, left)
                 buf = os.urandom(n)
                 sent_hash.update(buf)

@@ -130,3 +130,56 @@ export async function stopFtcp(h: FtcpRunHandle | undefined, graceMs = 10_000): 
 export function netnsExists(name: string): boolean {
   return existsSync(`/var/run/netns/${name}`);
 }
+
+/** PIDs of the processes in a protected app's namespace (`ftcp-NAME`). */
+export function appPids(name: string): number[] {
+  try {
+    return sh('ip', ['netns', 'pids', `ftcp-${name}`])
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** SIGKILLs the protected app (every process in its namespace); returns the pids killed. */
+export function killApp(name: string): number[] {
+  const pids = appPids(name);
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+  return pids;
+}
+
+/** Waits until the app namespace holds a process other than `old` (the supervisor restarted it). */
+export async function waitRestarted(name: string, old: number[], timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (appPids(name).some((p) => !old.includes(p))) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`app ${name} was not restarted within ${timeoutMs} ms`);
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Runs a command inside HOST in the background, collecting stdout; resolves with it at exit. */
+export function spawnCollect(host: TestNetns, cmd: string, args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = host.spawn(cmd, args);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => {
+    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}

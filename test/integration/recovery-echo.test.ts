@@ -1,0 +1,107 @@
+// Issue 4: an unmodified deterministic echo server (no shim) behind `ftcp run`, a client streaming
+// random bytes and reading the echo, the server SIGKILLed at random moments. The client must see no
+// RST and read back exactly what it sent. Variants: TCP options switched off, an IPv6 VIP.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  ROOT,
+  TestNetns,
+  killApp,
+  netnsExists,
+  sh,
+  sleep,
+  spawnCollect,
+  startFtcp,
+  stopFtcp,
+  waitRestarted,
+  type FtcpRunHandle,
+} from '../helpers/host.js';
+
+const ECHO = join(ROOT, 'test', 'apps', 'echo.py');
+const CLIENT = join(ROOT, 'test', 'apps', 'echo_client.py');
+const tag = (process.pid % 10000).toString(36);
+
+let host: TestNetns;
+let dataDir: string;
+const running: FtcpRunHandle[] = [];
+const names: string[] = [];
+
+beforeAll(() => {
+  host = TestNetns.create('rec');
+  dataDir = mkdtempSync(join(tmpdir(), 'ftcp-rec-'));
+});
+
+afterAll(async () => {
+  for (const h of running) await stopFtcp(h);
+  host?.destroy();
+  for (const n of names) if (netnsExists(`ftcp-${n}`)) sh('ip', ['netns', 'del', `ftcp-${n}`]);
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+interface EchoResult {
+  sent: number;
+  received: number;
+  sentSha: string;
+  recvSha: string;
+  error?: string;
+}
+
+async function crashDuringStream(opts: { name: string; vip: string; six?: boolean; bytes: number; rate: number; kills: number; sysctls?: string[] }): Promise<{ result: EchoResult; stderr: string }> {
+  names.push(opts.name);
+  const h = await startFtcp(host, [
+    'run', '--name', opts.name, '--vip', opts.vip, '--port', '9000', '--data-dir', join(dataDir, opts.name),
+    '--', 'python3', ECHO, '9000', ...(opts.six ? ['6'] : []),
+  ]);
+  running.push(h);
+  for (const s of opts.sysctls ?? []) {
+    host.exec('sysctl', ['-qw', s]);
+    sh('ip', ['netns', 'exec', `ftcp-${opts.name}`, 'sysctl', '-qw', s]);
+  }
+  const client = spawnCollect(host, 'python3', [CLIENT, opts.vip, '9000', String(opts.bytes), '30', String(opts.rate)], 120_000);
+  for (let k = 0; k < opts.kills; k++) {
+    await sleep(300 + Math.floor(Math.random() * 700));
+    const old = killApp(opts.name);
+    expect(old.length).toBeGreaterThan(0);
+    await waitRestarted(opts.name, old);
+  }
+  const out = await client;
+  const result = JSON.parse(out.stdout) as EchoResult;
+  await stopFtcp(h);
+  for (const s of opts.sysctls ?? []) host.exec('sysctl', ['-qw', s.replace(/=0$/, '=1')]);
+  return { result, stderr: h.stderr() };
+}
+
+function expectExactEcho(r: EchoResult, bytes: number): void {
+  expect(r.error).toBeUndefined();
+  expect(r.received).toBe(bytes);
+  expect(r.recvSha).toBe(r.sentSha);
+}
+
+describe('recovery of an unmodified echo server across SIGKILL', () => {
+  it('50 MB stream, server killed three times: no RST, byte-exact echo', async () => {
+    const bytes = 50 << 20;
+    const { result, stderr } = await crashDuringStream({ name: `re${tag}`, vip: '10.77.20.2', bytes, rate: 12 << 20, kills: 3 });
+    expectExactEcho(result, bytes);
+    expect(stderr.match(/connection restored/g)?.length ?? 0).toBeGreaterThanOrEqual(3);
+  });
+
+  for (const [label, sysctl] of [
+    ['timestamps', 'net.ipv4.tcp_timestamps=0'],
+    ['SACK', 'net.ipv4.tcp_sack=0'],
+    ['window scaling', 'net.ipv4.tcp_window_scaling=0'],
+  ] as const) {
+    it(`works with ${label} switched off`, async () => {
+      const bytes = 8 << 20;
+      const { result } = await crashDuringStream({ name: `r${label[0]}${tag}`, vip: '10.77.21.2', bytes, rate: 4 << 20, kills: 2, sysctls: [sysctl] });
+      expectExactEcho(result, bytes);
+    });
+  }
+
+  it('works with an IPv6 VIP', async () => {
+    const bytes = 16 << 20;
+    const { result } = await crashDuringStream({ name: `r6${tag}`, vip: 'fd77::22:2', six: true, bytes, rate: 6 << 20, kills: 2 });
+    expectExactEcho(result, bytes);
+  });
+});
