@@ -1,0 +1,206 @@
+// The keys of a service config file (/etc/ftcp/NAME.toml): one entry per `ftcp run` flag, each with
+// its zod schema, documentation and example. The loader validates with this table and the operations
+// guide's configuration reference is generated from it, so the two cannot drift apart.
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { DEFAULT_HOST4, DEFAULT_HOST6, DEFAULT_VIP4, NAME_PATTERN } from '../run/run-config.js';
+
+export interface ConfigKey {
+  /** Table the key lives in (`[log]`), or undefined for the top level. */
+  table: 'log' | undefined;
+  key: string;
+  /** The `ftcp run` flag it stands for (flags given on the command line override the file). */
+  flag: string;
+  type: string;
+  default: string;
+  doc: string;
+  example: string;
+  schema: z.ZodType;
+}
+
+/** `log.data_dir` style name used in messages and the reference. */
+export const dottedKey = (k: Pick<ConfigKey, 'table' | 'key'>): string => (k.table ? `${k.table}.${k.key}` : k.key);
+
+const ipAddress = (example: string): z.ZodType =>
+  z
+    .string({ error: `expected an IPv4 or IPv6 address in quotes, e.g. ${example}` })
+    .refine((s) => isIP(s) !== 0, { error: (iss) => `${JSON.stringify(iss.input)} is not an IPv4 or IPv6 address, e.g. ${example}` });
+
+const SIZE_UNITS: Record<string, number> = { '': 1, k: 1024, kib: 1024, m: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gib: 1024 ** 3 };
+
+/** "512MiB" → bytes; undefined when the text is not a size. */
+export function parseByteSize(s: string): number | undefined {
+  const m = /^\s*(\d+)\s*([a-z]*)\s*$/i.exec(s);
+  const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined) return undefined;
+  const n = Number(m[1]) * unit;
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+const SIZE_HINT = 'expected a byte count: an integer or a string such as "512MiB" or "1GiB"';
+
+const byteSize = z.union([z.number(), z.string()], { error: SIZE_HINT }).transform((v, ctx) => {
+  const n = typeof v === 'number' ? v : parseByteSize(v);
+  if (n === undefined || !Number.isSafeInteger(n) || n < 0) {
+    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)}: ${SIZE_HINT}` });
+    return z.NEVER;
+  }
+  return n;
+});
+
+const notAPort = (iss: { input?: unknown }): string => `${JSON.stringify(iss.input)} is not a port number (an integer 1-65535), e.g. ports = [8080]`;
+const port = z.number({ error: notAPort }).int({ error: notAPort }).min(1, { error: notAPort }).max(65535, { error: notAPort });
+
+const logTarget = z
+  .string({ error: 'expected "unix:/PATH" or "HOST:PORT", e.g. target = "unix:/run/ftcp/logd.sock"' })
+  .refine((s) => /^unix:\/./.test(s) || /^(?:\[[0-9a-fA-F:.]+\]|[^:[\]\s]+):\d{1,5}$/.test(s), {
+    error: (iss) => `${JSON.stringify(iss.input)} is not a log server address: use "unix:/PATH" or "HOST:PORT", e.g. target = "unix:/run/ftcp/logd.sock"`,
+  });
+
+const oneOf = <T extends string>(values: readonly [T, ...T[]], example: string): z.ZodType =>
+  z.enum(values, { error: (iss) => `${JSON.stringify(iss.input)} is not one of ${values.map((v) => `"${v}"`).join(', ')}, e.g. ${example}` });
+
+export const CONFIG_KEYS: readonly ConfigKey[] = [
+  {
+    table: undefined,
+    key: 'name',
+    flag: '--name',
+    type: 'string',
+    default: 'the file name without .toml',
+    doc: 'Service name: 1-12 characters of a-z, 0-9, _ or -. Names the namespace ftcp-NAME and the outer TUN ft-NAME.',
+    example: 'name = "web"',
+    schema: z
+      .string({ error: 'expected a string, e.g. name = "web"' })
+      .regex(NAME_PATTERN, { error: (iss) => `${JSON.stringify(iss.input)} must be 1-12 characters of a-z, 0-9, _ or -, starting with a letter or digit, e.g. name = "web"` }),
+  },
+  {
+    table: undefined,
+    key: 'vip',
+    flag: '--vip',
+    type: 'IP address',
+    default: `"${DEFAULT_VIP4}"`,
+    doc: 'Service address clients connect to. The host routes it into the outer TUN; the app sees it on its inner TUN.',
+    example: 'vip = "10.77.0.2"',
+    schema: ipAddress('vip = "10.77.0.2"'),
+  },
+  {
+    table: undefined,
+    key: 'host_addr',
+    flag: '--host-addr',
+    type: 'IP address',
+    default: `"${DEFAULT_HOST4}" (IPv4 vip) / "${DEFAULT_HOST6}" (IPv6 vip)`,
+    doc: 'Host-side address on the outer TUN, reachable from the app. Same IP version as vip, different from it.',
+    example: 'host_addr = "10.77.0.1"',
+    schema: ipAddress('host_addr = "10.77.0.1"'),
+  },
+  {
+    table: undefined,
+    key: 'ports',
+    flag: '--port',
+    type: 'list of integers',
+    default: '(required)',
+    doc: 'TCP ports the app listens on; connections to vip on these ports are protected.',
+    example: 'ports = [8080]',
+    schema: z.array(port, { error: 'expected a list of port numbers, e.g. ports = [8080]' }).min(1, { error: 'expected at least one port number, e.g. ports = [8080]' }),
+  },
+  {
+    table: undefined,
+    key: 'command',
+    flag: '-- COMMAND...',
+    type: 'list of strings',
+    default: '(required)',
+    doc: 'The server to protect, as an argument vector (no shell). It runs in the service namespace.',
+    example: 'command = ["node", "/srv/web/server.js"]',
+    schema: z
+      .array(z.string({ error: 'expected a list of strings, e.g. command = ["node", "server.js"]' }), {
+        error: 'expected a list of strings (the program and its arguments), e.g. command = ["node", "server.js"]',
+      })
+      .min(1, { error: 'expected the program and its arguments, e.g. command = ["node", "server.js"]' }),
+  },
+  {
+    table: undefined,
+    key: 'restart',
+    flag: '--restart',
+    type: '"no" | "on-failure" | "always"',
+    default: '"on-failure" ("no" when log.mode = "off")',
+    doc: 'Restart the app when it exits. A protected service comes back after a crash and its connections are replayed.',
+    example: 'restart = "on-failure"',
+    schema: oneOf(['no', 'on-failure', 'always'], 'restart = "on-failure"'),
+  },
+  {
+    table: undefined,
+    key: 'mtu',
+    flag: '--mtu',
+    type: 'integer 1280-65535',
+    default: '1500',
+    doc: 'MTU of both TUN devices.',
+    example: 'mtu = 1500',
+    schema: z
+      .number({ error: 'expected an integer 1280-65535, e.g. mtu = 1500' })
+      .int({ error: 'expected an integer 1280-65535, e.g. mtu = 1500' })
+      .min(1280, { error: (iss) => `${String(iss.input)} is below 1280 (the IPv6 minimum); e.g. mtu = 1500` })
+      .max(65535, { error: (iss) => `${String(iss.input)} is above 65535; e.g. mtu = 1500` }),
+  },
+  {
+    table: undefined,
+    key: 'offload',
+    flag: '--no-offload',
+    type: 'boolean',
+    default: 'true',
+    doc: 'virtio-net headers with TSO/checksum offload on the TUNs (64 KiB segments). false only to debug.',
+    example: 'offload = true',
+    schema: z.boolean({ error: 'expected true or false (no quotes), e.g. offload = true' }),
+  },
+  {
+    table: undefined,
+    key: 'max_replay_bytes',
+    flag: '--max-replay-bytes',
+    type: 'integer or size string',
+    default: '"1GiB"',
+    doc: 'Without the shim a connection is replayed from its first byte; past this many client bytes it is no longer protected.',
+    example: 'max_replay_bytes = "1GiB"',
+    schema: byteSize,
+  },
+  {
+    table: 'log',
+    key: 'mode',
+    flag: '--log / --no-log',
+    type: '"embedded" | "external" | "off"',
+    default: '"embedded" ("external" when target is set)',
+    doc: 'embedded: the daemon runs its own log server on data_dir. external: records go to the log server at target. off: pass-through relay, nothing protected.',
+    example: 'mode = "embedded"',
+    schema: oneOf(['embedded', 'external', 'off'], 'mode = "embedded"'),
+  },
+  {
+    table: 'log',
+    key: 'data_dir',
+    flag: '--data-dir',
+    type: 'path',
+    default: '"/var/lib/ftcp/NAME"',
+    doc: 'Directory of the embedded log server (mode = "embedded" only).',
+    example: 'data_dir = "/var/lib/ftcp/web"',
+    schema: z
+      .string({ error: 'expected a directory path in quotes, e.g. data_dir = "/var/lib/ftcp/web"' })
+      .regex(/^\//, { error: (iss) => `${JSON.stringify(iss.input)} must be an absolute path, e.g. data_dir = "/var/lib/ftcp/web"` }),
+  },
+  {
+    table: 'log',
+    key: 'durability',
+    flag: '--durability',
+    type: '"fsync" | "memory"',
+    default: '"fsync"',
+    doc: 'fsync: a record is acknowledged after fdatasync (survives a host crash). memory: after it is in the log server\'s memory (survives an app crash only). mode = "embedded" only.',
+    example: 'durability = "fsync"',
+    schema: oneOf(['fsync', 'memory'], 'durability = "fsync"'),
+  },
+  {
+    table: 'log',
+    key: 'target',
+    flag: '--log TARGET',
+    type: 'string',
+    default: '(none)',
+    doc: 'Address of an external log server (`ftcp logd`): "unix:/PATH" or "HOST:PORT" (mode = "external").',
+    example: 'target = "unix:/run/ftcp/logd.sock"',
+    schema: logTarget,
+  },
+];
