@@ -5,9 +5,8 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
+import { grpcAppendSink, localAppendSink, localStore, type AppendSink, type AppendSinkHandlers, type SinkError } from './append-sink.js';
 import {
-  AppendRequest,
-  AppendResponse,
   CheckpointRequest,
   CheckpointResponse,
   LogService,
@@ -49,6 +48,11 @@ export interface LogClientOptions {
   highWaterBytes?: number;
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
+  /**
+   * When a log server embedded in this process listens on `target`, append straight into its
+   * store instead of over gRPC (default true). Read/Checkpoint/Stats always use gRPC.
+   */
+  inProcess?: boolean;
 }
 
 export type ReadItem =
@@ -103,8 +107,11 @@ export class LogClient extends EventEmitter {
   private unsentBytes = 0;
   private waiters: Waiter[] = [];
   private isWritable = true;
-  private call: grpc.ClientDuplexStream<AppendRequest, AppendResponse> | undefined;
+  private call: AppendSink | undefined;
+  private readonly target: string;
+  private readonly inProcess: boolean;
   private flushTimer: NodeJS.Immediate | NodeJS.Timeout | undefined;
+  private microFlush = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private backoff: number;
   private failure: Error | undefined;
@@ -121,6 +128,8 @@ export class LogClient extends EventEmitter {
     this.reconnectMin = opts.reconnectMinMs ?? 50;
     this.reconnectMax = opts.reconnectMaxMs ?? 2000;
     this.backoff = this.reconnectMin;
+    this.target = opts.target;
+    this.inProcess = opts.inProcess ?? true;
     const channelOpts: grpc.ChannelOptions = {
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
@@ -192,9 +201,21 @@ export class LogClient extends EventEmitter {
   }
 
   private scheduleFlush(): void {
-    if (this.flushTimer !== undefined) return;
-    this.flushTimer =
-      this.maxBatchDelayMs > 0 ? setTimeout(() => this.flush(), this.maxBatchDelayMs) : setImmediate(() => this.flush());
+    if (this.flushTimer !== undefined || this.microFlush) return;
+    if (this.maxBatchDelayMs > 0) {
+      this.flushTimer = setTimeout(() => this.flush(), this.maxBatchDelayMs);
+    } else if (this.sent <= this.durable) {
+      // Nothing in flight: latency matters more than batching; send once the current
+      // synchronous run of appends is over.
+      this.microFlush = true;
+      queueMicrotask(() => {
+        this.microFlush = false;
+        this.flush();
+      });
+    } else {
+      // Batches in flight: gather what the rest of this event-loop turn appends.
+      this.flushTimer = setImmediate(() => this.flush());
+    }
   }
 
   private clearFlushTimer(): void {
@@ -221,27 +242,28 @@ export class LogClient extends EventEmitter {
         bytes += r.length;
         seq++;
       }
-      call.write({ service: { name: this.service, epoch: this.epoch }, streamId: this.streamId, firstSeq: first, records: batch });
+      call.write(first, batch);
     }
     this.sent = this.last;
     this.unsentBytes = 0;
   }
 
-  private openCall(): grpc.ClientDuplexStream<AppendRequest, AppendResponse> {
-    const call = this.grpcClient.makeBidiStreamRequest<AppendRequest, AppendResponse>(
-      P.append.path,
-      P.append.requestSerialize,
-      P.append.responseDeserialize,
-      this.metadata,
-      {},
-    );
-    this.call = call;
-    call.on('data', (r: AppendResponse) => this.onAck(r.durableSeq));
-    call.on('error', (err: grpc.ServiceError) => this.onCallEnd(call, err));
-    call.on('status', (s: grpc.StatusObject) => {
-      if (s.code === grpc.status.OK) this.onCallEnd(call, undefined);
-    });
-    return call;
+  private openCall(): AppendSink {
+    const t = { service: this.service, epoch: this.epoch, streamId: this.streamId };
+    const store = this.inProcess ? localStore(this.target) : undefined;
+    let sink: AppendSink | undefined;
+    const handlers: AppendSinkHandlers = {
+      onAck: (d) => this.onAck(d),
+      onEnd: (err) => this.onCallEnd(sink!, err),
+    };
+    sink = store ? localAppendSink(store, t, handlers) : grpcAppendSink(this.grpcClient, this.metadata, t, handlers);
+    this.call = sink;
+    return sink;
+  }
+
+  /** True when appends go straight into a store embedded in this process. */
+  get inProcessTarget(): boolean {
+    return this.inProcess && localStore(this.target) !== undefined;
   }
 
   private onAck(d: number): void {
@@ -271,7 +293,7 @@ export class LogClient extends EventEmitter {
     }
   }
 
-  private onCallEnd(call: grpc.ClientDuplexStream<AppendRequest, AppendResponse>, err: grpc.ServiceError | undefined): void {
+  private onCallEnd(call: AppendSink, err: SinkError | undefined): void {
     if (this.call !== call) return;
     this.call = undefined;
     if (this.closing && this.durable >= this.last) return;

@@ -1,6 +1,7 @@
 // An in-process log server for `ftcp run`: the store plus the gRPC service on a unix socket.
 import { join } from 'node:path';
 import { silentLogger, type Logger } from '../util/logger.js';
+import { registerLocalStore, unregisterLocalStore } from './append-sink.js';
 import { checkListenSecurity, parseListen } from './listen.js';
 import { LogServer, type TlsFiles } from './server.js';
 import { LogStore, type Durability } from './store.js';
@@ -47,6 +48,7 @@ export async function startEmbeddedLogServer(opts: EmbeddedLogServerOptions): Pr
     await server.close();
     throw err;
   }
+  registerLocalStore(addresses, store);
   const unix = specs.find((s) => s.kind === 'unix');
   return {
     server,
@@ -54,6 +56,9 @@ export async function startEmbeddedLogServer(opts: EmbeddedLogServerOptions): Pr
     addresses,
     socketPath: unix?.kind === 'unix' ? unix.path : undefined,
     target: addresses.find((a) => a.startsWith('unix:')) ?? addresses[0]!,
-    close: () => server.close(),
+    close: async () => {
+      unregisterLocalStore(store);
+      await server.close();
+    },
   };
 }

@@ -1,3 +1,4 @@
+import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LogClient, type ReadItem } from '../../../src/log/client.js';
 import { startEmbeddedLogServer, type EmbeddedLogServer } from '../../../src/log/embedded.js';
@@ -33,10 +34,11 @@ async function collect(it: AsyncIterable<ReadItem>): Promise<ReadItem[]> {
 }
 
 describe('LogClient + LogServer', () => {
-  for (const durability of ['fsync', 'memory'] as const) {
-    it(`appends, acknowledges and reads back records (${durability})`, async () => {
+  for (const [durability, inProcess] of [['fsync', false], ['memory', false], ['fsync', true], ['memory', true]] as const) {
+    it(`appends, acknowledges and reads back records (${durability}, ${inProcess ? 'in-process' : 'gRPC'})`, async () => {
       const { srv } = await server(durability);
-      const c = client(srv.target);
+      const c = client(srv.target, { inProcess });
+      expect(c.inProcessTarget).toBe(inProcess);
       const durableEvents: number[] = [];
       c.on('durable', (d: number) => durableEvents.push(d));
       expect(c.append(openedRecord('c1'))).toBe(1);
@@ -102,16 +104,43 @@ describe('LogClient + LogServer', () => {
     expect(fromOff.length).toBe(1 + 3); // opened + records ending above 80
   });
 
-  it('a stale epoch is fenced with FAILED_PRECONDITION', async () => {
+  for (const inProcess of [false, true]) {
+  it(`a stale epoch is fenced with FAILED_PRECONDITION (${inProcess ? 'in-process' : 'gRPC'})`, async () => {
     const { srv } = await server('memory');
-    const c2 = client(srv.target, { epoch: 2 });
+    const c2 = client(srv.target, { epoch: 2, inProcess });
     c2.append(openedRecord('x'));
     await c2.waitDurable();
-    const c1 = client(srv.target, { epoch: 1 });
+    const c1 = client(srv.target, { epoch: 1, inProcess });
     c1.append(openedRecord('y'));
     const err = await c1.waitDurable().then(() => undefined, (e: unknown) => e as { code: number; details: string });
     expect(err?.code).toBe(9);
     expect(err?.details).toMatch(/epoch 1 is older/);
     expect(c1.failed).toBeDefined();
+  });
+  }
+
+  it('an invalid record fails the in-process writer with INVALID_ARGUMENT too', async () => {
+    const { srv } = await server('memory');
+    const c = client(srv.target);
+    c.append({ connId: '', kind: { $case: 'clientFin', value: { offset: 1 } } });
+    const err = await c.waitDurable().then(() => undefined, (e: unknown) => e as { code: number; details: string });
+    expect(err?.code).toBe(3);
+    expect(err?.details).toMatch(/needs a conn_id/);
+  });
+
+  it('serves grpc.health.v1 Check', async () => {
+    const { srv } = await server('memory');
+    const { HealthService } = await import('../../../src/log/gen/grpc/health/v1/health.js');
+    const Ctor = grpc.makeGenericClientConstructor(HealthService, 'Health');
+    const h = new Ctor(srv.target, grpc.credentials.createInsecure()) as unknown as {
+      check(req: { service: string }, cb: (e: grpc.ServiceError | null, r?: { status: number }) => void): void;
+      close(): void;
+    };
+    const check = (service: string) =>
+      new Promise<{ status?: number; code?: number }>((resolve) => h.check({ service }, (e, r) => resolve(e ? { code: e.code } : { status: r!.status })));
+    expect(await check('')).toEqual({ status: 1 });
+    expect(await check('ftcp.v1.Log')).toEqual({ status: 1 });
+    expect(await check('nope')).toEqual({ code: grpc.status.NOT_FOUND });
+    h.close();
   });
 });
