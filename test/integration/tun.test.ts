@@ -207,6 +207,30 @@ describe('TunDevice reading and writing', () => {
     closeAll();
   });
 
+  it('applies backpressure: while JS is stalled the kernel queue absorbs, then reading resumes', async () => {
+    const dev = openTun({ poolSize: 2, batchPackets: 8, txQueueLen: 64 });
+    addressTun(dev);
+    const got = collector(dev);
+    const sender = sendUdp(2000);
+    // Stall the JS thread: the reader fills both slots, waits, and the kernel queue (64) overflows.
+    await new Promise((r) => setTimeout(r, 50));
+    const end = Date.now() + 300;
+    while (Date.now() < end) {
+      /* busy */
+    }
+    await sender;
+    await until(() => got.packets.length > 0, 'packets after the stall');
+    const afterStall = got.packets.length;
+    expect(Math.max(...got.batches)).toBeLessThanOrEqual(8);
+    // Still alive and reading after the overflow.
+    await sendUdp(5);
+    await until(() => got.packets.some((p) => p.subarray(28).toString() === 'n:4') && got.packets.length > afterStall, 'packets after the overflow');
+    expect(got.errors).toEqual([]);
+    const drops = Number(sh('ip', ['netns', 'exec', ns.name, 'cat', `/sys/class/net/${dev.name}/statistics/tx_dropped`]).trim());
+    expect(got.packets.length + drops).toBeGreaterThanOrEqual(2000);
+    closeAll();
+  });
+
   it('reports a device deleted under it: EBADFD to onError, and on writes', async () => {
     const dev = openTun();
     const got = collector(dev);
