@@ -1,9 +1,18 @@
-// Load generator for scripts/bench/logd.sh: drives a running `ftcp logd` through LogClient.
+// Load generator for scripts/bench/logd.sh: drives a log server through LogClient.
 //   node logd-client.mjs TARGET throughput SIZE SECONDS  → "records=<n> secs=<s> rps=<r> mbps=<MB/s>"
 //   node logd-client.mjs TARGET latency SIZE COUNT       → "p50_us=<> p99_us=<>"
+// TARGET is a running `ftcp logd` (unix:/path), or embedded:DIR to start a log server inside this
+// process on DIR (fsync) as `ftcp run` does, the client then appending straight into its store.
 import { LogClient } from '../../dist/log/client.js';
+import { startEmbeddedLogServer } from '../../dist/log/embedded.js';
 
-const [target, mode, sizeArg, amountArg] = process.argv.slice(2);
+const [targetArg, mode, sizeArg, amountArg] = process.argv.slice(2);
+let embedded;
+let target = targetArg;
+if (targetArg.startsWith('embedded:')) {
+  embedded = await startEmbeddedLogServer({ dataDir: targetArg.slice(9), durability: 'fsync' });
+  target = embedded.target;
+}
 const size = Number(sizeArg);
 const amount = Number(amountArg);
 const data = Buffer.alloc(size, 0x61);
@@ -46,3 +55,4 @@ if (mode === 'throughput') {
   console.log(`p50_us=${Math.round(lat[Math.floor(lat.length / 2)])} p99_us=${Math.round(lat[Math.floor(lat.length * 0.99)])}`);
 }
 await client.close();
+await embedded?.close();

@@ -18,7 +18,8 @@ export interface AppendSinkHandlers {
 }
 
 export interface AppendSink {
-  write(firstSeq: number, records: Buffer[]): void;
+  /** `metas[i]`, when given, is the index metadata of records[i] (the in-process sink uses it). */
+  write(firstSeq: number, records: Buffer[], metas?: (RecordMeta | undefined)[]): void;
   /** Half-close: no more writes. */
   end(): void;
   cancel(): void;
@@ -86,12 +87,12 @@ export function localAppendSink(store: LogStore, t: SinkTarget, h: AppendSinkHan
     onFailed: (err) => end(toSinkError(err)),
   };
   return {
-    write: (firstSeq, records) => {
+    write: (firstSeq, records, given) => {
       if (ended) return;
       try {
         LogStore.validateNames(t.service, t.streamId);
         const metas: RecordMeta[] = new Array(records.length);
-        for (let i = 0; i < records.length; i++) metas[i] = decodeRecord(records[i]!, i).meta;
+        for (let i = 0; i < records.length; i++) metas[i] = given?.[i] ?? decodeRecord(records[i]!, i).meta;
         const st = store.append(t.service, t.epoch, t.streamId, firstSeq, records, metas);
         if (!stream) {
           stream = st;

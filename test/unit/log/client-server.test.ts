@@ -119,13 +119,16 @@ describe('LogClient + LogServer', () => {
   });
   }
 
-  it('an invalid record fails the in-process writer with INVALID_ARGUMENT too', async () => {
+  it('append throws INVALID_ARGUMENT for a malformed record and queues nothing', async () => {
     const { srv } = await server('memory');
     const c = client(srv.target);
-    c.append({ connId: '', kind: { $case: 'clientFin', value: { offset: 1 } } });
+    expect(() => c.append({ connId: '', kind: { $case: 'clientFin', value: { offset: 1 } } })).toThrow(/needs a conn_id/);
+    expect(c.lastSeq).toBe(0);
+    // A malformed pre-encoded record fails the writer with INVALID_ARGUMENT, in-process too.
+    c.appendEncoded(Buffer.from([0x0a, 0x05, 0x41]));
     const err = await c.waitDurable().then(() => undefined, (e: unknown) => e as { code: number; details: string });
     expect(err?.code).toBe(3);
-    expect(err?.details).toMatch(/needs a conn_id/);
+    expect(err?.details).toMatch(/not a valid ftcp.v1.Record/);
   });
 
   it('serves grpc.health.v1 Check', async () => {
