@@ -77,7 +77,13 @@ function parseFlags(f: LogdFlags): LogdConfig {
 
 async function runLogd(cfg: LogdConfig): Promise<number> {
   const log = createLogger('logd');
-  const store = await LogStore.open({ dataDir: cfg.dataDir, durability: cfg.durability, segmentBytes: cfg.segmentBytes, log });
+  const store = await LogStore.open({
+    dataDir: cfg.dataDir,
+    durability: cfg.durability,
+    segmentBytes: cfg.segmentBytes,
+    inlineCommitBytes: Number(process.env.FTCP_LOG_INLINE_COMMIT ?? 0),
+    log,
+  });
   const server = new LogServer({ store, log, ...(cfg.token !== undefined ? { token: cfg.token } : {}) });
   let addresses: string[];
   try {

@@ -15,6 +15,8 @@ export interface EmbeddedLogServerOptions {
   token?: string;
   tls?: TlsFiles;
   segmentBytes?: number;
+  /** See LogStoreOptions.inlineCommitBytes. */
+  inlineCommitBytes?: number;
   log?: Logger;
 }
 
@@ -39,6 +41,7 @@ export async function startEmbeddedLogServer(opts: EmbeddedLogServerOptions): Pr
     durability: opts.durability ?? 'fsync',
     log,
     ...(opts.segmentBytes !== undefined ? { segmentBytes: opts.segmentBytes } : {}),
+    inlineCommitBytes: opts.inlineCommitBytes ?? Number(process.env.FTCP_LOG_INLINE_COMMIT ?? 0),
   });
   const server = new LogServer({ store, log, ...(opts.token !== undefined ? { token: opts.token } : {}) });
   let addresses: string[];
