@@ -150,6 +150,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     throw err;
   } finally {
     await sup?.stop();
+    if (relay) log.info({ wrapper: wrapper?.counters, relay: relay.counters }, 'final counters');
     await logClient?.close(2_000).catch(() => undefined);
     await logServer?.close().catch(() => undefined);
     process.off('SIGINT', onSignal);

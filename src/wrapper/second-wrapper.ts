@@ -247,7 +247,8 @@ export class SecondWrapper implements PacketPath {
   private inboundNormal(conn: TcpConn, tcp: TcpPacket): boolean {
     const flags = tcp.flags;
     if (flags & TCP_RST) {
-      this.closeConn(conn, ConnectionClosed_Reason.RESET_BY_CLIENT);
+      // A blind RST (seq off the point the client reached) is the stack's to judge, not ours.
+      if (this.rstInWindow(conn, tcp)) this.closeConn(conn, ConnectionClosed_Reason.RESET_BY_CLIENT);
       this.rewriteInbound(conn, tcp);
       return true;
     }
@@ -257,12 +258,19 @@ export class SecondWrapper implements PacketPath {
     return true;
   }
 
+  private rstInWindow(conn: TcpConn, tcp: TcpPacket): boolean {
+    const off = conn.clientOff(tcp.seq);
+    return off >= Math.min(conn.stackAckOff, conn.client.rcvLogged) && off <= Math.max(conn.client.rcvAppended, conn.stackAckOff);
+  }
+
   /** Store: client payload not yet logged, and the client's FIN (claim 1). */
   private storeClientBytes(conn: TcpConn, tcp: TcpPacket): void {
     const len = tcp.payloadLen;
     const flags = tcp.flags;
     if (len === 0 && !(flags & TCP_FIN)) return;
     const off = conn.clientOff(tcp.seq);
+    // Only bytes inside the window the client was offered are real; the rest the stack drops too.
+    if (off < 0 || off + len > conn.lastRightEdge) return;
     if (len > 0 && !conn.unprotected) {
       const missing = conn.client.missing(off, off + len, this.ranges);
       const base = tcp.payloadOffset - off;
@@ -644,15 +652,12 @@ export class SecondWrapper implements PacketPath {
   private inboundHeld(conn: TcpConn, tcp: TcpPacket): void {
     const flags = tcp.flags;
     if (flags & TCP_RST) {
+      if (!this.rstInWindow(conn, tcp)) return;
       this.closeConn(conn, ConnectionClosed_Reason.RESET_BY_CLIENT);
       if (conn.issK !== 0) this.purgeStackSocket(conn);
       return;
     }
-    const len = tcp.payloadLen;
-    if (len > 0 || flags & TCP_FIN) {
-      const off = conn.clientOff(tcp.seq);
-      if (off + len <= conn.lastRightEdge) this.storeClientBytes(conn, tcp);
-    }
+    this.storeClientBytes(conn, tcp);
     this.noteClientAck(conn, tcp);
     if (conn.state === 'REPLAYING' && conn.issK !== 0 && flags & TCP_ACK) this.ackStackFromClient(conn);
     this.sendHoldAck(conn);
