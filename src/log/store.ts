@@ -157,6 +157,10 @@ export class LogStore {
   private settled = 0;
   private settleWaiters: { target: number; resolve: () => void }[] = [];
   private activeReads = 0;
+  private lastSegment = 0;
+  private reclaiming = false;
+  private reclaimRun: Promise<number> | undefined;
+  private reclaimAgain: Promise<number> | undefined;
   private tornTailsCut = 0;
   private appendedRecords = 0;
   private commits = 0;
@@ -405,6 +409,11 @@ export class LogStore {
     }
     this.settle(batch.length);
     for (const st of touched) for (const l of st.listeners) l.onDurable(st.durable);
+    if (where.segment !== this.lastSegment) {
+      // A segment was sealed: older ones may hold only closed connections by now.
+      if (this.lastSegment !== 0) void this.reclaim().catch((err: unknown) => this.log.warn({ err: String(err) }, 'log store: reclaim failed'));
+      this.lastSegment = where.segment;
+    }
   }
 
   /** A failed write: nothing of it (or queued behind it) is acknowledged; writers must resend. */
@@ -542,7 +551,24 @@ export class LogStore {
 
   /** Deletes the longest prefix of segments holding no live record, then compacts the index. */
   async reclaim(): Promise<number> {
-    if (this.activeReads > 0) return 0;
+    if (this.activeReads > 0 || this.closed) return 0;
+    if (this.reclaiming) {
+      // One more run after the one in flight (which may have judged liveness too early).
+      this.reclaimAgain ??= this.reclaimRun!.catch(() => 0).then(() => {
+        this.reclaimAgain = undefined;
+        return this.reclaim();
+      });
+      return this.reclaimAgain;
+    }
+    this.reclaiming = true;
+    this.reclaimRun = this.reclaimPrefix().finally(() => {
+      this.reclaiming = false;
+      this.reclaimRun = undefined;
+    });
+    return this.reclaimRun;
+  }
+
+  private async reclaimPrefix(): Promise<number> {
     const active = this.backend.activeSegment();
     let firstLive = active;
     for (const svc of this.services.values()) {
@@ -617,6 +643,8 @@ export class LogStore {
     if (this.closed) return;
     this.closed = true;
     await this.flushed();
+    await this.reclaimAgain?.catch(() => 0);
+    await this.reclaimRun?.catch(() => 0);
     await this.backend.close();
     await this.unlock?.();
   }

@@ -167,6 +167,24 @@ describe('LogStore on disk', () => {
     await expect(store.checkpoint('svc', 2, Buffer.alloc(0), [])).rejects.toThrow(/fenced/);
   });
 
+  it('reclaims segments of closed connections on segment roll, without a checkpoint', async () => {
+    const { dir, cleanup } = tempDir();
+    cleanups.push(cleanup);
+    const { store } = await open(dir, 4096);
+    let seq = 1;
+    for (let round = 0; round < 6; round++) {
+      const id = `conn-${round}`;
+      await put(store, 'w', seq++, [openedRecord(id)]);
+      for (let i = 0; i < 10; i++) await put(store, 'w', seq++, [dataRecord(id, i * 600, payload(i, 600))]);
+      await put(store, 'w', seq++, [closedRecord(id)]);
+    }
+    await store.flushed();
+    await store.reclaim(); // let a reclaim started by the last roll finish
+    // Each round fills ~2 segments; all but the last one or two are gone.
+    expect(segFiles(dir).length).toBeLessThanOrEqual(3);
+    expect(store.stats('svc')).toMatchObject({ records: 0, connections: 0 });
+  });
+
   it('stores the writer ids and sequence in a self-describing body', () => {
     const body = Buffer.alloc(0);
     expect(() => decodeStored(body)).toThrow();
