@@ -8,13 +8,14 @@ DURATION=${BENCH_SECONDS:-10}
 COUNT=${BENCH_RTT_COUNT:-20000}
 id=$$
 A=ftcpb-$id-a; B=ftcpb-$id-b; H=ftcpb-$id-h; NAME=bench$((id % 1000))
-PP=native/build/tools/pingpong
-mkdir -p native/build/tools
-[ -x $PP ] && [ $PP -nt native/tools/pingpong.c ] || cc -O2 -o $PP native/tools/pingpong.c
+# node-gyp rebuild wipes native/build, so the probe is compiled fresh for each run.
+PP=$(mktemp -d /tmp/ftcp-pingpong.XXXXXX)/pingpong
+cc -O2 -o "$PP" native/tools/pingpong.c
 
 cleanup() {
   set +e
   [ -n "${FTCP_PID:-}" ] && kill "$FTCP_PID" 2>/dev/null && wait "$FTCP_PID" 2>/dev/null
+  rm -rf "$(dirname "$PP")"
   for n in $A $B $H; do
     for p in $(ip netns pids $n 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
     ip netns del $n 2>/dev/null
@@ -40,7 +41,7 @@ lat_a=$(ip netns exec $A $PP client 10.203.0.2 7000 $COUNT 64)
 # (b) through ftcp run --no-log, the daemon in its own "host" namespace
 ip netns add $H; ip -n $H link set lo up
 nsenter --net=/var/run/netns/$H node dist/cli/main.js run --name $NAME --vip 10.77.90.2 --port 5201 --port 7000 --no-log -- \
-  sh -c "iperf3 -s -p 5201 >/dev/null & exec $PWD/$PP server 7000" > /tmp/ftcp-bench-$id.out 2>&1 &
+  sh -c "iperf3 -s -p 5201 >/dev/null & exec $PP server 7000" > /tmp/ftcp-bench-$id.out 2>&1 &
 FTCP_PID=$!
 for _ in $(seq 100); do grep -q 'ready vip=' /tmp/ftcp-bench-$id.out && break; sleep 0.1; done
 grep -q 'ready vip=' /tmp/ftcp-bench-$id.out || { cat /tmp/ftcp-bench-$id.out; exit 1; }

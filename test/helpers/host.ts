@@ -71,10 +71,10 @@ export interface FtcpRunHandle {
 const nsenterArgs = (host: TestNetns): string[] => [`--net=/var/run/netns/${host.name}`, process.execPath, FTCP];
 
 /** Starts `ftcp ARGS` inside HOST (the test's host namespace) and waits for the ready line. */
-export async function startFtcp(host: TestNetns, args: string[], readyTimeoutMs = 20_000): Promise<FtcpRunHandle> {
+export async function startFtcp(host: TestNetns, args: string[], readyTimeoutMs = 20_000, logLevel = 'info'): Promise<FtcpRunHandle> {
   const child = spawn('nsenter', [...nsenterArgs(host), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, FTCP_LOG_LEVEL: process.env.FTCP_LOG_LEVEL ?? 'warn' },
+    env: { ...process.env, FTCP_LOG_LEVEL: process.env.FTCP_LOG_LEVEL ?? logLevel },
   });
   let out = '';
   let err = '';
