@@ -115,6 +115,8 @@ export class TcpConn {
   unprotected = false;
 
   closeLogged = false;
+  /** When the client's SYN was seen (daemon clock, ms). */
+  openedAt = 0;
 
   constructor(init: {
     id: string;

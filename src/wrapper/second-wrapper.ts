@@ -66,6 +66,8 @@ export interface WrapperCounters {
 /** Largest replay segment: the stacks exchange up to 64 KiB packets over the TUN. */
 const REPLAY_SEGMENT = 32 * 1024;
 const CLOSED_LINGER_MS = 30_000;
+/** A handshake the client never completed (spoofed or abandoned SYN) is forgotten after this. */
+const SYN_RCVD_TIMEOUT_MS = 75_000;
 
 export class SecondWrapper implements PacketPath {
   readonly conns = new ConnTable();
@@ -204,6 +206,7 @@ export class SecondWrapper implements PacketPath {
     }
     switch (conn.state) {
       case 'SYN_RCVD':
+        if (flags & TCP_RST) this.conns.delete(conn); // the client gave up (or never existed)
         return true;
       case 'NORMAL':
         return this.inboundNormal(conn, tcp);
@@ -241,6 +244,7 @@ export class SecondWrapper implements PacketPath {
     });
     if (tcp.tsOff >= 0) conn.clientTsval = tcp.tsval;
     conn.clientWindow = tcp.window;
+    conn.openedAt = this.now();
     this.conns.add(conn);
   }
 
@@ -642,9 +646,12 @@ export class SecondWrapper implements PacketPath {
     );
   }
 
+  /** Periodic: zero-window ACKs to held clients (claim 6); half-open handshakes forgotten. */
   private sendHoldAcks(): void {
-    for (const conn of this.conns.all()) {
+    const now = this.now();
+    for (const conn of [...this.conns.all()]) {
       if (conn.state === 'RECOVERING' || conn.state === 'REPLAYING') this.sendHoldAck(conn);
+      else if (conn.state === 'SYN_RCVD' && now - conn.openedAt > SYN_RCVD_TIMEOUT_MS) this.conns.delete(conn);
     }
   }
 

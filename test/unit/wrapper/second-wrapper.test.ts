@@ -1,0 +1,252 @@
+// The second wrapper's decisions on synthetic segments (no TUN, no kernel): a connection whose
+// sequence numbers cross 2^32 in both directions, logged, clamped, crashed and restored.
+import { describe, expect, it } from 'vitest';
+import type { Record as LogRecord } from '../../../src/log/gen/ftcp/v1/log.js';
+import type { Direction, PacketOutput } from '../../../src/relay/packet-path.js';
+import type { PacketBatch } from '../../../src/tun/tun-device.js';
+import { silentLogger } from '../../../src/util/logger.js';
+import { buildSegment, type SegmentSpec } from '../../../src/wire/builder.js';
+import { parsePacket, type TcpFacts } from '../../../src/wire/packet-parser.js';
+import { seqAdd } from '../../../src/wire/seq.js';
+import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../../../src/wire/tcp.js';
+import { SecondWrapper } from '../../../src/wrapper/second-wrapper.js';
+import type { ReplayItem, WrapperLog } from '../../../src/wrapper/wrapper-log.js';
+
+class MemoryLog implements WrapperLog {
+  records: LogRecord[] = [];
+  durableSeq = 0;
+  private listeners: ((s: number) => void)[] = [];
+  append(r: LogRecord): number {
+    this.records.push(structuredClone(r));
+    return this.records.length;
+  }
+  onDurable(l: (s: number) => void): void {
+    this.listeners.push(l);
+  }
+  makeDurable(): void {
+    this.durableSeq = this.records.length;
+    for (const l of this.listeners) l(this.durableSeq);
+  }
+  async *readClientStream(connId: string, from: number): AsyncIterable<ReplayItem> {
+    for (const r of this.records.slice(0, this.durableSeq)) {
+      if (r.connId !== connId) continue;
+      if (r.kind?.$case === 'clientData' && r.kind.value.offset + r.kind.value.data.length > from) {
+        yield { kind: 'data', offset: r.kind.value.offset, data: Buffer.from(r.kind.value.data) };
+      } else if (r.kind?.$case === 'clientFin') yield { kind: 'fin', offset: r.kind.value.offset };
+    }
+  }
+}
+
+const CLIENT = '10.0.0.9';
+const VIP = '10.77.0.2';
+const PORT = 9000;
+const CPORT = 40000;
+const IRS = 0xffffff00; // the client's stream crosses 2^32 after 255 bytes
+const ISS0 = 0xffffff80; // the server's after 127 bytes
+
+interface Harness {
+  w: SecondWrapper;
+  log: MemoryLog;
+  sent: { dir: Direction; pkt: Buffer }[];
+  alive: { v: boolean };
+  /** Feeds one packet; returns whether the wrapper transmitted it (and the packet, maybe modified). */
+  feed(dir: Direction, spec: Partial<SegmentSpec> & { flags: number; seq: number }): { passed: boolean; facts: TcpFacts };
+  injected(dir: Direction): TcpFacts[];
+}
+
+function harness(): Harness {
+  const log = new MemoryLog();
+  const sent: { dir: Direction; pkt: Buffer }[] = [];
+  const alive = { v: true };
+  const w = new SecondWrapper({
+    vip: Uint8Array.from([10, 77, 0, 2]),
+    ports: [PORT],
+    log,
+    vnetHdrLen: 0,
+    inject: (dir, pkt) => sent.push({ dir, pkt: Buffer.from(pkt) }),
+    liveness: { isAlive: () => alive.v },
+    logger: silentLogger(),
+    holdIntervalMs: 1_000_000,
+  });
+  const feed: Harness['feed'] = (dir, spec) => {
+    const inbound = dir === 'inbound';
+    const full: SegmentSpec = {
+      src: inbound ? CLIENT : VIP,
+      dst: inbound ? VIP : CLIENT,
+      srcPort: inbound ? CPORT : PORT,
+      dstPort: inbound ? PORT : CPORT,
+      window: 500,
+      ...spec,
+    };
+    const pkt = buildSegment(full);
+    const batch: PacketBatch = { buffer: pkt, offsets: Uint32Array.of(0), lengths: Uint32Array.of(pkt.length), count: 1 };
+    let passed = false;
+    const out: PacketOutput = {
+      transmit: () => (passed = true),
+      transmitAll: () => (passed = true),
+      send: () => undefined,
+    };
+    w.process(batch, dir, out);
+    const facts = parsePacket(pkt);
+    if (!facts.ok) throw new Error(facts.error);
+    return { passed, facts };
+  };
+  const injected = (dir: Direction): TcpFacts[] => {
+    const got = sent.filter((s) => s.dir === dir).map((s) => parsePacket(s.pkt));
+    sent.splice(0, sent.length, ...sent.filter((s) => s.dir !== dir));
+    return got.map((f) => {
+      if (!f.ok) throw new Error(f.error);
+      return f;
+    });
+  };
+  return { w, log, sent, alive, feed, injected };
+}
+
+const bytes = (n: number, seed: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff));
+const TS = (tsval: number, tsecr: number) => ({ timestamps: { tsval, tsecr } });
+
+describe('SecondWrapper on a connection crossing 2^32', () => {
+  it('logs, clamps, holds, and restores across a crash with exact rewriting', async () => {
+    const h = harness();
+    const { feed, log } = h;
+
+    // Handshake: the SYN-ACK waits for the opened record (claim 3).
+    expect(feed('inbound', { flags: TCP_SYN, seq: IRS, mss: 1460, wscale: 7, sackPermitted: true, ...TS(1000, 0) }).passed).toBe(true);
+    expect(feed('outbound', { flags: TCP_SYN | TCP_ACK, seq: ISS0, ack: seqAdd(IRS, 1), mss: 1460, wscale: 7, sackPermitted: true, ...TS(5000, 1000) }).passed).toBe(false);
+    expect(log.records[0]!.kind?.$case).toBe('opened');
+    expect(h.injected('outbound')).toEqual([]);
+    log.makeDurable();
+    const synAck = h.injected('outbound');
+    expect(synAck).toHaveLength(1);
+    expect(synAck[0]!.seq).toBe(ISS0);
+
+    // 300 client bytes crossing the wrap: logged at offset 0, passed to the stack.
+    const req = bytes(300, 1);
+    expect(feed('inbound', { flags: TCP_ACK | TCP_PSH, seq: seqAdd(IRS, 1), ack: seqAdd(ISS0, 1), payload: req, ...TS(1001, 5000) }).passed).toBe(true);
+    const data = log.records.filter((r) => r.kind?.$case === 'clientData');
+    expect(data).toHaveLength(1);
+    expect(data[0]!.kind?.$case === 'clientData' && data[0]!.kind.value.offset).toBe(0);
+
+    // The stack acks them before they are durable: the pure ACK is held (claims 2-3) ...
+    expect(feed('outbound', { flags: TCP_ACK, seq: seqAdd(ISS0, 1), ack: seqAdd(IRS, 301), ...TS(5001, 1001) }).passed).toBe(false);
+    // ... and a response carries the ack clamped to the durable point, window widened.
+    const resp = bytes(300, 2);
+    const r1 = feed('outbound', { flags: TCP_ACK | TCP_PSH, seq: seqAdd(ISS0, 1), ack: seqAdd(IRS, 301), payload: resp, ...TS(5002, 1001) });
+    expect(r1.passed).toBe(true);
+    expect(r1.facts.ack).toBe(seqAdd(IRS, 1));
+    // Durable: a synthesized ACK releases the client's bytes.
+    log.makeDurable();
+    const acks = h.injected('outbound');
+    expect(acks.map((a) => a.ack)).toEqual([seqAdd(IRS, 301)]);
+    expect(acks[0]!.seq).toBe(seqAdd(ISS0, 301));
+
+    // The client acknowledges the response.
+    expect(feed('inbound', { flags: TCP_ACK, seq: seqAdd(IRS, 301), ack: seqAdd(ISS0, 301), ...TS(1002, 5002) }).passed).toBe(true);
+
+    // Crash: FIN from the dying stack is discarded, the client held at window 0 (claim 6).
+    h.alive.v = false;
+    expect(feed('outbound', { flags: TCP_FIN | TCP_ACK, seq: seqAdd(ISS0, 301), ack: seqAdd(IRS, 301), ...TS(5003, 1002) }).passed).toBe(false);
+    expect(h.w.appDown).toBe(true);
+    const hold = h.injected('outbound');
+    expect(hold).toHaveLength(1);
+    expect(hold[0]).toMatchObject({ ack: seqAdd(IRS, 301), window: 0, seq: seqAdd(ISS0, 301) });
+    expect(hold[0]!.tsval).toBeGreaterThanOrEqual(5002);
+    const purge = h.injected('inbound');
+    expect(purge.map((p) => [p.flags, p.seq])).toEqual([[TCP_RST, seqAdd(IRS, 301)]]);
+
+    // The app is back: forged SYN with the client's ISN and options.
+    h.alive.v = true;
+    h.w.appListening();
+    const syn = h.injected('inbound').filter((p) => p.flags & TCP_SYN);
+    expect(syn).toHaveLength(1);
+    expect(syn[0]).toMatchObject({ seq: IRS, mss: 1460, wscale: 7, sackPermitted: true });
+
+    // New stack's SYN-ACK (issK = 77) is captured, never forwarded; forged ACK, then the replay.
+    const ISSK = 77;
+    expect(feed('outbound', { flags: TCP_SYN | TCP_ACK, seq: ISSK, ack: seqAdd(IRS, 1), mss: 1460, wscale: 7, sackPermitted: true, ...TS(90000, 1002) }).passed).toBe(false);
+    await new Promise((r) => setImmediate(r)); // the replay reads the log
+    const toStack = h.injected('inbound');
+    expect(toStack[0]).toMatchObject({ flags: TCP_ACK, seq: seqAdd(IRS, 1), ack: ISSK + 1 });
+    const replay = toStack.filter((p) => p.payloadLen > 0);
+    expect(replay.map((p) => [p.seq, p.payloadLen])).toEqual([[seqAdd(IRS, 1), 300]]);
+    expect(h.injected('outbound')).toEqual([]); // nothing reaches the client yet
+
+    // The stack acks the replay and regenerates the response: identical, below sndUna → acked by
+    // the daemon, not resent; the replay completes and the window reopens.
+    feed('outbound', { flags: TCP_ACK, seq: ISSK + 1, ack: seqAdd(IRS, 301), window: 4000, ...TS(90001, 1002) });
+    feed('outbound', { flags: TCP_ACK | TCP_PSH, seq: ISSK + 1, ack: seqAdd(IRS, 301), window: 4000, payload: resp, ...TS(90002, 1002) });
+    const stackAck = h.injected('inbound');
+    expect(stackAck.some((p) => p.flags === TCP_ACK && p.ack === ISSK + 301)).toBe(true);
+    const reopen = h.injected('outbound');
+    expect(reopen).toHaveLength(1);
+    expect(reopen[0]!.window).toBeGreaterThan(0);
+    expect(reopen[0]!.ack).toBe(seqAdd(IRS, 301));
+    expect(h.w.counters.recovered).toBe(1);
+
+    // NORMAL again, with delta: the stack's seq/TSval are shown in the client's space ...
+    const more = bytes(100, 3);
+    const out2 = feed('outbound', { flags: TCP_ACK | TCP_PSH, seq: ISSK + 301, ack: seqAdd(IRS, 301), window: 4000, payload: more, ...TS(90010, 1002) });
+    expect(out2.passed).toBe(true);
+    expect(out2.facts.seq).toBe(seqAdd(ISS0, 301));
+    expect(out2.facts.tsval! - hold[0]!.tsval!).toBeGreaterThan(0);
+    // ... and the client's ack/TSecr in the stack's.
+    const in2 = feed('inbound', { flags: TCP_ACK, seq: seqAdd(IRS, 301), ack: seqAdd(ISS0, 401), ...TS(1003, out2.facts.tsval!) });
+    expect(in2.passed).toBe(true);
+    expect(in2.facts.ack).toBe(ISSK + 401);
+    expect(in2.facts.tsecr).toBe(90010);
+  });
+
+  it('resets the client (never a wrong byte) when regenerated output differs', async () => {
+    const h = harness();
+    const { feed, log } = h;
+    feed('inbound', { flags: TCP_SYN, seq: IRS, mss: 1460 });
+    feed('outbound', { flags: TCP_SYN | TCP_ACK, seq: ISS0, ack: seqAdd(IRS, 1), mss: 1460 });
+    log.makeDurable();
+    feed('inbound', { flags: TCP_ACK | TCP_PSH, seq: seqAdd(IRS, 1), ack: seqAdd(ISS0, 1), payload: bytes(10, 1) });
+    feed('outbound', { flags: TCP_ACK | TCP_PSH, seq: seqAdd(ISS0, 1), ack: seqAdd(IRS, 11), payload: bytes(10, 2) });
+    log.makeDurable();
+    feed('inbound', { flags: TCP_ACK, seq: seqAdd(IRS, 11), ack: seqAdd(ISS0, 11) });
+    h.w.appCrashed('test');
+    h.w.appListening();
+    feed('outbound', { flags: TCP_SYN | TCP_ACK, seq: 5, ack: seqAdd(IRS, 1), mss: 1460 });
+    await new Promise((r) => setImmediate(r));
+    h.injected('outbound');
+    feed('outbound', { flags: TCP_ACK | TCP_PSH, seq: 6, ack: seqAdd(IRS, 11), window: 1000, payload: bytes(10, 99) });
+    const toClient = h.injected('outbound');
+    expect(toClient.every((p) => p.payloadLen === 0)).toBe(true);
+    expect(toClient.some((p) => p.flags & TCP_RST)).toBe(true);
+    expect(h.w.counters.divergences).toBe(1);
+  });
+});
+
+describe('SecondWrapper limits', () => {
+  it('a connection past --max-replay-bytes is unprotected and reset cleanly at a crash', () => {
+    const log = new MemoryLog();
+    const sent: { dir: Direction; pkt: Buffer }[] = [];
+    const w = new SecondWrapper({
+      vip: Uint8Array.from([10, 77, 0, 2]),
+      ports: [PORT],
+      log,
+      vnetHdrLen: 0,
+      inject: (dir, pkt) => sent.push({ dir, pkt: Buffer.from(pkt) }),
+      liveness: { isAlive: () => true },
+      logger: silentLogger(),
+      maxReplayBytes: 100,
+      holdIntervalMs: 1_000_000,
+    });
+    const feed = (dir: Direction, spec: Partial<SegmentSpec> & { flags: number; seq: number }): void => {
+      const inbound = dir === 'inbound';
+      const pkt = buildSegment({ src: inbound ? CLIENT : VIP, dst: inbound ? VIP : CLIENT, srcPort: inbound ? CPORT : PORT, dstPort: inbound ? PORT : CPORT, window: 500, ...spec });
+      w.process({ buffer: pkt, offsets: Uint32Array.of(0), lengths: Uint32Array.of(pkt.length), count: 1 }, dir, { transmit: () => undefined, transmitAll: () => undefined, send: () => undefined });
+    };
+    feed('inbound', { flags: TCP_SYN, seq: 1000 });
+    feed('outbound', { flags: TCP_SYN | TCP_ACK, seq: 2000, ack: 1001 });
+    log.makeDurable();
+    feed('inbound', { flags: TCP_ACK | TCP_PSH, seq: 1001, ack: 2001, payload: bytes(150, 0) });
+    w.appCrashed('test');
+    const rst = sent.filter((s) => s.dir === 'outbound').map((s) => parsePacket(s.pkt)).filter((f) => f.ok && f.flags & TCP_RST);
+    expect(rst).toHaveLength(1);
+    expect(w.counters.unprotectedResets).toBe(1);
+    w.close();
+  });
+});
