@@ -9,7 +9,7 @@
 // --veth also measures a direct veth pair between the same namespaces, the reference figure.
 // --rtt adds 64-byte request/response round trips (native/tools/pingpong.c, built on demand).
 // Tuning knobs (TunOpenOptions) from the environment: FTCP_BENCH_BATCH_BYTES, FTCP_BENCH_POOL,
-// FTCP_BENCH_BATCH_PACKETS, FTCP_BENCH_TXQLEN.
+// FTCP_BENCH_BATCH_PACKETS, FTCP_BENCH_TXQLEN, FTCP_BENCH_READER=loop.
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { TunDevice } from '../../src/tun/tun-device.js';
@@ -119,6 +119,7 @@ async function measureRelay(a: Netns, b: Netns, vnetHdr: boolean, seconds: numbe
     ...(process.env.FTCP_BENCH_POOL ? { poolSize: Number(process.env.FTCP_BENCH_POOL) } : {}),
     ...(process.env.FTCP_BENCH_BATCH_PACKETS ? { batchPackets: Number(process.env.FTCP_BENCH_BATCH_PACKETS) } : {}),
     ...(process.env.FTCP_BENCH_TXQLEN ? { txQueueLen: Number(process.env.FTCP_BENCH_TXQLEN) } : {}),
+    ...(process.env.FTCP_BENCH_READER === 'loop' ? { reader: 'loop' as const } : {}),
   };
   const ta = TunDevice.open({ name: 'ftcpbench0', netns: a.name, mtu: 1500, vnetHdr, ...tuning });
   const tb = TunDevice.open({ name: 'ftcpbench1', netns: b.name, mtu: 1500, vnetHdr, ...tuning });
@@ -137,7 +138,7 @@ async function measureRelay(a: Netns, b: Netns, vnetHdr: boolean, seconds: numbe
     const perBatch = (d: typeof c.inbound): string => (d.readBatches ? (d.readPackets / d.readBatches).toFixed(1) : '0');
     const avgPkt = c.inbound.readPackets ? Math.round(c.inbound.readBytes / c.inbound.readPackets) : 0;
     console.log(
-      `relay ${vnetHdr ? 'vnet-hdr+TSO' : 'plain      '}  ${gbps.toFixed(2)} Gbit/s` +
+      `relay ${vnetHdr ? 'vnet-hdr+TSO' : 'plain      '} (${ta.reader} reader)  ${gbps.toFixed(2)} Gbit/s` +
         `  rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB` +
         `  cpu ${(((cpu.user + cpu.system) / wallUs) * 100).toFixed(0)}% (sys ${((cpu.system / wallUs) * 100).toFixed(0)}%)` +
         `  data dir: ${c.inbound.readPackets} pkts, ${perBatch(c.inbound)}/batch, avg ${avgPkt} B` +

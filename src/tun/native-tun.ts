@@ -12,7 +12,11 @@ export interface NativeTunHandle {
   readonly vnetHdrLen: number;
   readonly offloads: number;
   readonly fd: number;
-  start(pool: NativePoolSlot[], dispatch: (slot: number, count: number, error?: Error) => void): void;
+  start(
+    pool: NativePoolSlot[],
+    dispatch: (slot: number, count: number, error?: Error) => void,
+    mode?: 'thread' | 'loop',
+  ): void;
   writeBatch(buffer: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number;
   write(packet: Uint8Array): boolean;
   close(): void;

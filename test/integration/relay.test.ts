@@ -52,10 +52,10 @@ function python(ns: TestNetns, code: string, timeoutMs = 60_000): Promise<string
 }
 
 /** A TUN in each namespace, addressed /32 with a route to the other side through it. */
-function openPair(vnetHdr: boolean): { outer: TunDevice; inner: TunDevice } {
-  const outer = TunDevice.open({ name: 'ftcpta', netns: a.name, mtu: 1500, vnetHdr });
+function openPair(vnetHdr: boolean, reader: 'thread' | 'loop' = 'thread'): { outer: TunDevice; inner: TunDevice } {
+  const outer = TunDevice.open({ name: 'ftcpta', netns: a.name, mtu: 1500, vnetHdr, reader });
   devices.push(outer);
-  const inner = TunDevice.open({ name: 'ftcptb', netns: b.name, mtu: 1500, vnetHdr });
+  const inner = TunDevice.open({ name: 'ftcptb', netns: b.name, mtu: 1500, vnetHdr, reader });
   devices.push(inner);
   for (const [ns, dev, local, peer] of [
     [a, outer, ADDR_A, ADDR_B],
@@ -156,6 +156,17 @@ describe('Relay', () => {
       }
     });
   }
+
+  it('carries a TCP stream with event-loop readers (reader: loop)', async () => {
+    const { outer, inner } = openPair(true, 'loop');
+    relay = new Relay({ outer, inner });
+    relay.start();
+    const size = 4 << 20;
+    const r = await echoThroughRelay(size);
+    expect(r.n).toBe(size);
+    expect(r.received).toBe(r.sent);
+    expect(relay.counters.errors).toBe(0);
+  });
 
   it('carries IPv6 TCP with TSO6 segments', async () => {
     const { outer, inner } = openPair(true);

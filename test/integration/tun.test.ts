@@ -167,9 +167,13 @@ console.log(JSON.stringify(out));`;
   });
 });
 
-describe('TunDevice reading and writing', () => {
+// Both readers (native thread, event loop) honour the same contract.
+for (const reader of ['thread', 'loop'] as const) {
+describe(`TunDevice reading and writing (${reader} reader)`, () => {
+  const openR = (opts: Parameters<typeof openTun>[0] = {}): TunDevice => openTun({ reader, ...opts });
+
   it('closes while the reader is blocked, twice, and refuses use afterwards', async () => {
-    const dev = openTun();
+    const dev = openR();
     const got = collector(dev);
     await new Promise((r) => setTimeout(r, 50));
     dev.close();
@@ -181,7 +185,7 @@ describe('TunDevice reading and writing', () => {
   });
 
   it('passes an exception thrown by onBatch to onError and keeps reading; closes from inside onBatch', async () => {
-    const dev = openTun();
+    const dev = openR();
     addressTun(dev);
     const errors: Error[] = [];
     let packets = 0;
@@ -213,7 +217,7 @@ describe('TunDevice reading and writing', () => {
   });
 
   it('applies backpressure: while JS is stalled the kernel queue absorbs, then reading resumes', async () => {
-    const dev = openTun({ poolSize: 2, batchPackets: 8, txQueueLen: 64 });
+    const dev = openR({ poolSize: 2, batchPackets: 8, txQueueLen: 64 });
     addressTun(dev);
     const got = collector(dev);
     const sender = sendUdp(2000);
@@ -237,7 +241,7 @@ describe('TunDevice reading and writing', () => {
   });
 
   it('reports a device deleted under it: EBADFD to onError, and on writes', async () => {
-    const dev = openTun();
+    const dev = openR();
     const got = collector(dev);
     sh('ip', ['-n', ns.name, 'link', 'del', DEV]);
     await until(() => got.errors.length > 0, 'the read error');
@@ -255,7 +259,7 @@ describe('TunDevice reading and writing', () => {
 
   for (const vnetHdr of [false, true]) {
     it(`hands over UDP in batches and writes replies back in place (vnetHdr ${vnetHdr})`, async () => {
-      const dev = openTun({ vnetHdr });
+      const dev = openR({ vnetHdr });
       addressTun(dev);
       expect(dev.vnetHdrLen).toBe(vnetHdr ? VNET_HDR_LEN : 0);
       const count = 200;
@@ -331,7 +335,7 @@ print(len(got))
   }
 
   it('delivers every datagram of a burst, several per batch, each an exact IPv4/UDP packet', async () => {
-    const dev = openTun();
+    const dev = openR();
     addressTun(dev);
     const got = collector(dev);
     await sendUdp(300);
@@ -347,7 +351,7 @@ print(len(got))
   });
 
   it('writes a single packet the namespace receives', async () => {
-    const dev = openTun({ vnetHdr: true });
+    const dev = openR({ vnetHdr: true });
     addressTun(dev);
     dev.start(() => {}, () => {});
     const receiver = pythonInNs(`
@@ -370,6 +374,7 @@ print(s.recvfrom(100)[0].decode())
     closeAll();
   });
 });
+}
 
 function checksum(buf: Buffer, initial = 0): number {
   let sum = initial;

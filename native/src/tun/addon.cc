@@ -3,6 +3,7 @@
 // writes are synchronous and batched from the JS thread. See docs/TUN.md.
 #include <napi.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include <atomic>
 #include <memory>
@@ -106,6 +107,90 @@ void FinalizeTsfn(napi_env, void* data, void*) {
   delete holder;
 }
 
+// The alternative to the reader thread: the JS thread's own event loop polls the fd and reads
+// one batch per readiness (level-triggered, so a backlog is read over several loop turns).
+// One thread wake-up per packet crossing instead of two (lower latency), but reads no longer
+// overlap with JS work (lower throughput under load). Only ever touched on the JS thread.
+struct LoopReader {
+  uv_poll_t poll;
+  napi_env env = nullptr;
+  napi_ref dispatch = nullptr;
+  napi_async_context asyncContext = nullptr;
+  int fd = -1;
+  Slot slot;
+  std::string name;
+  bool active = false;
+  bool errorDelivered = false;
+};
+
+void CallDispatch(LoopReader* r, size_t argc, napi_value* argv) {
+  napi_value fn, recv;
+  napi_get_reference_value(r->env, r->dispatch, &fn);
+  napi_get_global(r->env, &recv);  // make_callback needs an object as `this`
+  if (napi_make_callback(r->env, r->asyncContext, recv, fn, argc, argv, nullptr) == napi_pending_exception) {
+    napi_value exception;
+    napi_get_and_clear_last_exception(r->env, &exception);
+    napi_fatal_exception(r->env, exception);  // as an uncaught exception, like any callback
+  }
+}
+
+void StopLoopReader(LoopReader* r) {
+  if (!r->active) return;
+  r->active = false;
+  uv_poll_stop(&r->poll);
+  napi_delete_reference(r->env, r->dispatch);
+  napi_async_destroy(r->env, r->asyncContext);
+  uv_close(reinterpret_cast<uv_handle_t*>(&r->poll),
+           [](uv_handle_t* h) { delete static_cast<LoopReader*>(h->data); });
+}
+
+void OnLoopReadable(uv_poll_t* handle, int status, int) {
+  auto* r = static_cast<LoopReader*>(handle->data);
+  if (!r->active) return;
+  Slot& slot = r->slot;
+  uint32_t count = 0;
+  size_t pos = 0;
+  // libuv reports POLLERR as UV_EBADF; the read below gets the real errno (e.g. EBADFD when
+  // the device was deleted), so the status is only the fallback.
+  int err = 0;
+  bool wouldBlock = false;
+  while (err == 0 && count < slot.maxPackets && slot.cap - pos >= kPacketReserve) {
+    ssize_t n = read(r->fd, slot.buf + pos, slot.cap - pos);
+    if (n > 0) {
+      slot.offsets[count] = static_cast<uint32_t>(pos);
+      slot.lengths[count] = static_cast<uint32_t>(n);
+      count++;
+      pos = (pos + static_cast<size_t>(n) + 7) & ~static_cast<size_t>(7);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      wouldBlock = true;
+      break;
+    }
+    err = n < 0 ? errno : EIO;
+  }
+  if (err == 0 && status < 0 && wouldBlock && count == 0) err = -status;
+  napi_handle_scope scope;
+  napi_open_handle_scope(r->env, &scope);
+  if (count > 0) {
+    napi_value argv[2];
+    napi_create_int32(r->env, 0, &argv[0]);
+    napi_create_uint32(r->env, count, &argv[1]);
+    CallDispatch(r, 2, argv);  // may close the device: r stays valid until uv_close completes
+  }
+  if (err != 0 && r->active) {
+    uv_poll_stop(&r->poll);
+    Napi::Error error = MakeSysError(r->env, err, "read", "cannot read from TUN device " + r->name);
+    napi_value argv[3];
+    napi_create_int32(r->env, -1, &argv[0]);
+    napi_create_uint32(r->env, 0, &argv[1]);
+    argv[2] = error.Value();
+    CallDispatch(r, 3, argv);
+  }
+  napi_close_handle_scope(r->env, scope);
+}
+
 // Data pointer and length of a Uint8Array/Buffer (or any typed array viewed as bytes).
 bool BytesOf(napi_env env, napi_value value, uint8_t** data, size_t* length) {
   napi_typedarray_type type;
@@ -194,7 +279,7 @@ class TunHandle : public Napi::ObjectWrap<TunHandle> {
       MakeSysError(env, EBADF, "start", "TUN device is closed").ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    if (shared_->reader.running() || shared_->tsfn != nullptr) {
+    if (shared_->reader.running() || shared_->tsfn != nullptr || loop_ != nullptr) {
       MakeSysError(env, EBUSY, "start", "TUN device " + shared_->name + " is already started")
           .ThrowAsJavaScriptException();
       return env.Undefined();
@@ -234,6 +319,11 @@ class TunHandle : public Napi::ObjectWrap<TunHandle> {
       slot.maxPackets = static_cast<uint32_t>(nOffsets);
       slots.push_back(slot);
     }
+    bool loopMode = info.Length() >= 3 && info[2].IsString() && info[2].As<Napi::String>().Utf8Value() == "loop";
+    if (loopMode) {
+      StartLoop(env, info[1].As<Napi::Function>(), slots[0]);
+      return env.Undefined();
+    }
     shared_->batchNotes.assign(slots.size(), Note{});
 
     auto* keep = new std::shared_ptr<Shared>(shared_);
@@ -254,6 +344,32 @@ class TunHandle : public Napi::ObjectWrap<TunHandle> {
       MakeSysError(env, err, "eventfd", "cannot start the reader of " + shared_->name).ThrowAsJavaScriptException();
     }
     return env.Undefined();
+  }
+
+  void StartLoop(Napi::Env env, Napi::Function dispatch, const Slot& slot) {
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
+      Napi::Error::New(env, "start: no event loop").ThrowAsJavaScriptException();
+      return;
+    }
+    auto* r = new LoopReader();
+    r->env = env;
+    r->fd = fd_;
+    r->slot = slot;
+    r->name = shared_->name;
+    r->poll.data = r;
+    int rc = uv_poll_init(loop, &r->poll, fd_);
+    if (rc != 0) {
+      delete r;
+      MakeSysError(env, -rc, "uv_poll_init", "cannot poll TUN device " + shared_->name).ThrowAsJavaScriptException();
+      return;
+    }
+    napi_create_reference(env, dispatch, 1, &r->dispatch);
+    napi_async_init(env, Napi::Object::New(env), Napi::String::New(env, "ftcp_tun.loopReader"), &r->asyncContext);
+    r->active = true;
+    uv_poll_start(&r->poll, UV_READABLE, OnLoopReadable);
+    if (!refed_) uv_unref(reinterpret_cast<uv_handle_t*>(&r->poll));
+    loop_ = r;
   }
 
   // writeBatch(buffer: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number
@@ -335,11 +451,13 @@ class TunHandle : public Napi::ObjectWrap<TunHandle> {
   Napi::Value Ref(const Napi::CallbackInfo& info) {
     refed_ = true;
     if (shared_ && shared_->tsfn != nullptr && fd_ >= 0) napi_ref_threadsafe_function(info.Env(), shared_->tsfn);
+    if (loop_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(&loop_->poll));
     return info.Env().Undefined();
   }
   Napi::Value Unref(const Napi::CallbackInfo& info) {
     refed_ = false;
     if (shared_ && shared_->tsfn != nullptr && fd_ >= 0) napi_unref_threadsafe_function(info.Env(), shared_->tsfn);
+    if (loop_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(&loop_->poll));
     return info.Env().Undefined();
   }
 
@@ -358,6 +476,10 @@ class TunHandle : public Napi::ObjectWrap<TunHandle> {
     if (fd_ < 0) return;
     shared_->closed = true;
     shared_->reader.Stop();
+    if (loop_ != nullptr) {
+      StopLoopReader(loop_);  // before the fd closes: libuv must stop polling it first
+      loop_ = nullptr;
+    }
     if (shared_->tsfn != nullptr) {
       napi_release_threadsafe_function(shared_->tsfn, napi_tsfn_release);
       shared_->tsfn = nullptr;
@@ -372,6 +494,7 @@ class TunHandle : public Napi::ObjectWrap<TunHandle> {
   uint64_t writeErrors_ = 0;
   int lastWriteErrno_ = 0;
   std::shared_ptr<Shared> shared_;
+  LoopReader* loop_ = nullptr;  // when started with mode 'loop'; freed by its uv_close callback
   Napi::Reference<Napi::Array> poolRef_;
 };
 
