@@ -1,0 +1,97 @@
+// The capability set of ftcp@.service, checked for real: `ftcp run` under exactly that bounding set
+// (setpriv, as systemd's CapabilityBoundingSet= would leave it) protects an echo service; without
+// CAP_NET_ADMIN or CAP_SYS_ADMIN it fails at start with an error instead.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FTCP, ROOT, TestNetns, netnsExists } from '../helpers/host.js';
+
+const UNIT = join(ROOT, 'packaging/systemd/ftcp@.service.in');
+const tmp = mkdtempSync(join(tmpdir(), 'ftcp-caps-'));
+const svc = `cp${(process.pid % 10000).toString(36)}`;
+let host: TestNetns;
+
+/** The unit's CapabilityBoundingSet as setpriv's --bounding-set argument. */
+function unitCaps(): string[] {
+  const line = /^CapabilityBoundingSet=(.*)$/m.exec(readFileSync(UNIT, 'utf8'))![1]!;
+  return line.split(/\s+/).map((c) => c.replace(/^CAP_/, '').toLowerCase());
+}
+
+interface Outcome {
+  ready: boolean;
+  code: number | null;
+  stderr: string;
+  echoOk?: boolean;
+}
+
+/** Runs a protected echo service under CAPS; returns whether it came up and served, then stops it. */
+async function runWithCaps(caps: string[], vip: string): Promise<Outcome> {
+  const child = spawn(
+    'nsenter',
+    [
+      `--net=/var/run/netns/${host.name}`,
+      'setpriv', `--bounding-set=-all,${caps.map((c) => `+${c}`).join(',')}`,
+      process.execPath, FTCP, 'run', '--name', svc, '--vip', vip, '--port', '9000', '--data-dir', join(tmp, 'data'), '--durability', 'memory',
+      '--', 'python3', join(ROOT, 'test/apps/echo.py'), '9000',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FTCP_RUN_DIR: join(tmp, 'run'), FTCP_LOG_LEVEL: 'warn' } },
+  );
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const ready = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), 30_000);
+    child.stdout!.on('data', () => /ready vip=/.test(out) && (clearTimeout(timer), resolve(true)));
+    void exited.then(() => (clearTimeout(timer), resolve(false)));
+  });
+  if (!ready) {
+    child.kill('SIGKILL');
+    return { ready, code: await exited, stderr: err };
+  }
+  const r = spawnSync('ip', ['netns', 'exec', host.name, 'python3', join(ROOT, 'test/apps/echo_client.py'), vip, '9000', String(64 << 10), '20'], { encoding: 'utf8', timeout: 60_000 });
+  const echo = JSON.parse(r.stdout) as { sentSha: string; recvSha: string };
+  child.kill('SIGTERM');
+  return { ready, code: await exited, stderr: err, echoOk: echo.recvSha === echo.sentSha };
+}
+
+beforeAll(() => {
+  spawnSync('npm', ['run', 'build:ts'], { cwd: ROOT, stdio: 'ignore', timeout: 300_000 });
+  host = TestNetns.create('caps');
+});
+
+afterAll(() => {
+  host?.destroy();
+  if (netnsExists(`ftcp-${svc}`)) spawnSync('ip', ['netns', 'del', `ftcp-${svc}`]);
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('capabilities of ftcp@.service', () => {
+  it('the unit names the four capabilities documented in docs/OPERATIONS.md', () => {
+    expect(unitCaps()).toEqual(['net_admin', 'sys_admin', 'kill', 'net_bind_service']);
+    const doc = readFileSync(join(ROOT, 'docs/OPERATIONS.md'), 'utf8');
+    for (const c of unitCaps()) expect(doc).toContain(`CAP_${c.toUpperCase()}`);
+  });
+
+  it('ftcp run protects a service with only the unit bounding set', async () => {
+    const r = await runWithCaps(unitCaps(), '10.77.11.2');
+    expect(r.stderr).toBe('');
+    expect(r.ready).toBe(true);
+    expect(r.echoOk).toBe(true);
+    expect(r.code).toBe(0);
+    expect(netnsExists(`ftcp-${svc}`)).toBe(false);
+  });
+
+  for (const missing of ['net_admin', 'sys_admin']) {
+    it(`without CAP_${missing.toUpperCase()} it fails at start with an error`, async () => {
+      const r = await runWithCaps(unitCaps().filter((c) => c !== missing), '10.77.11.3');
+      expect(r.ready).toBe(false);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/ftcp run: .*(Operation not permitted|EPERM|permission)/i);
+      expect(netnsExists(`ftcp-${svc}`)).toBe(false);
+    });
+  }
+});
