@@ -10,7 +10,7 @@ protoc \
   --plugin=protoc-gen-ts_proto=node_modules/.bin/protoc-gen-ts_proto \
   --ts_proto_out="$OUT" \
   --ts_proto_opt=outputServices=grpc-js,esModuleInterop=true,importSuffix=.js,useExactTypes=true \
-  --ts_proto_opt=forceLong=number,oneof=unions-value,env=node,useOptionals=none,outputClientImpl=false \
+  --ts_proto_opt=forceLong=number,oneof=unions-value,env=browser,useOptionals=none,outputClientImpl=false \
   --ts_proto_opt=snakeToCamel=true,unrecognizedEnum=true,useDate=false \
   -I proto \
   proto/ftcp/v1/log.proto proto/grpc/health/v1/health.proto

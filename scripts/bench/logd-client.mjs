@@ -16,7 +16,7 @@ if (targetArg.startsWith('embedded:')) {
 const size = Number(sizeArg);
 const amount = Number(amountArg);
 const data = Buffer.alloc(size, 0x61);
-const client = new LogClient({ target, service: `bench-${process.pid}`, highWaterBytes: Math.max(4 << 20, size * 128) });
+const client = new LogClient({ target, service: `bench-${process.pid}` }); // default batching and high-water mark
 const rec = (off) => ({ connId: 'c', kind: { $case: 'clientData', value: { offset: off, data } } });
 
 if (mode === 'throughput') {
@@ -27,9 +27,9 @@ if (mode === 'throughput') {
   const until = t0 + BigInt(Math.round(amount * 1e9));
   let n = 0;
   let off = 100 * size;
-  // Append in bursts of about 64 KiB, yielding to I/O between bursts as an event-driven
+  // Append in bursts of about 256 KiB, yielding to I/O between bursts as an event-driven
   // writer (the daemon) does; wait for 'drain' when the client says it is full.
-  const burst = Math.max(1, Math.floor(65536 / size));
+  const burst = Math.max(1, Math.floor(262144 / size));
   for (;;) {
     for (let k = 0; k < burst; k++) {
       client.append(rec(off));
@@ -42,7 +42,11 @@ if (mode === 'throughput') {
   }
   await client.waitDurable();
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-  console.log(`records=${n} secs=${secs.toFixed(2)} rps=${Math.round(n / secs)} mbps=${((n * size) / secs / 1e6).toFixed(1)}`);
+  const st = await client.stats(client.service);
+  const perCommit = st.commits > 0 ? Math.round(st.appendedRecords / st.commits) : 0;
+  console.log(
+    `records=${n} secs=${secs.toFixed(2)} rps=${Math.round(n / secs)} mbps=${((n * size) / secs / 1e6).toFixed(1)} records_per_commit=${perCommit}`,
+  );
 } else {
   const lat = [];
   for (let i = 0; i < amount + 20; i++) {

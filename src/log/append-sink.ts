@@ -2,8 +2,9 @@
 // this same process — straight into its store (no serialisation, no socket, no extra event-loop
 // turns; the daemon's acknowledgement latency is then one fdatasync plus a microtask).
 import * as grpc from '@grpc/grpc-js';
+import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { LogError } from './errors.js';
-import { LogService, type AppendRequest, type AppendResponse } from './gen/ftcp/v1/log.js';
+import { AppendRequest, LogService, type AppendResponse } from './gen/ftcp/v1/log.js';
 import { decodeRecord, type RecordMeta } from './record-meta.js';
 import { LogStore, type StreamListener, type StreamState } from './store.js';
 
@@ -19,7 +20,7 @@ export interface AppendSinkHandlers {
 
 export interface AppendSink {
   /** `metas[i]`, when given, is the index metadata of records[i] (the in-process sink uses it). */
-  write(firstSeq: number, records: Buffer[], metas?: (RecordMeta | undefined)[]): void;
+  write(firstSeq: number, records: Uint8Array[], metas?: (RecordMeta | undefined)[]): void;
   /** Half-close: no more writes. */
   end(): void;
   cancel(): void;
@@ -41,10 +42,18 @@ export function toSinkError(err: unknown): SinkError {
   return Object.assign(new Error(msg), { code: grpc.status.INTERNAL, details: msg });
 }
 
+// The generated serializer copies the encoded message once more into a Buffer; wrap it instead.
+// One writer for all requests: a fresh one grows from a small buffer by doubling, copying as it goes.
+const requestWriter = new BinaryWriter();
+function serializeAppend(req: AppendRequest): Buffer {
+  const u8 = AppendRequest.encode(req, requestWriter).finish();
+  return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+}
+
 export function grpcAppendSink(client: grpc.Client, metadata: grpc.Metadata, t: SinkTarget, h: AppendSinkHandlers): AppendSink {
   const call = client.makeBidiStreamRequest<AppendRequest, AppendResponse>(
     LogService.append.path,
-    LogService.append.requestSerialize,
+    serializeAppend,
     LogService.append.responseDeserialize,
     metadata,
     {},

@@ -12,11 +12,11 @@ import { LogError } from './errors.js';
 import {
   AppendRequest,
   LogService,
+  ReadResponse,
   type AppendResponse,
   type CheckpointRequest,
   type CheckpointResponse,
   type ReadRequest,
-  type ReadResponse,
   type StatsRequest,
   type StatsResponse,
 } from './gen/ftcp/v1/log.js';
@@ -51,9 +51,17 @@ function toStatus(err: unknown): ServiceError {
 
 // The Append request is decoded in the handler, not by grpc-js, so a malformed message gets
 // INVALID_ARGUMENT (grpc-js would answer INTERNAL).
+// Read batches are serialized without the extra copy of the generated serializer.
 const logServiceDefinition: grpc.ServiceDefinition = {
   ...LogService,
   append: { ...LogService.append, requestDeserialize: (b: Buffer): Buffer => b },
+  read: {
+    ...LogService.read,
+    responseSerialize: (r: ReadResponse): Buffer => {
+      const u8 = ReadResponse.encode(r).finish();
+      return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+    },
+  },
 } as unknown as grpc.ServiceDefinition;
 
 export class LogServer {

@@ -113,7 +113,7 @@ interface PendingItem {
   epoch: number;
   stream: StreamState;
   seq: number;
-  raw: Buffer;
+  raw: Uint8Array;
   meta: RecordMeta;
 }
 
@@ -345,7 +345,7 @@ export class LogStore {
    * below the stream's applied seq are duplicates of a resend and skipped. Returns the stream;
    * the batch is durable once stream.durable >= firstSeq + raws.length - 1.
    */
-  append(service: string, epoch: number, streamId: string, firstSeq: number, raws: Buffer[], metas: RecordMeta[]): StreamState {
+  append(service: string, epoch: number, streamId: string, firstSeq: number, raws: Uint8Array[], metas: RecordMeta[]): StreamState {
     if (this.closed) throw new LogError('UNAVAILABLE', 'log store is shutting down');
     const svc = this.service(service);
     if (epoch < svc.epoch) {
@@ -521,7 +521,7 @@ export class LogStore {
   // ------------------------------------------------------------------------------------------
   // Checkpoint and reclamation
 
-  async checkpoint(service: string, epoch: number, state: Buffer, positions: ConnPosition[]): Promise<{ lsn: number; reclaimedSegments: number }> {
+  async checkpoint(service: string, epoch: number, state: Uint8Array, positions: ConnPosition[]): Promise<{ lsn: number; reclaimedSegments: number }> {
     if (this.closed) throw new LogError('UNAVAILABLE', 'log store is shutting down');
     const svc = this.service(service);
     if (epoch < svc.epoch) {

@@ -85,7 +85,7 @@ export interface Record {
 
 export interface Endpoint {
   /** 4 or 16 bytes, network order */
-  addr: Buffer;
+  addr: Uint8Array;
   port: number;
 }
 
@@ -127,7 +127,7 @@ export interface ConnectionOpened {
 /** Client→server payload at `offset` in the client stream. */
 export interface ClientData {
   offset: number;
-  data: Buffer;
+  data: Uint8Array;
 }
 
 /** The client's FIN, at client-stream offset `offset` (the stream length). */
@@ -140,7 +140,7 @@ export interface StreamHash {
   offset: number;
   length: number;
   /** digest chosen by the writer (e.g. 8 bytes of xxhash64) */
-  hash: Buffer;
+  hash: Uint8Array;
 }
 
 /** Server-side progress, logged lazily: positions are server-stream offsets. */
@@ -235,7 +235,7 @@ export function closeIntent_HowToJSON(object: CloseIntent_How): string {
 /** A value of a nondeterministic call (time, random, ...) the app routed through the shim. */
 export interface NondeterministicValue {
   name: string;
-  value: Buffer;
+  value: Uint8Array;
   globalOrder: number;
 }
 
@@ -317,7 +317,7 @@ export interface AppendRequest {
   streamId: string;
   /** >= 1 */
   firstSeq: number;
-  records: Buffer[];
+  records: Uint8Array[];
 }
 
 /** Every record of the stream with seq <= durable_seq is durable (per the server's durability mode). */
@@ -333,7 +333,7 @@ export interface StoredRecord {
   epoch: number;
   streamId: string;
   seq: number;
-  record: Buffer;
+  record: Uint8Array;
 }
 
 export interface ConnPosition {
@@ -349,7 +349,7 @@ export interface CheckpointRequest {
     | ServiceRef
     | undefined;
   /** opaque application state */
-  state: Buffer;
+  state: Uint8Array;
   /** every connection the state knows */
   positions: ConnPosition[];
 }
@@ -359,7 +359,7 @@ export interface CheckpointInfo {
   epoch: number;
   /** the checkpoint covers records with lsn <= this */
   lsn: number;
-  state: Buffer;
+  state: Uint8Array;
   positions: ConnPosition[];
   createdUnixMs: number;
 }
@@ -384,7 +384,7 @@ export interface ReadRequest {
  */
 export interface ReadResponse {
   checkpoint: CheckpointInfo | undefined;
-  records: Buffer[];
+  records: Uint8Array[];
 }
 
 export interface StatsRequest {
@@ -733,7 +733,7 @@ export const Record: MessageFns<Record> = {
 };
 
 function createBaseEndpoint(): Endpoint {
-  return { addr: Buffer.alloc(0), port: 0 };
+  return { addr: new Uint8Array(0), port: 0 };
 }
 
 export const Endpoint: MessageFns<Endpoint> = {
@@ -765,7 +765,7 @@ export const Endpoint: MessageFns<Endpoint> = {
               break;
             }
 
-            message.addr = Buffer.from(reader.bytes());
+            message.addr = reader.bytes();
             continue;
           }
           case 2: {
@@ -790,7 +790,7 @@ export const Endpoint: MessageFns<Endpoint> = {
 
   fromJSON(object: any): Endpoint {
     return {
-      addr: isSet(object.addr) ? Buffer.from(bytesFromBase64(object.addr)) : Buffer.alloc(0),
+      addr: isSet(object.addr) ? bytesFromBase64(object.addr) : new Uint8Array(0),
       port: isSet(object.port) ? globalThis.Number(object.port) : 0,
     };
   },
@@ -811,7 +811,7 @@ export const Endpoint: MessageFns<Endpoint> = {
   },
   fromPartial<I extends Exact<DeepPartial<Endpoint>, I>>(object: I): Endpoint {
     const message = createBaseEndpoint();
-    message.addr = object.addr ?? Buffer.alloc(0);
+    message.addr = object.addr ?? new Uint8Array(0);
     message.port = object.port ?? 0;
     return message;
   },
@@ -1211,7 +1211,7 @@ export const ConnectionOpened: MessageFns<ConnectionOpened> = {
 };
 
 function createBaseClientData(): ClientData {
-  return { offset: 0, data: Buffer.alloc(0) };
+  return { offset: 0, data: new Uint8Array(0) };
 }
 
 export const ClientData: MessageFns<ClientData> = {
@@ -1251,7 +1251,7 @@ export const ClientData: MessageFns<ClientData> = {
               break;
             }
 
-            message.data = Buffer.from(reader.bytes());
+            message.data = reader.bytes();
             continue;
           }
         }
@@ -1269,7 +1269,7 @@ export const ClientData: MessageFns<ClientData> = {
   fromJSON(object: any): ClientData {
     return {
       offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
-      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+      data: isSet(object.data) ? bytesFromBase64(object.data) : new Uint8Array(0),
     };
   },
 
@@ -1290,7 +1290,7 @@ export const ClientData: MessageFns<ClientData> = {
   fromPartial<I extends Exact<DeepPartial<ClientData>, I>>(object: I): ClientData {
     const message = createBaseClientData();
     message.offset = object.offset ?? 0;
-    message.data = object.data ?? Buffer.alloc(0);
+    message.data = object.data ?? new Uint8Array(0);
     return message;
   },
 };
@@ -1363,7 +1363,7 @@ export const ClientFin: MessageFns<ClientFin> = {
 };
 
 function createBaseStreamHash(): StreamHash {
-  return { offset: 0, length: 0, hash: Buffer.alloc(0) };
+  return { offset: 0, length: 0, hash: new Uint8Array(0) };
 }
 
 export const StreamHash: MessageFns<StreamHash> = {
@@ -1414,7 +1414,7 @@ export const StreamHash: MessageFns<StreamHash> = {
               break;
             }
 
-            message.hash = Buffer.from(reader.bytes());
+            message.hash = reader.bytes();
             continue;
           }
         }
@@ -1433,7 +1433,7 @@ export const StreamHash: MessageFns<StreamHash> = {
     return {
       offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
       length: isSet(object.length) ? globalThis.Number(object.length) : 0,
-      hash: isSet(object.hash) ? Buffer.from(bytesFromBase64(object.hash)) : Buffer.alloc(0),
+      hash: isSet(object.hash) ? bytesFromBase64(object.hash) : new Uint8Array(0),
     };
   },
 
@@ -1458,7 +1458,7 @@ export const StreamHash: MessageFns<StreamHash> = {
     const message = createBaseStreamHash();
     message.offset = object.offset ?? 0;
     message.length = object.length ?? 0;
-    message.hash = object.hash ?? Buffer.alloc(0);
+    message.hash = object.hash ?? new Uint8Array(0);
     return message;
   },
 };
@@ -2023,7 +2023,7 @@ export const CloseIntent: MessageFns<CloseIntent> = {
 };
 
 function createBaseNondeterministicValue(): NondeterministicValue {
-  return { name: "", value: Buffer.alloc(0), globalOrder: 0 };
+  return { name: "", value: new Uint8Array(0), globalOrder: 0 };
 }
 
 export const NondeterministicValue: MessageFns<NondeterministicValue> = {
@@ -2066,7 +2066,7 @@ export const NondeterministicValue: MessageFns<NondeterministicValue> = {
               break;
             }
 
-            message.value = Buffer.from(reader.bytes());
+            message.value = reader.bytes();
             continue;
           }
           case 3: {
@@ -2092,7 +2092,7 @@ export const NondeterministicValue: MessageFns<NondeterministicValue> = {
   fromJSON(object: any): NondeterministicValue {
     return {
       name: isSet(object.name) ? globalThis.String(object.name) : "",
-      value: isSet(object.value) ? Buffer.from(bytesFromBase64(object.value)) : Buffer.alloc(0),
+      value: isSet(object.value) ? bytesFromBase64(object.value) : new Uint8Array(0),
       globalOrder: isSet(object.globalOrder)
         ? globalThis.Number(object.globalOrder)
         : isSet(object.global_order)
@@ -2121,7 +2121,7 @@ export const NondeterministicValue: MessageFns<NondeterministicValue> = {
   fromPartial<I extends Exact<DeepPartial<NondeterministicValue>, I>>(object: I): NondeterministicValue {
     const message = createBaseNondeterministicValue();
     message.name = object.name ?? "";
-    message.value = object.value ?? Buffer.alloc(0);
+    message.value = object.value ?? new Uint8Array(0);
     message.globalOrder = object.globalOrder ?? 0;
     return message;
   },
@@ -2342,7 +2342,7 @@ export const AppendRequest: MessageFns<AppendRequest> = {
               break;
             }
 
-            message.records.push(Buffer.from(reader.bytes()));
+            message.records.push(reader.bytes());
             continue;
           }
         }
@@ -2370,9 +2370,7 @@ export const AppendRequest: MessageFns<AppendRequest> = {
         : isSet(object.first_seq)
         ? globalThis.Number(object.first_seq)
         : 0,
-      records: globalThis.Array.isArray(object?.records)
-        ? object.records.map((e: any) => Buffer.from(bytesFromBase64(e)))
-        : [],
+      records: globalThis.Array.isArray(object?.records) ? object.records.map((e: any) => bytesFromBase64(e)) : [],
     };
   },
 
@@ -2482,7 +2480,7 @@ export const AppendResponse: MessageFns<AppendResponse> = {
 };
 
 function createBaseStoredRecord(): StoredRecord {
-  return { lsn: 0, service: "", epoch: 0, streamId: "", seq: 0, record: Buffer.alloc(0) };
+  return { lsn: 0, service: "", epoch: 0, streamId: "", seq: 0, record: new Uint8Array(0) };
 }
 
 export const StoredRecord: MessageFns<StoredRecord> = {
@@ -2566,7 +2564,7 @@ export const StoredRecord: MessageFns<StoredRecord> = {
               break;
             }
 
-            message.record = Buffer.from(reader.bytes());
+            message.record = reader.bytes();
             continue;
           }
         }
@@ -2592,7 +2590,7 @@ export const StoredRecord: MessageFns<StoredRecord> = {
         ? globalThis.String(object.stream_id)
         : "",
       seq: isSet(object.seq) ? globalThis.Number(object.seq) : 0,
-      record: isSet(object.record) ? Buffer.from(bytesFromBase64(object.record)) : Buffer.alloc(0),
+      record: isSet(object.record) ? bytesFromBase64(object.record) : new Uint8Array(0),
     };
   },
 
@@ -2629,7 +2627,7 @@ export const StoredRecord: MessageFns<StoredRecord> = {
     message.epoch = object.epoch ?? 0;
     message.streamId = object.streamId ?? "";
     message.seq = object.seq ?? 0;
-    message.record = object.record ?? Buffer.alloc(0);
+    message.record = object.record ?? new Uint8Array(0);
     return message;
   },
 };
@@ -2748,7 +2746,7 @@ export const ConnPosition: MessageFns<ConnPosition> = {
 };
 
 function createBaseCheckpointRequest(): CheckpointRequest {
-  return { service: undefined, state: Buffer.alloc(0), positions: [] };
+  return { service: undefined, state: new Uint8Array(0), positions: [] };
 }
 
 export const CheckpointRequest: MessageFns<CheckpointRequest> = {
@@ -2791,7 +2789,7 @@ export const CheckpointRequest: MessageFns<CheckpointRequest> = {
               break;
             }
 
-            message.state = Buffer.from(reader.bytes());
+            message.state = reader.bytes();
             continue;
           }
           case 3: {
@@ -2817,7 +2815,7 @@ export const CheckpointRequest: MessageFns<CheckpointRequest> = {
   fromJSON(object: any): CheckpointRequest {
     return {
       service: isSet(object.service) ? ServiceRef.fromJSON(object.service) : undefined,
-      state: isSet(object.state) ? Buffer.from(bytesFromBase64(object.state)) : Buffer.alloc(0),
+      state: isSet(object.state) ? bytesFromBase64(object.state) : new Uint8Array(0),
       positions: globalThis.Array.isArray(object?.positions)
         ? object.positions.map((e: any) => ConnPosition.fromJSON(e))
         : [],
@@ -2846,14 +2844,14 @@ export const CheckpointRequest: MessageFns<CheckpointRequest> = {
     message.service = (object.service !== undefined && object.service !== null)
       ? ServiceRef.fromPartial(object.service)
       : undefined;
-    message.state = object.state ?? Buffer.alloc(0);
+    message.state = object.state ?? new Uint8Array(0);
     message.positions = object.positions?.map((e) => ConnPosition.fromPartial(e)) || [];
     return message;
   },
 };
 
 function createBaseCheckpointInfo(): CheckpointInfo {
-  return { service: "", epoch: 0, lsn: 0, state: Buffer.alloc(0), positions: [], createdUnixMs: 0 };
+  return { service: "", epoch: 0, lsn: 0, state: new Uint8Array(0), positions: [], createdUnixMs: 0 };
 }
 
 export const CheckpointInfo: MessageFns<CheckpointInfo> = {
@@ -2921,7 +2919,7 @@ export const CheckpointInfo: MessageFns<CheckpointInfo> = {
               break;
             }
 
-            message.state = Buffer.from(reader.bytes());
+            message.state = reader.bytes();
             continue;
           }
           case 5: {
@@ -2957,7 +2955,7 @@ export const CheckpointInfo: MessageFns<CheckpointInfo> = {
       service: isSet(object.service) ? globalThis.String(object.service) : "",
       epoch: isSet(object.epoch) ? globalThis.Number(object.epoch) : 0,
       lsn: isSet(object.lsn) ? globalThis.Number(object.lsn) : 0,
-      state: isSet(object.state) ? Buffer.from(bytesFromBase64(object.state)) : Buffer.alloc(0),
+      state: isSet(object.state) ? bytesFromBase64(object.state) : new Uint8Array(0),
       positions: globalThis.Array.isArray(object?.positions)
         ? object.positions.map((e: any) => ConnPosition.fromJSON(e))
         : [],
@@ -3000,7 +2998,7 @@ export const CheckpointInfo: MessageFns<CheckpointInfo> = {
     message.service = object.service ?? "";
     message.epoch = object.epoch ?? 0;
     message.lsn = object.lsn ?? 0;
-    message.state = object.state ?? Buffer.alloc(0);
+    message.state = object.state ?? new Uint8Array(0);
     message.positions = object.positions?.map((e) => ConnPosition.fromPartial(e)) || [];
     message.createdUnixMs = object.createdUnixMs ?? 0;
     return message;
@@ -3266,7 +3264,7 @@ export const ReadResponse: MessageFns<ReadResponse> = {
               break;
             }
 
-            message.records.push(Buffer.from(reader.bytes()));
+            message.records.push(reader.bytes());
             continue;
           }
         }
@@ -3284,9 +3282,7 @@ export const ReadResponse: MessageFns<ReadResponse> = {
   fromJSON(object: any): ReadResponse {
     return {
       checkpoint: isSet(object.checkpoint) ? CheckpointInfo.fromJSON(object.checkpoint) : undefined,
-      records: globalThis.Array.isArray(object?.records)
-        ? object.records.map((e: any) => Buffer.from(bytesFromBase64(e)))
-        : [],
+      records: globalThis.Array.isArray(object?.records) ? object.records.map((e: any) => bytesFromBase64(e)) : [],
     };
   },
 
@@ -3887,11 +3883,20 @@ export interface LogServer extends UntypedServiceImplementation {
 }
 
 function bytesFromBase64(b64: string): Uint8Array {
-  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+  const bin = globalThis.atob(b64);
+  const arr = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; ++i) {
+    arr[i] = bin.charCodeAt(i);
+  }
+  return arr;
 }
 
 function base64FromBytes(arr: Uint8Array): string {
-  return globalThis.Buffer.from(arr).toString("base64");
+  const bin: string[] = [];
+  arr.forEach((byte) => {
+    bin.push(globalThis.String.fromCharCode(byte));
+  });
+  return globalThis.btoa(bin.join(""));
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
