@@ -132,11 +132,16 @@ describe('scripts/install.sh with DESTDIR', () => {
     const data = join(tmp, 'data');
     const env = { ...process.env, FTCP_RUN_DIR: join(tmp, 'run'), FTCP_LOG_LEVEL: 'warn' };
     const vip = '10.77.9.2';
-    const daemon = spawn(
-      'nsenter',
-      [`--net=/var/run/netns/${host.name}`, BIN, 'run', '--name', svc, '--vip', vip, '--port', '9000', '--data-dir', data, '--durability', 'memory', '--', 'python3', join(ROOT, 'test/apps/echo.py'), '9000'],
-      { env, stdio: ['ignore', 'pipe', 'pipe'] },
+    // Through a config file as ftcp@.service does, once `ftcp run --config` exists; flags before that.
+    const conf = join(tmp, `${svc}.toml`);
+    writeFileSync(
+      conf,
+      [`vip = "${vip}"`, 'ports = [9000]', `command = ["python3", "${join(ROOT, 'test/apps/echo.py')}", "9000"]`, '[log]', `data_dir = "${data}"`, 'durability = "memory"', ''].join('\n'),
     );
+    const runArgs = /--config\b/.test(ftcp(['run', '--help']).stdout)
+      ? ['run', '--config', conf]
+      : ['run', '--name', svc, '--vip', vip, '--port', '9000', '--data-dir', data, '--durability', 'memory', '--', 'python3', join(ROOT, 'test/apps/echo.py'), '9000'];
+    const daemon = spawn('nsenter', [`--net=/var/run/netns/${host.name}`, BIN, ...runArgs], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     children.add(daemon);
     let out = '';
     let err = '';
