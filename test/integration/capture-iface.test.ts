@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { linkTypeFromCapName } from '../../src/capture/link-type.js';
 import type { DecodedTcp, DecodeLine } from '../../src/pcap/decode-format.js';
 import { compareWithTshark, expectedFromTshark, tsharkFieldText } from '../unit/pcap/tshark.js';
 
@@ -201,5 +202,17 @@ describe('ftcp capture --iface', () => {
       expect(r.code).toBe(2);
       expect(r.signal).toBeNull();
     }
+  });
+});
+
+describe('link types named by the cap binding', () => {
+  it('map to pcapng LINKTYPE numbers', () => {
+    expect(linkTypeFromCapName('ETHERNET')).toBe(1);
+    expect(linkTypeFromCapName('RAW')).toBe(101);
+    expect(linkTypeFromCapName('LINKTYPE_LINUX_SLL')).toBe(113);
+    expect(linkTypeFromCapName('NULL')).toBe(0);
+    expect(linkTypeFromCapName('Unknown linktype 276')).toBe(276);
+    expect(linkTypeFromCapName('Unknown linktype 12')).toBe(101);
+    expect(linkTypeFromCapName('something else')).toBeUndefined();
   });
 });
