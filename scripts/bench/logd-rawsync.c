@@ -2,6 +2,7 @@
 // fdatasync, to a new file in DIR for SECONDS; and the latency of a 64-byte write + fdatasync.
 // Usage: logd-rawsync DIR CHUNK_BYTES SECONDS   → prints "bw_mbps=<MB/s>"
 //        logd-rawsync DIR lat COUNT             → prints "p50_us=<> p99_us=<>"
+// The latency loop sleeps 2 ms between writes, as the log benchmark's low-load client does.
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
@@ -32,7 +33,9 @@ int main(int argc, char** argv) {
     double* lat = calloc(n, sizeof(double));
     char buf[64];
     memset(buf, 'x', sizeof buf);
+    struct timespec gap = {0, 2000000};
     for (int i = 0; i < n; i++) {
+      nanosleep(&gap, 0);
       double t0 = now();
       if (write(fd, buf, sizeof buf) != sizeof buf || fdatasync(fd) != 0) { perror("write"); return 1; }
       lat[i] = (now() - t0) * 1e6;

@@ -35,9 +35,10 @@ echo
 # The machine (and its disk) may be shared: each figure of ours is paired with a raw figure
 # measured just before it, and the ratio is taken within the pair.
 declare -A RPS MBPS RAWBW RPC LAT RAWLAT
+GRPC_RTT=""
 raw_bw() { kv bw_mbps "$("$RAW" "$WORK" 4194304 "$SECS")"; }
-start_logd() { # start_logd DATA_DIR: an `ftcp logd` of its own for one run
-  node dist/cli/main.js logd --data-dir "$1" >"$WORK/logd.out" 2>"$WORK/logd.err" &
+start_logd() { # start_logd DATA_DIR [FLAGS]: an `ftcp logd` of its own for one run
+  node dist/cli/main.js logd --data-dir "$@" >"$WORK/logd.out" 2>"$WORK/logd.err" &
   LOGD_PID=$!
   for _ in $(seq 100); do grep -q 'logd ready' "$WORK/logd.out" 2>/dev/null && break; sleep 0.1; done
   grep -q 'logd ready' "$WORK/logd.out" || { echo "logd did not start:"; cat "$WORK/logd.err"; exit 1; }
@@ -63,7 +64,13 @@ run_mode() { # run_mode MODE: throughput per record size, then latency
   RAWLAT[$name]=$("$RAW" "$WORK" lat 500)
   target_for "$name" lat
   LAT[$name]=$(node scripts/bench/logd-client.mjs "$TARGET" latency 64 500)
-  [ "$name" = logd ] && stop_logd
+  if [ "$name" = logd ]; then
+    stop_logd
+    # The same with --durability memory: what the gRPC round trip alone costs.
+    start_logd "$WORK/logd-mem" --durability memory
+    GRPC_RTT=$(node scripts/bench/logd-client.mjs "unix:$WORK/logd-mem/logd.sock" latency 64 500)
+    stop_logd
+  fi
   return 0
 }
 
@@ -82,9 +89,10 @@ for name in logd embedded; do
   done
 done
 echo
-echo "append-to-durable latency, one 64 B record at a time (raw = 64 B write+fdatasync just before):"
+echo "append-to-durable latency, one 64 B record every 2 ms (raw = 64 B write+fdatasync, same spacing, just before):"
 for name in logd embedded; do
   printf '  %-9s %-28s raw %s\n' "$name" "${LAT[$name]}" "${RAWLAT[$name]}"
 done
+echo "  logd with --durability memory (the gRPC round trip, no disk): $GRPC_RTT"
 echo
 echo "targets: 64 KiB ≥ 0.7 × raw (4 MiB write+fdatasync); 64 B ≥ 200000 records/s; p50 ≤ 2 × one fdatasync"
