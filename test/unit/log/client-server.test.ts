@@ -131,6 +131,21 @@ describe('LogClient + LogServer', () => {
     expect(err?.details).toMatch(/not a valid ftcp.v1.Record/);
   });
 
+  it('signals backpressure: writable turns false above the high-water mark, drain at half', async () => {
+    const { srv } = await server('memory');
+    const c = client(srv.target, { inProcess: false, highWaterBytes: 64 * 1024 });
+    let drains = 0;
+    c.on('drain', () => drains++);
+    for (let i = 0; i < 100; i++) c.append(dataRecord('c', i * 1000, payload(i, 1000)));
+    expect(c.writable).toBe(false); // appends are still accepted, never blocked
+    expect(c.lastSeq).toBe(100);
+    await new Promise<void>((resolve) => c.once('drain', () => resolve()));
+    await c.waitDurable();
+    expect(c.writable).toBe(true);
+    expect(drains).toBe(1);
+    expect(c.unacknowledgedBytes).toBe(0);
+  });
+
   it('serves grpc.health.v1 Check', async () => {
     const { srv } = await server('memory');
     const { HealthService } = await import('../../../src/log/gen/grpc/health/v1/health.js');
