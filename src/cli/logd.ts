@@ -18,6 +18,7 @@ interface LogdFlags {
   tlsCa?: string;
   tokenFile?: string;
   segmentMb: string;
+  inlineCommitKb: string;
 }
 
 /** Exit 2 with one line naming the fix. */
@@ -38,6 +39,7 @@ interface LogdConfig {
   tls: TlsFiles | undefined;
   token: string | undefined;
   segmentBytes: number;
+  inlineCommitBytes: number;
 }
 
 function parseFlags(f: LogdFlags): LogdConfig {
@@ -72,7 +74,9 @@ function parseFlags(f: LogdFlags): LogdConfig {
   }
   const mb = Number(f.segmentMb);
   if (!Number.isInteger(mb) || mb < 1 || mb > 4096) throw new UsageError('--segment-mb must be an integer 1-4096');
-  return { dataDir: f.dataDir, listen, durability: f.durability, tls, token, segmentBytes: mb * 1024 * 1024 };
+  const kb = Number(f.inlineCommitKb);
+  if (!Number.isInteger(kb) || kb < 0 || kb > 65536) throw new UsageError('--inline-commit-kb must be an integer 0-65536');
+  return { dataDir: f.dataDir, listen, durability: f.durability, tls, token, segmentBytes: mb * 1024 * 1024, inlineCommitBytes: kb * 1024 };
 }
 
 async function runLogd(cfg: LogdConfig): Promise<number> {
@@ -81,7 +85,7 @@ async function runLogd(cfg: LogdConfig): Promise<number> {
     dataDir: cfg.dataDir,
     durability: cfg.durability,
     segmentBytes: cfg.segmentBytes,
-    inlineCommitBytes: Number(process.env.FTCP_LOG_INLINE_COMMIT ?? 0),
+    inlineCommitBytes: cfg.inlineCommitBytes,
     log,
   });
   const server = new LogServer({ store, log, ...(cfg.token !== undefined ? { token: cfg.token } : {}) });
@@ -123,6 +127,7 @@ export function registerLogd(program: Command): void {
     .option('--tls-ca <pem>', 'CA for client certificates (enables mutual TLS)')
     .option('--token-file <file>', 'file holding a bearer token every client must present')
     .option('--segment-mb <n>', 'roll segment files at this size', '64')
+    .option('--inline-commit-kb <n>', 'write group commits up to this size synchronously (lower latency; 0 = never)', '64')
     // Usage errors exit 2 (commander has already printed the one-line message).
     .exitOverride((err) => {
       throw new CommanderError(err.exitCode === 0 ? 0 : 2, err.code, err.message);

@@ -41,7 +41,7 @@ export async function startEmbeddedLogServer(opts: EmbeddedLogServerOptions): Pr
     durability: opts.durability ?? 'fsync',
     log,
     ...(opts.segmentBytes !== undefined ? { segmentBytes: opts.segmentBytes } : {}),
-    inlineCommitBytes: opts.inlineCommitBytes ?? Number(process.env.FTCP_LOG_INLINE_COMMIT ?? 0),
+    inlineCommitBytes: opts.inlineCommitBytes ?? 0,
   });
   const server = new LogServer({ store, log, ...(opts.token !== undefined ? { token: opts.token } : {}) });
   let addresses: string[];
