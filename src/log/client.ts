@@ -21,7 +21,7 @@ import {
   type ConnPosition,
 } from './gen/ftcp/v1/log.js';
 import { FLOW_WINDOW, MAX_MESSAGE_BYTES } from './limits.js';
-import { recordMeta, type RecordMeta } from './record-meta.js';
+import { checkRecordSize, recordMeta, type RecordMeta } from './record-meta.js';
 
 export interface LogClientTls {
   /** CA that signed the server certificate (default: system roots). */
@@ -177,6 +177,7 @@ export class LogClient extends EventEmitter {
     const meta = recordMeta(record);
     // One writer reused for every record: a fresh one allocates and zero-fills a buffer each time.
     const u8 = Record.encode(record, this.writer).finish();
+    checkRecordSize(u8.length);
     return this.enqueue(Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength), meta);
   }
 

@@ -8,3 +8,6 @@ export const FLOW_WINDOW = 16 * 1024 * 1024;
 
 /** HTTP/2 DATA frame size the server accepts (default 16 KiB means one socket read per 16 KiB). */
 export const MAX_FRAME = 1024 * 1024;
+
+/** Largest encoded record accepted (frames on disk are bounded well above this). */
+export const MAX_RECORD_BYTES = 16 * 1024 * 1024;

@@ -1,6 +1,7 @@
 // What the store needs to know about a record to index it and judge its retention, taken from the
 // decoded Record once on append (and on recovery scan). Also the validation of writer input.
 import { LogError } from './errors.js';
+import { MAX_RECORD_BYTES } from './limits.js';
 import { Record, IpVersion } from './gen/ftcp/v1/log.js';
 
 /** Record kinds as small integers for the in-memory index. */
@@ -46,6 +47,7 @@ function bad(msg: string): never {
 
 /** Decodes and validates one encoded record; throws LogError(INVALID_ARGUMENT) when malformed. */
 export function decodeRecord(raw: Uint8Array, index = 0): { record: Record; meta: RecordMeta } {
+  checkRecordSize(raw.length, index);
   let record: Record;
   try {
     record = Record.decode(raw);
@@ -53,6 +55,10 @@ export function decodeRecord(raw: Uint8Array, index = 0): { record: Record; meta
     bad(`record ${index}: not a valid ftcp.v1.Record (${err instanceof Error ? err.message : String(err)})`);
   }
   return { record, meta: recordMeta(record, index) };
+}
+
+export function checkRecordSize(bytes: number, index = 0): void {
+  if (bytes > MAX_RECORD_BYTES) bad(`record ${index}: ${bytes} bytes, more than the ${MAX_RECORD_BYTES} allowed`);
 }
 
 export function recordMeta(record: Record, index = 0): RecordMeta {

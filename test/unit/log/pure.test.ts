@@ -78,6 +78,7 @@ describe('record validation', () => {
     expect(() => decodeRecord(enc({ connId: 'a', kind: undefined }))).toThrow(/no known record kind/);
     expect(() => decodeRecord(enc({ connId: '', kind: { $case: 'clientFin', value: { offset: 3 } } }))).toThrow(/conn_id/);
     expect(() => decodeRecord(Buffer.from([0x0a, 0xff]))).toThrow(/not a valid/);
+    expect(() => decodeRecord(Buffer.alloc(16 * 1024 * 1024 + 1))).toThrow(/more than the/);
     expect(decodeRecord(enc({ connId: 'a', kind: { $case: 'clientData', value: { offset: 5, data: Buffer.from('xy') } } })).meta).toEqual({
       kind: Kind.ClientData,
       connId: 'a',
