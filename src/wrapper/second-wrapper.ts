@@ -787,6 +787,7 @@ export class SecondWrapper implements PacketPath {
     }
     // Output the client already has: acknowledge it to the stack ourselves.
     const ackTo = Math.min(v.verifiedEnd, conn.origSndUna);
+    this.logger.trace({ conn: conn.id, off, len, verifiedEnd: v.verifiedEnd, ackTo, state: conn.state }, 'regenerated output');
     if (ackTo > conn.ackedToStackOff) {
       conn.ackedToStackOff = ackTo;
       this.sendStackAck(conn);
@@ -855,11 +856,13 @@ export class SecondWrapper implements PacketPath {
   }
 
   private sendStackAck(conn: TcpConn): void {
-    // seq at the stack's last acknowledged point: an older one would be dropped as out of window.
+    // seq = what the stack has been sent so far (our snd_nxt towards it): the ACKs it has emitted
+    // may lag behind, and a seq below its rcv_wup would be dropped as out of window.
+    const sndNxt = conn.state === 'REPLAYING' ? conn.replayNext : Math.max(conn.stackAckOff, conn.client.rcvAppended);
     this.inject(
       'inbound',
       this.forge.toStack(conn, {
-        seq: conn.clientSeq(conn.stackAckOff),
+        seq: conn.clientSeq(sndNxt),
         ack: seqAdd(conn.serverSeq(conn.ackedToStackOff), -conn.delta),
         flags: FLAGS.ACK,
         window: conn.clientWindow,

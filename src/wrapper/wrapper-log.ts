@@ -35,7 +35,10 @@ export class LogClientWrapperLog implements WrapperLog {
     for await (const item of this.client.read({ connId, fromOffset, skipCheckpoint: true })) {
       if (item.type !== 'record') continue;
       const k = item.record.kind;
-      if (k?.$case === 'clientData') yield { kind: 'data', offset: k.value.offset, data: k.value.data };
+      if (k?.$case === 'clientData') {
+        const d = k.value.data;
+        yield { kind: 'data', offset: k.value.offset, data: Buffer.from(d.buffer, d.byteOffset, d.byteLength) };
+      }
       else if (k?.$case === 'clientFin') yield { kind: 'fin', offset: k.value.offset };
     }
   }

@@ -1,7 +1,7 @@
 // Test topology helpers: a private "host" namespace per test file, commands run inside it, and
 // an `ftcp run` child whose ready line is awaited. Everything made here is removed in cleanup().
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -143,9 +143,15 @@ export function appPids(name: string): number[] {
   }
 }
 
-/** SIGKILLs the protected app (every process in its namespace); returns the pids killed. */
+/** SIGKILLs the protected app (every process in its namespace but debugging tools); returns the pids killed. */
 export function killApp(name: string): number[] {
-  const pids = appPids(name);
+  const pids = appPids(name).filter((p) => {
+    try {
+      return readFileSync(`/proc/${p}/comm`, 'utf8').trim() !== 'tcpdump';
+    } catch {
+      return false;
+    }
+  });
   for (const pid of pids) {
     try {
       process.kill(pid, 'SIGKILL');
