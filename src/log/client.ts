@@ -204,6 +204,7 @@ export class LogClient extends EventEmitter {
   waitDurable(seq = this.last): Promise<void> {
     if (seq <= this.durable) return Promise.resolve();
     if (this.failure) return Promise.reject(this.failure);
+    if (seq > this.last) return Promise.reject(new RangeError(`waitDurable(${seq}): only ${this.last} records appended`));
     return new Promise((resolve, reject) => {
       const w = { seq, resolve, reject };
       const ws = this.waiters;
