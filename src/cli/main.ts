@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // ftcp command-line entry: each subcommand lives in its own module and registers itself here.
 import { Command, CommanderError } from 'commander';
+import { registerCapture } from './capture.js';
 import { registerDecode } from './decode.js';
 import { registerLogd } from './logd.js';
 import { registerRun } from './run.js';
@@ -20,6 +21,7 @@ program.exitOverride();
 registerRun(program);
 registerDecode(program);
 registerLogd(program);
+registerCapture(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,5 +1,7 @@
 // `ftcp run`: protect a server's TCP connections across crashes of the app.
 import { Command, Option } from 'commander';
+import { loadRunConfig } from '../config/run-config-file.js';
+import { runFlagsFromCommand } from '../config/run-flags.js';
 import { runDaemon } from '../run/daemon.js';
 import { ConfigError, parseRunConfig } from '../run/run-config.js';
 import { createLogger } from '../util/logger.js';
@@ -10,8 +12,9 @@ export function registerRun(program: Command): void {
   program
     .command('run')
     .description('run COMMAND in its own network namespace behind the ftcp daemon')
-    .usage('--name NAME [--vip ADDR] --port PORT [--port PORT...] [--data-dir DIR | --log TARGET | --no-log] -- COMMAND [ARGS...]')
-    .requiredOption('--name <name>', 'service name (namespace ftcp-NAME)')
+    .usage('(--config FILE | --name NAME --port PORT... -- COMMAND [ARGS...]) [--vip ADDR] [--data-dir DIR | --log TARGET | --no-log]')
+    .option('--config <file>', 'read settings from a TOML file (/etc/ftcp/NAME.toml); flags given here override it')
+    .option('--name <name>', 'service name (namespace ftcp-NAME); required without --config')
     .option('--vip <addr>', 'service address clients connect to (IPv4 or IPv6)', undefined)
     .option('--host-addr <addr>', 'host-side address the app can reach (default 10.77.0.1 / fd77::1)')
     .option('--port <port>', 'TCP port the app listens on (repeatable)', collect, [])
@@ -23,26 +26,14 @@ export function registerRun(program: Command): void {
     .addOption(new Option('--restart <policy>', 'restart the app when it exits (default on-failure; no with --no-log)').choices(['no', 'on-failure', 'always']))
     .option('--mtu <bytes>', 'MTU of both TUN devices', '1500')
     .option('--no-offload', 'disable virtio-net headers and TSO/checksum offload on the TUNs')
-    .argument('<command...>', 'the server to protect, after --')
+    .argument('[command...]', 'the server to protect, after -- (or command = [...] in --config)')
     .passThroughOptions()
-    .action(async (command: string[], flags: Record<string, unknown>) => {
+    .action(async (command: string[], flags: Record<string, unknown>, cmd: Command) => {
       const log = createLogger('run');
       try {
-        const cfg = parseRunConfig({
-          name: flags.name,
-          vip: flags.vip,
-          hostAddr: flags.hostAddr,
-          port: flags.port,
-          log: flags.log !== false,
-          logTarget: typeof flags.log === 'string' ? flags.log : undefined,
-          dataDir: flags.dataDir,
-          durability: flags.durability,
-          maxReplayBytes: flags.maxReplayBytes,
-          restart: flags.restart,
-          mtu: flags.mtu,
-          vnetHdr: flags.offload,
-          command,
-        });
+        // Only flags typed on the command line count (so they can override a config file).
+        const given = runFlagsFromCommand(cmd, command);
+        const cfg = typeof flags.config === 'string' ? loadRunConfig(flags.config, given) : parseRunConfig(given);
         process.exitCode = await runDaemon(cfg, { log });
       } catch (err) {
         process.stderr.write(`ftcp run: ${err instanceof Error ? err.message : String(err)}\n`);
