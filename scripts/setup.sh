@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(iproute2 iperf3 tshark tcpdump nftables libpcap-dev protobuf-compiler python3 make g++)
+DEB_PACKAGES=(iproute2 iperf3 tshark tcpdump nftables libpcap-dev protobuf-compiler python3 make g++ curl openssl systemd util-linux)
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
