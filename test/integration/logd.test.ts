@@ -101,8 +101,10 @@ describe('ftcp logd process', () => {
     const sock = `unix:${d}/logd.sock`;
     let logd = await startLogd(['--data-dir', d, '--segment-mb', '1']);
     const c = client(sock, { inProcess: false });
-    for (let i = 1; i <= 600; i++) c.append(dataRecord('t', (i - 1) * 4000, payload(i, 4000)));
-    await c.waitDurable();
+    for (let i = 1; i <= 600; i++) {
+      c.append(dataRecord('t', (i - 1) * 4000, payload(i, 4000)));
+      if (i % 50 === 0) await c.waitDurable(); // commits of ~200 KB: several 1 MiB segments
+    }
     await c.close();
     logd.proc.kill('SIGTERM');
     expect(await logd.exited).toBe(0);
