@@ -77,8 +77,11 @@ export async function buildTopology(cfg: RunConfig, log: Logger): Promise<Topolo
   if (netnsExists(names.netns)) throw new Error(`namespace ${names.netns} exists (stale state must be cleaned first)`);
   try {
     await createNetns(names.netns);
-    inner = TunDevice.open({ name: names.innerTun, netns: names.netns, mtu: cfg.mtu, vnetHdr: cfg.vnetHdr });
-    outer = TunDevice.open({ name: names.outerTun, mtu: cfg.mtu, vnetHdr: cfg.vnetHdr });
+    // Who reads the TUN fds: a thread per device (read-ahead, more throughput) or the event loop
+    // (one wake-up less per crossing, lower latency). FTCP_TUN_READER selects; see docs/PERFORMANCE.md.
+    const reader = process.env.FTCP_TUN_READER === 'thread' ? 'thread' : 'loop';
+    inner = TunDevice.open({ name: names.innerTun, netns: names.netns, mtu: cfg.mtu, vnetHdr: cfg.vnetHdr, reader });
+    outer = TunDevice.open({ name: names.outerTun, mtu: cfg.mtu, vnetHdr: cfg.vnetHdr, reader });
 
     // Inside: the VIP on the inner TUN, everything else routed out through it.
     const dad = six ? ['nodad'] : [];
