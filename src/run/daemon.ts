@@ -72,6 +72,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
   let sup: Supervisor | undefined;
   let logServer: EmbeddedLogServer | undefined;
   let logClient: LogClient | undefined;
+  let logTarget: string | undefined;
   let wrapper: SecondWrapper | undefined;
   const abort = new AbortController();
   let finalExit: AppExit | undefined;
@@ -102,6 +103,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
         logServer = await startEmbeddedLogServer({ dataDir: cfg.dataDir, durability: cfg.durability, log: log.child({ component: 'logd' }) });
         target = logServer.target;
       }
+      logTarget = target;
       logClient = new LogClient({ target, service: cfg.name });
       logClient.on('failed', (err: Error) => log.error({ err }, 'log server refused appends'));
     }
@@ -112,7 +114,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
       wrapper = new SecondWrapper({
         vip: parseIpAddr(cfg.vip),
         ports: cfg.ports,
-        log: new LogClientWrapperLog(logClient),
+        log: new LogClientWrapperLog(logClient, logTarget),
         vnetHdrLen: topo.outer.vnetHdrLen,
         inject: (direction, packet) => relay?.inject(direction, packet),
         liveness: { isAlive: () => isProcessAlive(supervisor.pid) },
@@ -151,6 +153,9 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
   } finally {
     await sup?.stop();
     if (relay) log.info({ wrapper: wrapper?.counters, relay: relay.counters }, 'final counters');
+    // No packet may reach the wrapper once the log is closed.
+    wrapper?.close();
+    relay?.close();
     await logClient?.close(2_000).catch(() => undefined);
     await logServer?.close().catch(() => undefined);
     process.off('SIGINT', onSignal);

@@ -80,8 +80,11 @@ export async function buildTopology(cfg: RunConfig, log: Logger): Promise<Topolo
     // Who reads the TUN fds: a thread per device (read-ahead, more throughput) or the event loop
     // (one wake-up less per crossing, lower latency). FTCP_TUN_READER selects; see docs/PERFORMANCE.md.
     const reader = process.env.FTCP_TUN_READER === 'thread' ? 'thread' : 'loop';
-    inner = TunDevice.open({ name: names.innerTun, netns: names.netns, mtu: cfg.mtu, vnetHdr: cfg.vnetHdr, reader });
-    outer = TunDevice.open({ name: names.outerTun, mtu: cfg.mtu, vnetHdr: cfg.vnetHdr, reader });
+    // A deep device queue: a restore sends a burst of forged SYNs, and the stack's SYN-ACKs must not
+    // be dropped at the TUN (the kernel would resend them only after a second).
+    const txQueueLen = 10_000;
+    inner = TunDevice.open({ name: names.innerTun, netns: names.netns, mtu: cfg.mtu, vnetHdr: cfg.vnetHdr, reader, txQueueLen });
+    outer = TunDevice.open({ name: names.outerTun, mtu: cfg.mtu, vnetHdr: cfg.vnetHdr, reader, txQueueLen });
 
     // Inside: the VIP on the inner TUN, everything else routed out through it.
     const dad = six ? ['nodad'] : [];

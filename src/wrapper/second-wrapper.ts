@@ -61,6 +61,8 @@ export interface WrapperCounters {
   recovered: number;
   divergences: number;
   unprotectedResets: number;
+  /** Appends the log refused (closed or failed for good). */
+  logErrors: number;
 }
 
 /** Largest replay segment: the stacks exchange up to 64 KiB packets over the TUN. */
@@ -86,6 +88,7 @@ export class SecondWrapper implements PacketPath {
     recovered: 0,
     divergences: 0,
     unprotectedResets: 0,
+    logErrors: 0,
   };
   /** True between a crash and the app listening again. */
   appDown = false;
@@ -256,10 +259,24 @@ export class SecondWrapper implements PacketPath {
       this.rewriteInbound(conn, tcp);
       return true;
     }
-    this.storeClientBytes(conn, tcp);
+    // Bytes that could not be logged do not reach the app: the client resends them later.
+    if (!this.storeClientBytes(conn, tcp)) return false;
     this.noteClientAck(conn, tcp);
     this.rewriteInbound(conn, tcp);
     return true;
+  }
+
+  /** Appends to the log; -1 (counted) when the log refuses, e.g. it failed for good or closed. */
+  private append(record: LogRecord): number {
+    try {
+      return this.log.append(record);
+    } catch (err) {
+      this.counters.logErrors++;
+      if (this.counters.logErrors === 1 || this.counters.logErrors % 1000 === 0) {
+        this.logger.error({ err, count: this.counters.logErrors }, 'the log refused an append: client data is held back');
+      }
+      return -1;
+    }
   }
 
   private rstInWindow(conn: TcpConn, tcp: TcpPacket): boolean {
@@ -267,20 +284,21 @@ export class SecondWrapper implements PacketPath {
     return off >= Math.min(conn.stackAckOff, conn.client.rcvLogged) && off <= Math.max(conn.client.rcvAppended, conn.stackAckOff);
   }
 
-  /** Store: client payload not yet logged, and the client's FIN (claim 1). */
-  private storeClientBytes(conn: TcpConn, tcp: TcpPacket): void {
+  /** Store: client payload not yet logged, and the client's FIN (claim 1). False if the log refused. */
+  private storeClientBytes(conn: TcpConn, tcp: TcpPacket): boolean {
     const len = tcp.payloadLen;
     const flags = tcp.flags;
-    if (len === 0 && !(flags & TCP_FIN)) return;
+    if (len === 0 && !(flags & TCP_FIN)) return true;
     const off = conn.clientOff(tcp.seq);
     // Only bytes inside the window the client was offered are real; the rest the stack drops too.
-    if (off < 0 || off + len > conn.lastRightEdge) return;
+    if (off < 0 || off + len > conn.lastRightEdge) return true;
     if (len > 0 && !conn.unprotected) {
       const missing = conn.client.missing(off, off + len, this.ranges);
       const base = tcp.payloadOffset - off;
       for (const r of missing) {
         const data = tcp.buf.subarray(base + r.start, base + r.end);
-        const seq = this.log.append(rec(conn.id, { $case: 'clientData', value: { offset: r.start, data } }));
+        const seq = this.append(rec(conn.id, { $case: 'clientData', value: { offset: r.start, data } }));
+        if (seq < 0) return false;
         conn.client.appended(r.start, r.end, seq);
         this.counters.loggedBytes += r.end - r.start;
         if (conn.replaySourceActive) conn.replaySource.add(r.start, Buffer.from(data));
@@ -292,10 +310,13 @@ export class SecondWrapper implements PacketPath {
       }
     }
     if (flags & TCP_FIN && conn.clientFinOff < 0) {
+      const seq = this.append(rec(conn.id, { $case: 'clientFin', value: { offset: off + len } }));
+      if (seq < 0) return false;
       conn.clientFinOff = off + len;
-      conn.clientFinLogSeq = this.log.append(rec(conn.id, { $case: 'clientFin', value: { offset: conn.clientFinOff } }));
+      conn.clientFinLogSeq = seq;
       this.waiting.add(conn);
     }
+    return true;
   }
 
   private noteClientAck(conn: TcpConn, tcp: TcpPacket): void {
@@ -386,7 +407,12 @@ export class SecondWrapper implements PacketPath {
       conn.stackShift = conn.serverShift;
       if (tcp.tsOff >= 0) conn.lastTsvalOut = tcp.tsval;
       conn.lastTsvalAt = this.now();
-      conn.openedLogSeq = this.log.append(openedRecord(conn));
+      conn.openedLogSeq = this.append(openedRecord(conn));
+      if (conn.openedLogSeq < 0) {
+        // Not logged, not protected: the client retries its SYN.
+        this.conns.delete(conn);
+        return;
+      }
       this.waiting.add(conn);
     }
     conn.heldSynAck = Buffer.from(pkt);
@@ -563,7 +589,7 @@ export class SecondWrapper implements PacketPath {
   private closeConn(conn: TcpConn, reason: ConnectionClosed_Reason): void {
     if (!conn.closeLogged) {
       conn.closeLogged = true;
-      this.log.append(rec(conn.id, { $case: 'closed', value: { reason } }));
+      this.append(rec(conn.id, { $case: 'closed', value: { reason } }));
     }
     conn.state = 'CLOSED';
     const t = setTimeout(() => {
@@ -613,7 +639,40 @@ export class SecondWrapper implements PacketPath {
   appListening(): void {
     if (!this.appDown) return;
     this.appDown = false;
-    for (const conn of this.conns.all()) if (conn.state === 'RECOVERING') this.startRestore(conn);
+    const restoring = new Map<string, TcpConn>();
+    for (const conn of this.conns.all()) {
+      if (conn.state !== 'RECOVERING') continue;
+      this.startRestore(conn);
+      restoring.set(conn.id, conn);
+    }
+    if (restoring.size > 0) this.readReplayAll(restoring);
+  }
+
+  /** One pass over the log feeds every restoring connection (not one read per connection). */
+  private readReplayAll(restoring: Map<string, TcpConn>): void {
+    void (async () => {
+      try {
+        for await (const { connId, item } of this.log.readAllClientStreams()) {
+          const conn = restoring.get(connId);
+          if (!conn || conn.state !== 'REPLAYING') continue;
+          if (item.kind === 'data') {
+            if (item.offset + item.data.length > conn.clientBase) conn.replaySource.add(item.offset, item.data);
+          } else conn.replaySource.finOff = item.offset;
+        }
+        for (const conn of restoring.values()) {
+          if (conn.replayRead !== 'pending') continue;
+          conn.replayRead = 'done';
+          this.pumpReplay(conn);
+        }
+      } catch (err) {
+        this.logger.error({ err }, 'cannot read the log for replay: resetting the restoring connections');
+        for (const conn of restoring.values()) {
+          if (conn.state !== 'REPLAYING') continue;
+          conn.replayRead = 'failed';
+          this.abortConn(conn);
+        }
+      }
+    })();
   }
 
   /** RST at the stack's rcv_nxt frees the 4-tuple held by the dead socket (FIN_WAIT, LAST_ACK). */
@@ -651,6 +710,11 @@ export class SecondWrapper implements PacketPath {
     const now = this.now();
     for (const conn of [...this.conns.all()]) {
       if (conn.state === 'RECOVERING' || conn.state === 'REPLAYING') this.sendHoldAck(conn);
+      // A forged SYN the stack did not answer (lost, or it met a socket not purged yet): again.
+      if (conn.state === 'REPLAYING' && conn.issK === 0 && now - conn.synSentAt > 500) {
+        this.purgeStackSocket(conn);
+        this.sendForgedSyn(conn);
+      }
       else if (conn.state === 'SYN_RCVD' && now - conn.openedAt > SYN_RCVD_TIMEOUT_MS) this.conns.delete(conn);
     }
   }
@@ -686,7 +750,12 @@ export class SecondWrapper implements PacketPath {
     conn.origServerFinOff = conn.serverFinOff;
     conn.pendingVerified = [];
     this.logger.debug({ conn: conn.id, stackAckOff: conn.stackAckOff, rcvLogged: conn.client.rcvLogged }, 'restore: forged SYN');
-    // Forged SYN: the client's own ISN (plus the checkpoint offset) and its original options.
+    this.sendForgedSyn(conn);
+  }
+
+  /** Forged SYN: the client's own ISN (plus the checkpoint offset) and its original options. */
+  private sendForgedSyn(conn: TcpConn): void {
+    conn.synSentAt = this.now();
     this.inject(
       'inbound',
       this.forge.toStack(conn, {
@@ -699,7 +768,6 @@ export class SecondWrapper implements PacketPath {
         ...(conn.opts.tsOk ? { tsval: conn.clientTsval, tsecr: 0 } : {}),
       }),
     );
-    this.readReplay(conn, conn.clientBase);
   }
 
   private readReplay(conn: TcpConn, from: number): void {

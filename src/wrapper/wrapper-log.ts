@@ -1,8 +1,10 @@
-// The log as the second wrapper sees it: append records, learn durability, read a connection's
-// client stream back for replay. LogClient (gRPC) is the production implementation; tests may
-// use an in-memory one.
+// The log as the second wrapper sees it: append records, learn durability, read client streams
+// back for replay. LogClient (gRPC, or straight into an embedded store) is the production
+// implementation; tests may use an in-memory one.
+import { localStore } from '../log/append-sink.js';
 import type { LogClient } from '../log/client.js';
-import type { Record } from '../log/gen/ftcp/v1/log.js';
+import { Record, StoredRecord } from '../log/gen/ftcp/v1/log.js';
+import type { LogStore } from '../log/store.js';
 
 export type ReplayItem = { kind: 'data'; offset: number; data: Buffer } | { kind: 'fin'; offset: number };
 
@@ -14,10 +16,30 @@ export interface WrapperLog {
   onDurable(listener: (durableSeq: number) => void): void;
   /** The logged client stream of a connection from `fromOffset` on, in log order. */
   readClientStream(connId: string, fromOffset: number): AsyncIterable<ReplayItem>;
+  /** The logged client streams of every connection of the service (one pass, for mass recovery). */
+  readAllClientStreams(): AsyncIterable<{ connId: string; item: ReplayItem }>;
+}
+
+function replayItem(r: Record): ReplayItem | undefined {
+  const k = r.kind;
+  if (k?.$case === 'clientData') {
+    const d = k.value.data;
+    return { kind: 'data', offset: k.value.offset, data: Buffer.from(d.buffer, d.byteOffset, d.byteLength) };
+  }
+  if (k?.$case === 'clientFin') return { kind: 'fin', offset: k.value.offset };
+  return undefined;
 }
 
 export class LogClientWrapperLog implements WrapperLog {
-  constructor(private readonly client: LogClient) {}
+  /** The embedded store when the log server runs in this process: reads skip gRPC. */
+  private readonly store: LogStore | undefined;
+
+  constructor(
+    private readonly client: LogClient,
+    target?: string,
+  ) {
+    this.store = target !== undefined ? localStore(target) : undefined;
+  }
 
   append(record: Record): number {
     return this.client.append(record);
@@ -31,15 +53,29 @@ export class LogClientWrapperLog implements WrapperLog {
     this.client.on('durable', listener);
   }
 
-  async *readClientStream(connId: string, fromOffset: number): AsyncIterable<ReplayItem> {
-    for await (const item of this.client.read({ connId, fromOffset, skipCheckpoint: true })) {
-      if (item.type !== 'record') continue;
-      const k = item.record.kind;
-      if (k?.$case === 'clientData') {
-        const d = k.value.data;
-        yield { kind: 'data', offset: k.value.offset, data: Buffer.from(d.buffer, d.byteOffset, d.byteLength) };
+  private async *records(connId: string, fromOffset: number): AsyncIterable<Record> {
+    if (this.store) {
+      for await (const batch of this.store.read(this.client.service, { connId, fromOffset })) {
+        for (const b of batch) yield Record.decode(StoredRecord.decode(b).record);
       }
-      else if (k?.$case === 'clientFin') yield { kind: 'fin', offset: k.value.offset };
+      return;
+    }
+    for await (const item of this.client.read({ connId, fromOffset, skipCheckpoint: true })) {
+      if (item.type === 'record') yield item.record;
+    }
+  }
+
+  async *readClientStream(connId: string, fromOffset: number): AsyncIterable<ReplayItem> {
+    for await (const r of this.records(connId, fromOffset)) {
+      const item = replayItem(r);
+      if (item) yield item;
+    }
+  }
+
+  async *readAllClientStreams(): AsyncIterable<{ connId: string; item: ReplayItem }> {
+    for await (const r of this.records('', 0)) {
+      const item = replayItem(r);
+      if (item) yield { connId: r.connId, item };
     }
   }
 }

@@ -27,6 +27,10 @@ class MemoryLog implements WrapperLog {
     this.durableSeq = this.records.length;
     for (const l of this.listeners) l(this.durableSeq);
   }
+  async *readAllClientStreams(): AsyncIterable<{ connId: string; item: ReplayItem }> {
+    const ids = new Set(this.records.map((r) => r.connId));
+    for (const connId of ids) for await (const item of this.readClientStream(connId, 0)) yield { connId, item };
+  }
   async *readClientStream(connId: string, from: number): AsyncIterable<ReplayItem> {
     for (const r of this.records.slice(0, this.durableSeq)) {
       if (r.connId !== connId) continue;
