@@ -104,6 +104,8 @@ export class TcpConn {
   replaySourceActive = false;
   replayRead: 'idle' | 'pending' | 'done' | 'failed' = 'idle';
   restoreStartedAt = 0;
+  /** When the stack last acknowledged more replayed bytes (daemon clock, ms). */
+  replayProgressAt = 0;
   /** When the last forged SYN went to the stack (daemon clock, ms). */
   synSentAt = 0;
   /** The server stream as the client knew it when the restore began. */

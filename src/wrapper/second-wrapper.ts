@@ -68,6 +68,10 @@ export interface WrapperCounters {
 /** Largest replay segment: the stacks exchange up to 64 KiB packets over the TUN. */
 const REPLAY_SEGMENT = 32 * 1024;
 const CLOSED_LINGER_MS = 30_000;
+/** Window offered to a restarted stack while it regenerates output the client already has. */
+const REGEN_WINDOW_BYTES = 4 << 20;
+/** Replayed bytes the stack has not acknowledged for this long are sent again (lost at the TUN). */
+const REPLAY_RTO_MS = 300;
 /** A handshake the client never completed (spoofed or abandoned SYN) is forgotten after this. */
 const SYN_RCVD_TIMEOUT_MS = 75_000;
 
@@ -390,6 +394,7 @@ export class SecondWrapper implements PacketPath {
 
   private noteStackAck(conn: TcpConn, tcp: TcpPacket): void {
     const ackOff = conn.clientOff(tcp.ack);
+    if (ackOff > conn.stackAckOff) conn.replayProgressAt = this.now();
     if (ackOff >= conn.stackAckOff) {
       conn.stackAckOff = ackOff;
       conn.stackWindowBytes = tcp.flags & TCP_SYN ? tcp.window : tcp.window * 2 ** conn.stackShift;
@@ -710,6 +715,26 @@ export class SecondWrapper implements PacketPath {
     const now = this.now();
     for (const conn of [...this.conns.all()]) {
       if (conn.state === 'RECOVERING' || conn.state === 'REPLAYING') this.sendHoldAck(conn);
+      if (conn.state === 'REPLAYING' && now - conn.restoreStartedAt > 2000) {
+        this.logger.debug(
+          {
+            conn: conn.id,
+            read: conn.replayRead,
+            replayNext: conn.replayNext,
+            available: conn.replaySource.contiguousEnd(conn.replayNext),
+            stackAckOff: conn.stackAckOff,
+            stackWindow: conn.stackWindowBytes,
+            rcvLogged: conn.client.rcvLogged,
+            verifiedEnd: conn.verifier?.verifiedEnd,
+          },
+          'replay still running',
+        );
+      }
+      if (conn.state === 'REPLAYING' && conn.replayNext > conn.stackAckOff && now - conn.replayProgressAt > REPLAY_RTO_MS) {
+        conn.replayNext = conn.stackAckOff;
+        conn.replayProgressAt = now;
+        this.pumpReplay(conn);
+      }
       // A forged SYN the stack did not answer (lost, or it met a socket not purged yet): again.
       if (conn.state === 'REPLAYING' && conn.issK === 0 && now - conn.synSentAt > 500) {
         this.purgeStackSocket(conn);
@@ -830,7 +855,7 @@ export class SecondWrapper implements PacketPath {
         seq: seqAdd(conn.irs, conn.clientBase + 1),
         ack: seqAdd(conn.issK, 1),
         flags: FLAGS.ACK,
-        window: conn.clientWindow,
+        window: this.stackFacingWindow(conn),
         ...(conn.opts.tsOk ? { tsval: conn.clientTsval, tsecr: conn.stackTsval } : {}),
       }),
     );
@@ -933,17 +958,30 @@ export class SecondWrapper implements PacketPath {
         seq: conn.clientSeq(sndNxt),
         ack: seqAdd(conn.serverSeq(conn.ackedToStackOff), -conn.delta),
         flags: FLAGS.ACK,
-        window: conn.clientWindow,
+        window: this.stackFacingWindow(conn),
         ...(conn.opts.tsOk ? { tsval: conn.clientTsval, tsecr: conn.stackTsval } : {}),
       }),
     );
+  }
+
+  /**
+   * The window the daemon offers the stack in forged segments. While the stack regenerates output
+   * the client already has, the daemon is its receiver: a generous window, not the client's (which
+   * may be closed), or the regeneration would stall.
+   */
+  private stackFacingWindow(conn: TcpConn): number {
+    if (conn.verifier === null || conn.ackedToStackOff >= conn.origSndUna) return conn.clientWindow;
+    const generous = Math.ceil(REGEN_WINDOW_BYTES / 2 ** conn.clientShift);
+    return Math.min(0xffff, Math.max(conn.clientWindow, generous));
   }
 
   /** Injects logged client bytes within the stack's window; finishes the replay when all are in. */
   private pumpReplay(conn: TcpConn): void {
     if (conn.state !== 'REPLAYING' || conn.issK === 0) return;
     const src = conn.replaySource;
-    const limit = conn.stackAckOff + Math.max(conn.stackWindowBytes, 1);
+    const limit = conn.stackAckOff + conn.stackWindowBytes;
+    // Bytes past the stack's window were dropped by it: send them again once it opens.
+    if (conn.replayNext > limit) conn.replayNext = Math.max(conn.stackAckOff, limit);
     const avail = src.contiguousEnd(conn.replayNext);
     const ackSeq = seqAdd(conn.serverSeq(conn.ackedToStackOff), -conn.delta);
     while (conn.replayNext < avail && conn.replayNext < limit) {
@@ -955,7 +993,7 @@ export class SecondWrapper implements PacketPath {
           seq: conn.clientSeq(conn.replayNext),
           ack: ackSeq,
           flags: FLAGS.ACK | FLAGS.PSH,
-          window: conn.clientWindow,
+          window: this.stackFacingWindow(conn),
           payload: chunk,
           ...(conn.opts.tsOk ? { tsval: conn.clientTsval, tsecr: conn.stackTsval } : {}),
         }),
@@ -972,7 +1010,7 @@ export class SecondWrapper implements PacketPath {
           seq: conn.clientSeq(finOff),
           ack: ackSeq,
           flags: FLAGS.ACK | FLAGS.FIN,
-          window: conn.clientWindow,
+          window: this.stackFacingWindow(conn),
           ...(conn.opts.tsOk ? { tsval: conn.clientTsval, tsecr: conn.stackTsval } : {}),
         }),
       );

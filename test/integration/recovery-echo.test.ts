@@ -69,6 +69,7 @@ async function crashDuringStream(opts: { name: string; vip: string; six?: boolea
   const out = await client;
   const result = JSON.parse(out.stdout) as EchoResult;
   await stopFtcp(h);
+  if (result.error) console.error(h.stderr().split('\n').filter((l) => !l.includes('app started')).join('\n').slice(-6000));
   for (const s of opts.sysctls ?? []) host.exec('sysctl', ['-qw', s.replace(/=0$/, '=1')]);
   return { result, stderr: h.stderr() };
 }
