@@ -108,7 +108,10 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
       logClient.on('failed', (err: Error) => log.error({ err }, 'log server refused appends'));
     }
     topo = await buildTopology(cfg, log);
-    sup = new Supervisor({ netns: topo.netns, command: cfg.command, restart: cfg.restart, log });
+    // What an app using the shim (first wrapper) needs to find its log; harmless to others.
+    const appEnv: NodeJS.ProcessEnv = { ...process.env, FTCP_SERVICE: cfg.name, FTCP_VIP: cfg.vip };
+    if (logTarget !== undefined) appEnv.FTCP_LOG_TARGET = logTarget;
+    sup = new Supervisor({ netns: topo.netns, command: cfg.command, restart: cfg.restart, log, env: appEnv });
     const supervisor = sup;
     if (logClient) {
       wrapper = new SecondWrapper({
