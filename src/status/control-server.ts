@@ -1,0 +1,150 @@
+// The daemon's control socket: a Unix socket at /run/ftcp/NAME.sock, readable and writable by root
+// and the `ftcp` group only (mode 0660), answering `ftcp status`. Bad input gets one error line and
+// never reaches the daemon's packet path or crashes it.
+import { chmodSync, chownSync, lstatSync, mkdirSync, rmSync } from 'node:fs';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import type { Logger } from '../util/logger.js';
+import { errorLine, MAX_LINE_BYTES, parseRequest } from './control-protocol.js';
+import { controlSocketPath, groupId, runDir } from './socket-path.js';
+
+export interface ControlServerOptions {
+  name: string;
+  /** Builds the status snapshot (called per request, on the event loop). */
+  status: () => unknown;
+  /** Directory of the socket (default FTCP_RUN_DIR or /run/ftcp). */
+  dir?: string;
+  /** Group given access to the socket when it exists (default `ftcp`). */
+  group?: string;
+  log?: Logger;
+  /** A client that sends nothing for this long is disconnected. */
+  idleMs?: number;
+  maxClients?: number;
+}
+
+export interface ControlServer {
+  readonly path: string;
+  close(): Promise<void>;
+}
+
+export class ControlSocketError extends Error {}
+
+/** True when something accepts connections on the socket at `path`. */
+function socketAnswers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createConnection(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** Removes a socket left by a daemon that died; refuses to touch anything else. */
+async function removeStale(path: string): Promise<void> {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return;
+  }
+  if (!st.isSocket()) throw new ControlSocketError(`${path} exists and is not a socket: remove it`);
+  if (await socketAnswers(path)) throw new ControlSocketError(`${path} is in use by another process: is another ftcp daemon running with this name?`);
+  rmSync(path, { force: true });
+}
+
+export async function startControlServer(opts: ControlServerOptions): Promise<ControlServer> {
+  const dir = opts.dir ?? runDir();
+  const path = controlSocketPath(opts.name, dir);
+  const log = opts.log;
+  const idleMs = opts.idleMs ?? 30_000;
+  const maxClients = opts.maxClients ?? 32;
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  await removeStale(path);
+
+  const clients = new Set<Socket>();
+  // Half-open: a client may send its request and shut its side; the answer still goes out.
+  const server: Server = createServer({ allowHalfOpen: true }, (sock) => {
+    if (clients.size >= maxClients) {
+      sock.end(errorLine('busy: too many control connections'));
+      return;
+    }
+    clients.add(sock);
+    sock.once('close', () => clients.delete(sock));
+    sock.on('error', () => sock.destroy());
+    sock.setTimeout(idleMs, () => sock.destroy());
+    serve(sock, opts.status, log);
+  });
+  server.on('error', (err) => log?.error({ err, path }, 'control socket error'));
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  // Root and the ftcp group only: status shows client addresses.
+  chmodSync(path, 0o660);
+  const gid = groupId(opts.group ?? 'ftcp');
+  if (gid !== undefined) {
+    try {
+      chownSync(path, process.getuid?.() ?? 0, gid);
+    } catch (err) {
+      log?.warn({ err, path, gid }, 'cannot give the ftcp group access to the control socket: only root can use ftcp status');
+    }
+  }
+  log?.debug({ path }, 'control socket listening');
+
+  let closed: Promise<void> | undefined;
+  return {
+    path,
+    close(): Promise<void> {
+      closed ??= new Promise<void>((resolve) => {
+        for (const s of clients) s.destroy();
+        server.close(() => resolve());
+        rmSync(path, { force: true });
+      });
+      return closed;
+    },
+  };
+}
+
+/** One client: newline-delimited JSON requests, one response line each. */
+function serve(sock: Socket, status: () => unknown, log: Logger | undefined): void {
+  let buf = '';
+  sock.setEncoding('utf8');
+  sock.on('data', (chunk: string) => {
+    buf += chunk;
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl).trim();
+      buf = buf.slice(nl + 1);
+      if (line === '') continue;
+      if (!sock.writable) return;
+      sock.write(respond(line, status, log));
+    }
+    if (Buffer.byteLength(buf) > MAX_LINE_BYTES) {
+      buf = '';
+      sock.end(errorLine(`bad request: line longer than ${MAX_LINE_BYTES} bytes`));
+    }
+  });
+  // A last request without its newline still gets its answer.
+  sock.on('end', () => {
+    const line = buf.trim();
+    buf = '';
+    if (line !== '' && sock.writable) sock.end(respond(line, status, log));
+    else if (sock.writable) sock.end();
+  });
+}
+
+function respond(line: string, status: () => unknown, log: Logger | undefined): string {
+  const req = parseRequest(line);
+  if (!req.ok) return errorLine(req.error);
+  try {
+    return `${JSON.stringify(status())}\n`;
+  } catch (err) {
+    log?.error({ err }, 'control socket: cannot build the status');
+    return errorLine(`internal error: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
