@@ -113,8 +113,10 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
 /** One client: newline-delimited JSON requests, one response line each. */
 function serve(sock: Socket, status: () => unknown, log: Logger | undefined): void {
   let buf = '';
+  let refused = false;
   sock.setEncoding('utf8');
   sock.on('data', (chunk: string) => {
+    if (refused) return; // what a refused client still sends is read and dropped until it goes
     buf += chunk;
     let nl: number;
     while ((nl = buf.indexOf('\n')) >= 0) {
@@ -126,11 +128,13 @@ function serve(sock: Socket, status: () => unknown, log: Logger | undefined): vo
     }
     if (Buffer.byteLength(buf) > MAX_LINE_BYTES) {
       buf = '';
+      refused = true;
       sock.end(errorLine(`bad request: line longer than ${MAX_LINE_BYTES} bytes`));
     }
   });
   // A last request without its newline still gets its answer.
   sock.on('end', () => {
+    if (refused) return;
     const line = buf.trim();
     buf = '';
     if (line !== '' && sock.writable) sock.end(respond(line, status, log));
