@@ -24,6 +24,8 @@ export interface ControlServerOptions {
 export interface ControlServer {
   readonly path: string;
   close(): Promise<void>;
+  /** Removes the socket file only: for a process 'exit' handler, where nothing async runs. */
+  removeSync(): void;
 }
 
 export class ControlSocketError extends Error {}
@@ -106,6 +108,9 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
         rmSync(path, { force: true });
       });
       return closed;
+    },
+    removeSync(): void {
+      rmSync(path, { force: true });
     },
   };
 }

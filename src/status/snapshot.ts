@@ -13,6 +13,9 @@ export interface ConnView {
   readonly clientAddr: Uint8Array;
   readonly clientPort: number;
   readonly serverPort: number;
+  readonly irs: number;
+  readonly iss0: number;
+  readonly tsOffset: number;
   readonly client: { readonly rcvLogged: number; readonly rcvAppended: number };
   readonly sndUna: number;
   readonly sndMax: number;
@@ -59,6 +62,10 @@ export interface ConnStatus {
   sndUna: number;
   sndMax: number;
   delta: number;
+  /** For matching a capture: the client's ISN, the server ISN the client knows, the TSval offset. */
+  irs: number;
+  iss0: number;
+  tsOffset: number;
   recoveries: number;
   /** While REPLAYING: client bytes injected into the restarted stack out of those to replay. */
   replay: { replayed: number; total: number } | null;
@@ -102,6 +109,9 @@ export function connStatus(c: ConnView): ConnStatus {
     sndUna: c.sndUna,
     sndMax: c.sndMax,
     delta: c.delta,
+    irs: c.irs,
+    iss0: c.iss0,
+    tsOffset: c.tsOffset,
     recoveries: c.recoveries,
     replay:
       c.state === 'REPLAYING'
