@@ -83,11 +83,11 @@ export class FtcpMetrics {
     totalCounter(r, source, 'ftcp_relay_errors_total', 'TUN reader failures and exceptions of the packet path', [], (s) => one(s.relay?.counters.errors));
 
     // Second wrapper: protected segments and its decisions.
-    totalCounter(r, source, 'ftcp_segments_total', 'TCP segments of protected connections, by direction (in: client to app)', ['direction'], (s) =>
+    totalCounter(r, source, 'ftcp_segments_total', 'TCP segments of protected connections, by direction (inbound: client to app)', ['direction'], (s) =>
       s.wrapper
         ? [
-            [{ direction: 'in' }, s.wrapper.counters.protectedIn],
-            [{ direction: 'out' }, s.wrapper.counters.protectedOut],
+            [{ direction: 'inbound' }, s.wrapper.counters.protectedIn],
+            [{ direction: 'outbound' }, s.wrapper.counters.protectedOut],
           ]
         : [],
     );

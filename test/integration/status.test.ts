@@ -205,7 +205,7 @@ describe('metrics server', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
     const text = await res.text();
-    expect(text).toContain('ftcp_segments_total{direction="in",service="prom"} 120');
+    expect(text).toContain('ftcp_segments_total{direction="inbound",service="prom"} 120');
     expect(text).toContain('ftcp_connections{state="REPLAYING",service="prom"} 1');
     expect(text).toContain('ftcp_dropped_packets_total{reason="truncated-tcp",service="prom"} 1');
     expect(text).toContain('ftcp_log_lag_records{service="prom"} 3');

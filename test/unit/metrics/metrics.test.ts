@@ -24,8 +24,8 @@ describe('FtcpMetrics', () => {
     const d = fakeDaemon();
     const m = new FtcpMetrics(() => d.source, { processMetrics: false });
     let t = await m.text();
-    expect(series(t, 'ftcp_segments_total', '{direction="in"}')).toBe(10);
-    expect(series(t, 'ftcp_segments_total', '{direction="out"}')).toBe(20);
+    expect(series(t, 'ftcp_segments_total', '{direction="inbound"}')).toBe(10);
+    expect(series(t, 'ftcp_segments_total', '{direction="outbound"}')).toBe(20);
     expect(series(t, 'ftcp_relay_read_packets_total', '{direction="inbound"}')).toBe(100);
     expect(series(t, 'ftcp_relay_read_bytes_total', '{direction="inbound"}')).toBe(150_000);
     expect(series(t, 'ftcp_relay_written_packets_total', '{direction="outbound"}')).toBe(0);
@@ -57,7 +57,7 @@ describe('FtcpMetrics', () => {
     d.logClient.durableSeq = 97;
     for (const c of d.table.all()) c.state = 'RECOVERING';
     t = await m.text();
-    expect(series(t, 'ftcp_segments_total', '{direction="in"}')).toBe(15);
+    expect(series(t, 'ftcp_segments_total', '{direction="inbound"}')).toBe(15);
     expect(series(t, 'ftcp_connections', '{state="RECOVERING"}')).toBe(3);
     expect(series(t, 'ftcp_connections', '{state="NORMAL"}')).toBe(0);
     expect(series(t, 'ftcp_log_lag_records')).toBe(0);
@@ -67,7 +67,7 @@ describe('FtcpMetrics', () => {
   it('labels every series with the service and has no series for parts not built yet', async () => {
     const m = new FtcpMetrics(() => ({ cfg: { name: 'web', vip: '10.77.0.2', ports: [80] } }), { service: 'web', processMetrics: false });
     const t = await m.text();
-    expect(series(t, 'ftcp_segments_total', '{direction="in",service="web"}')).toBeUndefined();
+    expect(series(t, 'ftcp_segments_total', '{direction="inbound",service="web"}')).toBeUndefined();
     expect(series(t, 'ftcp_recovery_duration_seconds_count', '{service="web"}')).toBe(0);
   });
 
