@@ -37,7 +37,7 @@ start_ftcp() { # NAME VIP OUT ARGS...
   for _ in $(seq 200); do grep -q 'ready vip=' "$out" && return 0; kill -0 $FTCP_PID 2>/dev/null || break; sleep 0.05; done
   cat "$out" >&2; return 1
 }
-stop_ftcp() { if [ -n "$FTCP_PID" ]; then kill "$FTCP_PID" 2>/dev/null; wait "$FTCP_PID" 2>/dev/null; FTCP_PID=""; fi; }
+stop_ftcp() { if [ -n "$FTCP_PID" ]; then kill "$FTCP_PID" 2>/dev/null || true; wait "$FTCP_PID" 2>/dev/null || true; FTCP_PID=""; fi; }
 gbps() { python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.2f" % (d["end"]["sum_received"]["bits_per_second"]/1e9))'; }
 field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 APP="iperf3 -s -p 5201 >/dev/null & exec $PP server 7000"
@@ -65,7 +65,7 @@ recovery() { # N → prints "p50 p99 missing"
   for _ in $(seq 1200); do [ -f "$d/open" ] && break; sleep 0.05; done
   kill -9 $(ip netns pids ftcp-$name)
   touch "$d/go"
-  wait $cp
+  wait $cp || true
   stop_ftcp
   python3 - "$d/ftcp.out" "$d/client.json" <<'PY'
 import json, sys

@@ -294,8 +294,9 @@ export class SecondWrapper implements PacketPath {
     const flags = tcp.flags;
     if (len === 0 && !(flags & TCP_FIN)) return true;
     const off = conn.clientOff(tcp.seq);
-    // Only bytes inside the window the client was offered are real; the rest the stack drops too.
-    if (off < 0 || off + len > conn.lastRightEdge) return true;
+    // Only bytes inside the window the client was offered may reach the stack, and those are all
+    // logged: a segment reaching past it (a probe, or garbage) is dropped; the client resends.
+    if (off < 0 || off + len > conn.lastRightEdge) return len === 0;
     if (len > 0 && !conn.unprotected) {
       const missing = conn.client.missing(off, off + len, this.ranges);
       const base = tcp.payloadOffset - off;
