@@ -85,6 +85,11 @@ export function registerStatus(program: Command): void {
         process.exitCode = 2;
         return;
       }
+      // `ftcp status | head` closes the pipe early: that is not an error.
+      process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+        throw err;
+      });
       process.exitCode = await runStatus({ name, json: f.json === true, timeoutMs: Math.round(s * 1000) });
     });
 }
