@@ -45,7 +45,7 @@ export class RecoveryTracker {
     opts.crashes?.on('exit', this.onExit);
     this.idle = setInterval(() => {
       if (this.opts.wrapper()?.appDown) this.startTicking();
-    }, opts.idleCheckMs ?? 1000);
+    }, opts.idleCheckMs ?? 100);
     this.idle.unref();
   }
 
