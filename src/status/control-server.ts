@@ -65,9 +65,16 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
   await removeStale(path);
 
   const clients = new Set<Socket>();
+  /** Every connection, turned away or not (closed with the server). */
+  const open = new Set<Socket>();
   // Half-open: a client may send its request and shut its side; the answer still goes out.
   const server: Server = createServer({ allowHalfOpen: true }, (sock) => {
+    open.add(sock);
+    sock.once('close', () => open.delete(sock));
     if (clients.size >= maxClients) {
+      sock.on('error', () => sock.destroy());
+      sock.setTimeout(idleMs, () => sock.destroy());
+      sock.resume(); // read and drop, so the client's end arrives and the socket closes
       sock.end(errorLine('busy: too many control connections'));
       return;
     }
@@ -103,7 +110,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     path,
     close(): Promise<void> {
       closed ??= new Promise<void>((resolve) => {
-        for (const s of clients) s.destroy();
+        for (const s of open) s.destroy();
         server.close(() => resolve());
         rmSync(path, { force: true });
       });
@@ -115,35 +122,55 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
   };
 }
 
-/** One client: newline-delimited JSON requests, one response line each. */
+/** Answers queued for a client that does not read them: past this, its further requests wait. */
+const MAX_QUEUED_BYTES = 16 << 20;
+
+/** One client: newline-delimited JSON requests, one response line each, in order. */
 function serve(sock: Socket, status: () => unknown, log: Logger | undefined): void {
   let buf = '';
   let refused = false;
+  let ended = false;
   sock.setEncoding('utf8');
-  sock.on('data', (chunk: string) => {
-    if (refused) return; // what a refused client still sends is read and dropped until it goes
-    buf += chunk;
+  // Answers the complete lines in buf; a client that sends faster than it reads is paused.
+  const pump = (): void => {
     let nl: number;
     while ((nl = buf.indexOf('\n')) >= 0) {
+      if (!sock.writable) return;
+      if (sock.writableLength > MAX_QUEUED_BYTES) {
+        sock.pause();
+        sock.once('drain', () => {
+          sock.resume();
+          pump();
+        });
+        return;
+      }
       const line = buf.slice(0, nl).trim();
       buf = buf.slice(nl + 1);
-      if (line === '') continue;
-      if (!sock.writable) return;
-      sock.write(respond(line, status, log));
+      if (line !== '') sock.write(respond(line, status, log));
     }
     if (Buffer.byteLength(buf) > MAX_LINE_BYTES) {
       buf = '';
       refused = true;
       sock.end(errorLine(`bad request: line longer than ${MAX_LINE_BYTES} bytes`));
+      return;
     }
+    // A last request without its newline still gets its answer.
+    if (ended && sock.writable) {
+      const line = buf.trim();
+      buf = '';
+      if (line !== '') sock.end(respond(line, status, log));
+      else sock.end();
+    }
+  };
+  sock.on('data', (chunk: string) => {
+    if (refused) return; // what a refused client still sends is read and dropped until it goes
+    buf += chunk;
+    pump();
   });
-  // A last request without its newline still gets its answer.
   sock.on('end', () => {
     if (refused) return;
-    const line = buf.trim();
-    buf = '';
-    if (line !== '' && sock.writable) sock.end(respond(line, status, log));
-    else if (sock.writable) sock.end();
+    ended = true;
+    pump();
   });
 }
 

@@ -80,6 +80,24 @@ describe('control protocol', () => {
     expect((await requestStatus('long', { dir })).service.name).toBe('web');
   });
 
+  it('answers a client that sends many requests before reading, in order, without queuing them all', async () => {
+    const big = { pad: 'x'.repeat(1 << 20) };
+    let n = 0;
+    const s = await start('flood', () => ({ n: ++n, ...big }));
+    const lines = await exchange(s.path, '{"cmd":"status"}\n'.repeat(40));
+    expect(lines.map((l) => JSON.parse(l).n)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+  });
+
+  it('turns away clients beyond the limit with one line', async () => {
+    const s = await startControlServer({ name: 'busy', status: () => ({}), dir, maxClients: 1 });
+    servers.push(s);
+    const first = createConnection(s.path);
+    await new Promise((r) => first.once('connect', r));
+    await new Promise((r) => setImmediate(r));
+    expect(await exchange(s.path, '{"cmd":"status"}\n')).toEqual(['{"error":"busy: too many control connections"}']);
+    first.destroy();
+  });
+
   it('reports a status that throws as an error line, not a crash', async () => {
     await start('boom', () => {
       throw new Error('not ready');
