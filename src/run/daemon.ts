@@ -154,6 +154,8 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     if (err instanceof StopRequested) return 0;
     throw err;
   } finally {
+    // A deliberate stop: the app's closes reach the clients as closes, not as a crash to hide.
+    wrapper?.shutdown();
     await sup?.stop();
     if (relay) log.info({ wrapper: wrapper?.counters, relay: relay.counters }, 'final counters');
     // No packet may reach the wrapper once the log is closed.

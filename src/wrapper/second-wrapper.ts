@@ -96,6 +96,8 @@ export class SecondWrapper implements PacketPath {
   };
   /** True between a crash and the app listening again. */
   appDown = false;
+  /** The service is being stopped on purpose (see shutdown()). */
+  private stopping = false;
 
   private readonly parser = new PacketParser();
   private readonly parser2 = new PacketParser();
@@ -132,6 +134,14 @@ export class SecondWrapper implements PacketPath {
     this.log.onDurable((seq) => this.onDurable(seq));
     this.holdTimer = setInterval(() => this.sendHoldAcks(), opts.holdIntervalMs ?? 1000);
     this.holdTimer.unref();
+  }
+
+  /**
+   * The operator is stopping the service: from now on a FIN/RST of the stack is a close the app
+   * was asked for, not a crash, and goes to the client at once.
+   */
+  shutdown(): void {
+    this.stopping = true;
   }
 
   close(): void {
@@ -371,7 +381,7 @@ export class SecondWrapper implements PacketPath {
       case 'NORMAL':
       case 'REPLAYING':
         // Discard (claim 4) unless explained: a FIN/RST is a close only if the app lives on.
-        if (flags & (TCP_FIN | TCP_RST) && !conn.closeExplained && !(flags & TCP_SYN)) {
+        if (flags & (TCP_FIN | TCP_RST) && !conn.closeExplained && !this.stopping && !(flags & TCP_SYN)) {
           this.holdClose(conn, pkt);
           return false;
         }
