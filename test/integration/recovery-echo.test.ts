@@ -2,42 +2,22 @@
 // random bytes and reading the echo, the server SIGKILLed at random moments. The client must see no
 // RST and read back exactly what it sent. Variants: TCP options switched off, an IPv6 VIP.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  ROOT,
-  TestNetns,
-  killApp,
-  netnsExists,
-  sh,
-  sleep,
-  spawnCollect,
-  startFtcp,
-  stopFtcp,
-  waitRestarted,
-  type FtcpRunHandle,
-} from '../helpers/host.js';
+import { ROOT, killApp, sh, sleep, spawnCollect, stopFtcp, waitRestarted } from '../helpers/host.js';
+import { ProtectedHost } from '../helpers/protected-host.js';
 
 const ECHO = join(ROOT, 'test', 'apps', 'echo.py');
 const CLIENT = join(ROOT, 'test', 'apps', 'echo_client.py');
 const tag = (process.pid % 10000).toString(36);
 
-let host: TestNetns;
-let dataDir: string;
-const running: FtcpRunHandle[] = [];
-const names: string[] = [];
+let env: ProtectedHost;
 
 beforeAll(() => {
-  host = TestNetns.create('rec');
-  dataDir = mkdtempSync(join(tmpdir(), 'ftcp-rec-'));
+  env = ProtectedHost.create('rec');
 });
 
 afterAll(async () => {
-  for (const h of running) await stopFtcp(h);
-  host?.destroy();
-  for (const n of names) if (netnsExists(`ftcp-${n}`)) sh('ip', ['netns', 'del', `ftcp-${n}`]);
-  rmSync(dataDir, { recursive: true, force: true });
+  await env?.cleanup();
 });
 
 interface EchoResult {
@@ -49,12 +29,8 @@ interface EchoResult {
 }
 
 async function crashDuringStream(opts: { name: string; vip: string; six?: boolean; bytes: number; rate: number; kills: number; sysctls?: string[] }): Promise<{ result: EchoResult; stderr: string }> {
-  names.push(opts.name);
-  const h = await startFtcp(host, [
-    'run', '--name', opts.name, '--vip', opts.vip, '--port', '9000', '--data-dir', join(dataDir, opts.name),
-    '--', 'python3', ECHO, '9000', ...(opts.six ? ['6'] : []),
-  ]);
-  running.push(h);
+  const h = await env.protect(opts.name, opts.vip, ['python3', ECHO, '9000', ...(opts.six ? ['6'] : [])]);
+  const host = env.host;
   for (const s of opts.sysctls ?? []) {
     host.exec('sysctl', ['-qw', s]);
     sh('ip', ['netns', 'exec', `ftcp-${opts.name}`, 'sysctl', '-qw', s]);

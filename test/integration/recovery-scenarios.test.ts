@@ -1,49 +1,29 @@
 // Issue 4: recovery under load and under hostile conditions — 1000 connections through a crash,
 // a non-deterministic app (divergence), malformed and out-of-window segments, packet loss.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  ROOT,
-  TestNetns,
-  killApp,
-  netnsExists,
-  sh,
-  sleep,
-  spawnCollect,
-  startFtcp,
-  stopFtcp,
-  waitRestarted,
-  type FtcpRunHandle,
-} from '../helpers/host.js';
+import { ROOT, killApp, sleep, spawnCollect, stopFtcp, waitRestarted, type FtcpRunHandle } from '../helpers/host.js';
+import { ProtectedHost } from '../helpers/protected-host.js';
 
 const APPS = join(ROOT, 'test', 'apps');
 const tag = (process.pid % 10000).toString(36);
 
-let host: TestNetns;
+let env: ProtectedHost;
+let host: ProtectedHost['host'];
 let dataDir: string;
-const running: FtcpRunHandle[] = [];
-const names: string[] = [];
 
 beforeAll(() => {
-  host = TestNetns.create('scn');
-  dataDir = mkdtempSync(join(tmpdir(), 'ftcp-scn-'));
+  env = ProtectedHost.create('scn');
+  host = env.host;
+  dataDir = env.dataDir;
 });
 
 afterAll(async () => {
-  for (const h of running) await stopFtcp(h);
-  host?.destroy();
-  for (const n of names) if (netnsExists(`ftcp-${n}`)) sh('ip', ['netns', 'del', `ftcp-${n}`]);
-  rmSync(dataDir, { recursive: true, force: true });
+  await env?.cleanup();
 });
 
-async function protect(name: string, vip: string, app: string[]): Promise<FtcpRunHandle> {
-  names.push(name);
-  const h = await startFtcp(host, ['run', '--name', name, '--vip', vip, '--port', '9000', '--data-dir', join(dataDir, name), '--', ...app]);
-  running.push(h);
-  return h;
-}
+const protect = (name: string, vip: string, app: string[]): Promise<FtcpRunHandle> => env.protect(name, vip, app);
 
 function finalCounters(stderr: string): { wrapper: Record<string, number>; relay: unknown } {
   const line = stderr.split('\n').find((l) => l.includes('"final counters"'));
