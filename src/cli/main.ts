@@ -5,6 +5,7 @@ import { registerCapture } from './capture.js';
 import { registerDecode } from './decode.js';
 import { registerLogd } from './logd.js';
 import { registerRun } from './run.js';
+import { registerStatus } from './status.js';
 
 const program = new Command('ftcp')
   .description('TCP connections that survive server failures')
@@ -22,6 +23,7 @@ registerRun(program);
 registerDecode(program);
 registerLogd(program);
 registerCapture(program);
+registerStatus(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -3,6 +3,7 @@
 // guide's configuration reference is generated from it, so the two cannot drift apart.
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { parseHostPort } from '../metrics/host-port.js';
 import { DEFAULT_HOST4, DEFAULT_HOST6, DEFAULT_VIP4, NAME_PATTERN } from '../run/run-config.js';
 
 export interface ConfigKey {
@@ -150,6 +151,28 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     doc: 'virtio-net headers with TSO/checksum offload on the TUNs (64 KiB segments). false only to debug.',
     example: 'offload = true',
     schema: z.boolean({ error: 'expected true or false (no quotes), e.g. offload = true' }),
+  },
+  {
+    table: undefined,
+    key: 'metrics',
+    flag: '--metrics',
+    type: 'string HOST:PORT',
+    default: '(none: no metrics endpoint)',
+    doc: 'Serve Prometheus metrics on http://HOST:PORT/metrics (read-only, no authentication: bind loopback unless the network is trusted).',
+    example: 'metrics = "127.0.0.1:9464"',
+    schema: z
+      .string({ error: 'expected "HOST:PORT" in quotes, e.g. metrics = "127.0.0.1:9464"' })
+      .refine(
+        (s) => {
+          try {
+            parseHostPort(s);
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        { error: (iss) => `${JSON.stringify(iss.input)} is not HOST:PORT, e.g. metrics = "127.0.0.1:9464" (IPv6: "[::1]:9464")` },
+      ),
   },
   {
     table: undefined,

@@ -140,6 +140,7 @@ function toRaw(file: string, v: FileValues): RunRaw {
   if (v.mtu !== undefined) raw.mtu = v.mtu as number;
   if (v.offload !== undefined) raw.vnetHdr = v.offload as boolean;
   if (v.max_replay_bytes !== undefined) raw.maxReplayBytes = v.max_replay_bytes as number;
+  if (v.metrics !== undefined) raw.metrics = v.metrics as string;
   raw.log = mode !== 'off';
   if (target !== undefined) raw.logTarget = target;
   if (v['log.data_dir'] !== undefined) raw.dataDir = v['log.data_dir'] as string;

@@ -14,6 +14,7 @@ const FLAG_KEYS: ReadonlyArray<[string, keyof RunRaw]> = [
   ['restart', 'restart'],
   ['mtu', 'mtu'],
   ['offload', 'vnetHdr'],
+  ['metrics', 'metrics'],
 ];
 
 const given = (cmd: Command, key: string): boolean => {

@@ -8,6 +8,10 @@ import { Relay } from '../relay/relay.js';
 import { parseIpAddr } from '../wire/addr.js';
 import { SecondWrapper } from '../wrapper/second-wrapper.js';
 import { LogClientWrapperLog } from '../wrapper/wrapper-log.js';
+import { FtcpMetrics } from '../metrics/metrics.js';
+import { isLoopback, startMetricsServer, type MetricsServer } from '../metrics/metrics-server.js';
+import { startControlServer, type ControlServer } from '../status/control-server.js';
+import { statusSnapshot, type StatusSource } from '../status/snapshot.js';
 import { isProcessAlive } from './app-liveness.js';
 import { acquireInstanceLock, releaseInstanceLock } from './instance-lock.js';
 import { listeningPorts } from './listen-probe.js';
@@ -74,6 +78,12 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
   let logClient: LogClient | undefined;
   let logTarget: string | undefined;
   let wrapper: SecondWrapper | undefined;
+  let control: ControlServer | undefined;
+  let metricsHttp: MetricsServer | undefined;
+  const startedAt = Date.now();
+  // Read at request/scrape time: parts not built yet are undefined.
+  const source = (): StatusSource => ({ cfg, wrapper, relay, supervisor: sup, logClient, startedAt });
+  const metrics = cfg.metrics !== undefined ? new FtcpMetrics(source, { service: cfg.name }) : undefined;
   const abort = new AbortController();
   let finalExit: AppExit | undefined;
 
@@ -88,6 +98,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     wrapper?.close();
     relay?.close();
     topo?.teardown();
+    control?.removeSync();
     releaseInstanceLock(cfg.name);
   };
   // A crash of the daemon itself still removes what it can; the next start removes the rest.
@@ -108,6 +119,12 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
       logClient.on('failed', (err: Error) => log.error({ err }, 'log server refused appends'));
     }
     topo = await buildTopology(cfg, log);
+    control = await startControlServer({ name: cfg.name, status: () => statusSnapshot(source()), log: log.child({ component: 'control' }) });
+    if (metrics && cfg.metrics !== undefined) {
+      metricsHttp = await startMetricsServer(cfg.metrics, metrics.registry);
+      log.info({ url: metricsHttp.url }, 'metrics');
+      if (!isLoopback(metricsHttp.host)) log.warn({ url: metricsHttp.url }, 'metrics are served beyond loopback (read-only, no authentication)');
+    }
     // What an app using the shim (first wrapper) needs to find its log; harmless to others.
     const appEnv: NodeJS.ProcessEnv = { ...process.env, FTCP_SERVICE: cfg.name, FTCP_VIP: cfg.vip };
     if (logTarget !== undefined) appEnv.FTCP_LOG_TARGET = logTarget;
@@ -117,7 +134,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
       wrapper = new SecondWrapper({
         vip: parseIpAddr(cfg.vip),
         ports: cfg.ports,
-        log: new LogClientWrapperLog(logClient, logTarget),
+        log: metrics ? metrics.timeAppends(new LogClientWrapperLog(logClient, logTarget)) : new LogClientWrapperLog(logClient, logTarget),
         vnetHdrLen: topo.outer.vnetHdrLen,
         inject: (direction, packet) => relay?.inject(direction, packet),
         liveness: { isAlive: () => isProcessAlive(supervisor.pid) },
@@ -133,6 +150,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     });
     relay.start();
     if (wrapper) watchCrashes(sup, wrapper, cfg.ports, abort.signal, log);
+    metrics?.trackRecoveries(sup);
     const stopped = new Promise<void>((resolve) => {
       sup!.once('stopped', (e: AppExit) => {
         finalExit = e;
@@ -157,6 +175,9 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     // A deliberate stop: the app's closes reach the clients as closes, not as a crash to hide.
     wrapper?.shutdown();
     await sup?.stop();
+    await control?.close();
+    await metricsHttp?.close();
+    metrics?.close();
     if (relay) log.info({ wrapper: wrapper?.counters, relay: relay.counters }, 'final counters');
     // No packet may reach the wrapper once the log is closed.
     wrapper?.close();

@@ -1,6 +1,7 @@
 // Validated configuration of one protected service (`ftcp run`). Every error names the flag and the fix.
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { parseHostPort } from '../metrics/host-port.js';
 
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,11}$/;
 
@@ -24,6 +25,8 @@ export interface RunConfig {
   mtu: number;
   vnetHdr: boolean;
   command: string[];
+  /** HOST:PORT of the Prometheus endpoint, if any. */
+  metrics: string | undefined;
 }
 
 export const DEFAULT_VIP4 = '10.77.0.2';
@@ -58,6 +61,20 @@ const schema = z.object({
   restart: z.enum(['no', 'on-failure', 'always'], { message: '--restart must be no, on-failure or always' }).optional(),
   mtu: z.coerce.number().int().min(1280, '--mtu must be at least 1280').max(65535, '--mtu must be at most 65535').default(1500),
   vnetHdr: z.boolean().default(true),
+  metrics: z
+    .string()
+    .refine(
+      (s) => {
+        try {
+          parseHostPort(s);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      { message: '--metrics must be HOST:PORT, e.g. 127.0.0.1:9464 (IPv6: [::1]:9464)' },
+    )
+    .optional(),
   command: z.array(z.string()).min(1, 'the command to protect is missing: put it after `--`, e.g. `-- node server.js`'),
 });
 
@@ -101,6 +118,7 @@ export function parseRunConfig(raw: unknown): RunConfig {
     mtu: o.mtu,
     vnetHdr: o.vnetHdr,
     command: o.command,
+    metrics: o.metrics,
   };
 }
 

@@ -1,6 +1,5 @@
 // `ftcp status` and `--metrics` against the real daemon: an echo app behind `ftcp run`, a client
-// streaming through it, the app killed once. Runs once the daemon has the control socket and the
-// --metrics flag wired in (skipped before, with the reason printed).
+// streaming through it, the app killed once.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,23 +12,12 @@ const CLIENT = join(ROOT, 'test', 'apps', 'echo_client.py');
 const name = `st${(process.pid % 10000).toString(36)}`;
 const VIP = '10.77.5.2';
 
-function wired(): string | undefined {
-  const status = spawnSync(process.execPath, [FTCP, 'status', '--help'], { encoding: 'utf8' });
-  if (status.status !== 0) return 'ftcp status is not registered in main.ts yet';
-  const run = spawnSync(process.execPath, [FTCP, 'run', '--help'], { encoding: 'utf8' });
-  if (!run.stdout.includes('--metrics')) return 'ftcp run has no --metrics flag yet';
-  return undefined;
-}
-const notWired = wired();
-if (notWired) console.warn(`status-daemon.test.ts skipped: ${notWired}`);
-
 let host: TestNetns;
 let work: string;
 let h: FtcpRunHandle | undefined;
 const savedRunDir = process.env.FTCP_RUN_DIR;
 
 beforeAll(() => {
-  if (notWired) return;
   work = mkdtempSync(join(tmpdir(), 'ftcp-std-'));
   // The daemon (spawned with this env) and `ftcp status` share a private run dir.
   process.env.FTCP_RUN_DIR = join(work, 'run');
@@ -76,7 +64,7 @@ function value(text: string, series: string): number {
   return Number(line.slice(series.length + 1));
 }
 
-describe.skipIf(notWired !== undefined)('ftcp status and metrics of a running daemon', () => {
+describe('ftcp status and metrics of a running daemon', () => {
   it('shows a connection through a crash and recovery; metrics count it', async () => {
     h = await startFtcp(host, ['run', '--name', name, '--vip', VIP, '--port', '9000', '--data-dir', join(work, 'data'), '--metrics', '127.0.0.1:9464', '--', 'python3', ECHO, '9000']);
     const bytes = 3 << 20;
