@@ -12,7 +12,7 @@ import type { Logger } from '../util/logger.js';
 import { PacketParser, type ParseStatus } from '../wire/packet-parser.js';
 import { seqAdd, seqDiff } from '../wire/seq.js';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type TcpPacket } from '../wire/tcp.js';
-import { clampAck, type ClampResult } from './ack-clamp.js';
+import { clampAck, rescaleWindow, type ClampResult } from './ack-clamp.js';
 import type { Range } from './client-stream.js';
 import { TcpConn } from './conn.js';
 import { ConnTable } from './conn-table.js';
@@ -302,12 +302,12 @@ export class SecondWrapper implements PacketPath {
   private storeClientBytes(conn: TcpConn, tcp: TcpPacket): boolean {
     const len = tcp.payloadLen;
     const flags = tcp.flags;
-    if (len === 0 && !(flags & TCP_FIN)) return true;
+    if ((len === 0 && !(flags & TCP_FIN)) || conn.unprotected) return true;
     const off = conn.clientOff(tcp.seq);
     // Only bytes inside the window the client was offered may reach the stack, and those are all
     // logged: a segment reaching past it (a probe, or garbage) is dropped; the client resends.
     if (off < 0 || off + len > conn.lastRightEdge) return len === 0;
-    if (len > 0 && !conn.unprotected) {
+    if (len > 0) {
       const missing = conn.client.missing(off, off + len, this.ranges);
       const base = tcp.payloadOffset - off;
       for (const r of missing) {
@@ -459,8 +459,9 @@ export class SecondWrapper implements PacketPath {
     if (flags & TCP_FIN && conn.serverFinOff < 0) conn.serverFinOff = off + len;
     if (flags & TCP_RST) {
       this.closeConn(conn, ConnectionClosed_Reason.RESET_BY_SERVER);
-    } else if (flags & TCP_ACK) {
+    } else if (flags & TCP_ACK && !conn.unprotected) {
       // Output commit on the ack; a pure ACK with nothing new for the client waits for the log.
+      // (An unprotected connection logs nothing more, so its ACKs pass as the stack sends them.)
       const c = clampAck(conn.stackAckOff, conn.stackWindowBytes, conn.durableAckOff, conn.lastRightEdge, conn.serverShift, this.clamp);
       const pure = len === 0 && !(flags & (TCP_SYN | TCP_FIN));
       if (c.clamped) {
@@ -472,9 +473,11 @@ export class SecondWrapper implements PacketPath {
         }
       }
       this.applyClamp(conn, tcp, c);
+    } else if (flags & TCP_ACK && conn.stackShift !== conn.serverShift) {
+      tcp.setWindow(rescaleWindow(tcp.window, conn.stackShift, conn.serverShift));
     }
     if (conn.delta !== 0) tcp.setSeq(seqC);
-    if (tcp.sackOff >= 0) this.filterSack(conn, tcp);
+    if (tcp.sackOff >= 0 && !conn.unprotected) this.filterSack(conn, tcp);
     this.rewriteTsval(conn, tcp);
     if (conn.state === 'CLOSED' || (conn.serverFinOff >= 0 && conn.clientFinOff >= 0)) this.maybeClosed(conn);
     return true;
@@ -891,7 +894,9 @@ export class SecondWrapper implements PacketPath {
     }
     // Output the client already has: acknowledge it to the stack ourselves.
     const ackTo = Math.min(v.verifiedEnd, conn.origSndUna);
-    this.logger.trace({ conn: conn.id, off, len, verifiedEnd: v.verifiedEnd, ackTo, state: conn.state }, 'regenerated output');
+    if (this.logger.isLevelEnabled('trace')) {
+      this.logger.trace({ conn: conn.id, off, len, verifiedEnd: v.verifiedEnd, ackTo, state: conn.state }, 'regenerated output');
+    }
     if (ackTo > conn.ackedToStackOff) {
       conn.ackedToStackOff = ackTo;
       this.sendStackAck(conn);

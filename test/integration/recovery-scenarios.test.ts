@@ -102,6 +102,33 @@ describe('recovery at scale and under hostile conditions', () => {
     expect(Object.keys(counters.malformedByReason).sort()).toEqual(['bad-option-length', 'bad-tcp-offset', 'option-overrun', 'truncated-tcp']);
   });
 
+  it('past --max-replay-bytes a connection flows unprotected and gets a clean RST at a crash', async () => {
+    const name = `rb${tag}`;
+    const h = await env.protect(name, '10.77.34.2', ['python3', join(APPS, 'echo.py'), '9000'], ['--max-replay-bytes', String(1 << 20)]);
+    const script = [
+      'import os,socket,sys,time',
+      's=socket.create_connection(("10.77.34.2",9000),timeout=20)',
+      'data=os.urandom(4<<20); s.sendall(data); got=b""',
+      'while len(got)<len(data): got+=s.recv(1<<20)',
+      'print("ECHO", got==data, flush=True)',
+      'open(sys.argv[1],"w").write("x")',
+      'time.sleep(3)',
+      'try:',
+      '  s.sendall(b"more"); print("DATA", s.recv(10))',
+      'except ConnectionResetError:',
+      '  print("RESET")',
+    ].join('\n');
+    const ready = join(dataDir, `${name}.ready`);
+    const client = spawnCollect(host, 'python3', ['-c', script, ready], 40_000);
+    for (let i = 0; i < 400 && !existsSync(ready); i++) await sleep(50);
+    const old = killApp(name);
+    await waitRestarted(name, old);
+    const out = await client;
+    expect(out.stdout.trim().split('\n')).toEqual(['ECHO True', 'RESET']);
+    await stopFtcp(h);
+    expect(finalCounters(h.stderr()).wrapper.unprotectedResets).toBe(1);
+  });
+
   it('random packet loss (2 %) during a transfer and during recovery: still byte-exact', async () => {
     const name = `rl${tag}`;
     await protect(name, '10.77.33.2', ['python3', join(APPS, 'echo.py'), '9000']);

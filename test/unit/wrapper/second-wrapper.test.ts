@@ -247,6 +247,13 @@ describe('SecondWrapper limits', () => {
     feed('outbound', { flags: TCP_SYN | TCP_ACK, seq: 2000, ack: 1001 });
     log.makeDurable();
     feed('inbound', { flags: TCP_ACK | TCP_PSH, seq: 1001, ack: 2001, payload: bytes(150, 0) });
+    // Nothing more is logged for it, so its ACKs are not held for the log (they would wait forever).
+    const ack = buildSegment({ src: VIP, dst: CLIENT, srcPort: PORT, dstPort: CPORT, seq: 2001, ack: 1151, flags: TCP_ACK, window: 500 });
+    let passed = false;
+    w.process({ buffer: ack, offsets: Uint32Array.of(0), lengths: Uint32Array.of(ack.length), count: 1 }, 'outbound', { transmit: () => (passed = true), transmitAll: () => undefined, send: () => undefined });
+    expect(passed).toBe(true);
+    const seen = parsePacket(ack);
+    expect(seen.ok && seen.ack).toBe(1151);
     w.appCrashed('test');
     const rst = sent.filter((s) => s.dir === 'outbound').map((s) => parsePacket(s.pkt)).filter((f) => f.ok && f.flags & TCP_RST);
     expect(rst).toHaveLength(1);
