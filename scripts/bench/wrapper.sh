@@ -49,7 +49,8 @@ start_ftcp wb$((id % 1000))r 10.77.91.2 "$WORK/relay.out" --port 5201 --port 700
 up_r=$(ip netns exec $H iperf3 -c 10.77.91.2 -t "$SECS" -J | gbps)
 lat_r=$(ip netns exec $H $PP client 10.77.91.2 7000 "$COUNT" 64)
 stop_ftcp
-start_ftcp wb$((id % 1000))l 10.77.92.2 "$WORK/log.out" --port 5201 --port 7000 --data-dir "$WORK/log" -- sh -c "$APP"
+# Every byte logged for the whole run (the default bound would stop protecting after 1 GiB).
+start_ftcp wb$((id % 1000))l 10.77.92.2 "$WORK/log.out" --port 5201 --port 7000 --data-dir "$WORK/log" --max-replay-bytes 1099511627776 -- sh -c "$APP"
 up_l=$(ip netns exec $H iperf3 -c 10.77.92.2 -t "$SECS" -J | gbps)
 lat_l=$(ip netns exec $H $PP client 10.77.92.2 7000 "$COUNT" 64)
 stop_ftcp
