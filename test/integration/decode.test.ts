@@ -324,7 +324,10 @@ describe('real Linux TCP traffic, checked against tshark', () => {
     const sacks = eth.filter((p) => p.sack !== undefined);
     expect(sacks.length).toBeGreaterThan(0);
     expect(sacks.some((p) => p.sack!.length >= 2)).toBe(true);
-    expect(sacks.every((p) => p.src === '10.77.0.2' && p.sack!.length >= 1 && p.sack!.length <= 4)).toBe(true);
+    // SACKs come from the receiver of the dropped data; the sender may add a D-SACK of its own
+    // when a retransmission crosses a late original, so only the block counts are universal.
+    expect(sacks.some((p) => p.src === '10.77.0.2')).toBe(true);
+    expect(sacks.every((p) => p.sack!.length >= 1 && p.sack!.length <= 4)).toBe(true);
 
     for (const file of [f.sll, f.sll2]) {
       const pkts = decodeLikeTshark(file);
