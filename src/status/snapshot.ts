@@ -3,7 +3,7 @@
 import type { RelayCounters } from '../relay/relay-counters.js';
 import { formatAddr } from '../wire/addr.js';
 import type { ConnState } from '../wrapper/conn.js';
-import type { WrapperCounters } from '../wrapper/second-wrapper.js';
+import type { WrapperCounters } from '../wrapper/wrapper-counters.js';
 
 /** The fields of a protected connection (TcpConn) that status reads. */
 export interface ConnView {

@@ -20,6 +20,9 @@ import { Forge, FLAGS } from './forge.js';
 import { ReplaySource } from './replay-source.js';
 import { StreamVerifier } from './server-stream-hash.js';
 import type { WrapperLog } from './wrapper-log.js';
+import { newWrapperCounters, type WrapperCounters } from './wrapper-counters.js';
+
+export type { WrapperCounters };
 
 export interface AppLiveness {
   /** False once the supervised app has exited or is exiting. */
@@ -46,24 +49,6 @@ export interface SecondWrapperOptions {
   now?: () => number;
 }
 
-export interface WrapperCounters {
-  passed: number;
-  protectedIn: number;
-  protectedOut: number;
-  malformed: number;
-  malformedByReason: { [reason: string]: number };
-  loggedBytes: number;
-  acksHeld: number;
-  acksSynthesized: number;
-  holdAcks: number;
-  discarded: number;
-  recoveries: number;
-  recovered: number;
-  divergences: number;
-  unprotectedResets: number;
-  /** Appends the log refused (closed or failed for good). */
-  logErrors: number;
-}
 
 /** Largest replay segment: the stacks exchange up to 64 KiB packets over the TUN. */
 const REPLAY_SEGMENT = 32 * 1024;
@@ -77,23 +62,7 @@ const SYN_RCVD_TIMEOUT_MS = 75_000;
 
 export class SecondWrapper implements PacketPath {
   readonly conns = new ConnTable();
-  readonly counters: WrapperCounters = {
-    passed: 0,
-    protectedIn: 0,
-    protectedOut: 0,
-    malformed: 0,
-    malformedByReason: {},
-    loggedBytes: 0,
-    acksHeld: 0,
-    acksSynthesized: 0,
-    holdAcks: 0,
-    discarded: 0,
-    recoveries: 0,
-    recovered: 0,
-    divergences: 0,
-    unprotectedResets: 0,
-    logErrors: 0,
-  };
+  readonly counters: WrapperCounters = newWrapperCounters();
   /** True between a crash and the app listening again. */
   appDown = false;
   /** The service is being stopped on purpose (see shutdown()). */

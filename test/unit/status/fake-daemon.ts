@@ -5,27 +5,10 @@ import type { StatusSource } from '../../../src/status/snapshot.js';
 import { parseIpAddr } from '../../../src/wire/addr.js';
 import { ConnTable } from '../../../src/wrapper/conn-table.js';
 import { TcpConn, type ConnState } from '../../../src/wrapper/conn.js';
-import type { WrapperCounters } from '../../../src/wrapper/second-wrapper.js';
+import { newWrapperCounters, type WrapperCounters } from '../../../src/wrapper/wrapper-counters.js';
 
-export function newWrapperCounters(): WrapperCounters {
-  return {
-    passed: 0,
-    protectedIn: 0,
-    protectedOut: 0,
-    malformed: 0,
-    malformedByReason: {},
-    loggedBytes: 0,
-    acksHeld: 0,
-    acksSynthesized: 0,
-    holdAcks: 0,
-    discarded: 0,
-    recoveries: 0,
-    recovered: 0,
-    divergences: 0,
-    unprotectedResets: 0,
-    logErrors: 0,
-  };
-}
+export { newWrapperCounters };
+
 
 const OPTS = { clientMss: 1460, serverMss: 1460, clientWscale: 7, serverWscale: 7, sackOk: true, tsOk: true, clientSynWindow: 64240 };
 

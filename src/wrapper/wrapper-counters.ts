@@ -1,0 +1,40 @@
+// Plain-number counters of the second wrapper (read by `ftcp status`, metrics and tests).
+
+export interface WrapperCounters {
+  passed: number;
+  protectedIn: number;
+  protectedOut: number;
+  malformed: number;
+  malformedByReason: { [reason: string]: number };
+  loggedBytes: number;
+  acksHeld: number;
+  acksSynthesized: number;
+  holdAcks: number;
+  discarded: number;
+  recoveries: number;
+  recovered: number;
+  divergences: number;
+  unprotectedResets: number;
+  /** Appends the log refused (closed or failed for good). */
+  logErrors: number;
+}
+
+export function newWrapperCounters(): WrapperCounters {
+  return {
+    passed: 0,
+    protectedIn: 0,
+    protectedOut: 0,
+    malformed: 0,
+    malformedByReason: {},
+    loggedBytes: 0,
+    acksHeld: 0,
+    acksSynthesized: 0,
+    holdAcks: 0,
+    discarded: 0,
+    recoveries: 0,
+    recovered: 0,
+    divergences: 0,
+    unprotectedResets: 0,
+    logErrors: 0,
+  };
+}
