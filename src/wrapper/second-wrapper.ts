@@ -85,6 +85,7 @@ export class SecondWrapper implements PacketPath {
   private readonly waiting = new Set<TcpConn>();
   private readonly clamp: ClampResult = { ackOff: 0, windowField: 0, rightEdgeOff: 0, clamped: false };
   private readonly ranges: Range[] = [];
+  private readonly cur: PacketRef = { buf: Buffer.alloc(0), off: 0, len: 0 };
   private holdTimer: NodeJS.Timeout | undefined;
   private closeTimer: NodeJS.Timeout | undefined;
 
@@ -148,7 +149,11 @@ export class SecondWrapper implements PacketPath {
       const clientAddrOff = p.ipVersion === 4 ? p.ipOffset + (inbound ? 12 : 16) : p.ipOffset + (inbound ? 8 : 24);
       const clientPort = inbound ? tcp.srcPort : tcp.dstPort;
       const conn = this.conns.get(p.ipVersion, buffer, clientAddrOff, clientPort, servicePort);
-      const pkt = buffer.subarray(pktOff, pktOff + lengths[i]!);
+      // Where the packet is (no per-packet view is allocated; copies are made only to hold one).
+      const pkt = this.cur;
+      pkt.buf = buffer;
+      pkt.off = pktOff;
+      pkt.len = lengths[i]!;
       if (inbound) {
         this.counters.protectedIn++;
         if (this.inbound(conn, tcp, pkt, clientAddrOff - pktOff, p.ipVersion)) out.transmit(batch, i);
@@ -180,7 +185,7 @@ export class SecondWrapper implements PacketPath {
   // ------------------------------------------------------------------------------------------
 
   /** Returns true when the segment is to be transmitted (after in-place modification). */
-  private inbound(conn: TcpConn | undefined, tcp: TcpPacket, pkt: Buffer, clientAddrOff: number, ipVersion: number): boolean {
+  private inbound(conn: TcpConn | undefined, tcp: TcpPacket, pkt: PacketRef, clientAddrOff: number, ipVersion: number): boolean {
     const flags = tcp.flags;
     const isSyn = (flags & (TCP_SYN | TCP_ACK)) === TCP_SYN;
     if (conn === undefined || (isSyn && conn.state === 'CLOSED') || (isSyn && conn.state === 'SYN_RCVD' && tcp.seq !== conn.irs)) {
@@ -206,9 +211,10 @@ export class SecondWrapper implements PacketPath {
     }
   }
 
-  private openConn(tcp: TcpPacket, pkt: Buffer, clientAddrOff: number, ipVersion: number): void {
+  private openConn(tcp: TcpPacket, pkt: PacketRef, clientAddrOff: number, ipVersion: number): void {
     const alen = ipVersion === 4 ? 4 : 16;
-    const clientAddr = Uint8Array.from(pkt.subarray(clientAddrOff, clientAddrOff + alen));
+    const at = pkt.off + clientAddrOff;
+    const clientAddr = Uint8Array.from(pkt.buf.subarray(at, at + alen));
     const id = `${formatAddr(clientAddr)}:${tcp.srcPort}>${tcp.dstPort}/${tcp.seq}`;
     const conn = new TcpConn({
       id,
@@ -336,7 +342,7 @@ export class SecondWrapper implements PacketPath {
   // ------------------------------------------------------------------------------------------
 
   /** Returns true when the segment is to be transmitted (after in-place modification). */
-  private outbound(conn: TcpConn, tcp: TcpPacket, pkt: Buffer): boolean {
+  private outbound(conn: TcpConn, tcp: TcpPacket, pkt: PacketRef): boolean {
     const flags = tcp.flags;
     if (flags & TCP_ACK) this.noteStackAck(conn, tcp);
     switch (conn.state) {
@@ -364,7 +370,7 @@ export class SecondWrapper implements PacketPath {
   }
 
   /** A segment of a live stack: normal relay, or replay while regenerated output is checked. */
-  private outboundLive(conn: TcpConn, tcp: TcpPacket, pkt: Buffer): boolean {
+  private outboundLive(conn: TcpConn, tcp: TcpPacket, pkt: PacketRef): boolean {
     if (conn.state === 'REPLAYING') return this.outboundReplaying(conn, tcp, pkt);
     // Restored, but the stack has not regenerated all the client saw yet: keep comparing its
     // output (pure ACKs go out as usual).
@@ -382,7 +388,7 @@ export class SecondWrapper implements PacketPath {
   }
 
   /** Delay (claim 3): the client sees the SYN-ACK only once the connection's record is durable. */
-  private holdSynAck(conn: TcpConn, tcp: TcpPacket, pkt: Buffer): void {
+  private holdSynAck(conn: TcpConn, tcp: TcpPacket, pkt: PacketRef): void {
     if (conn.openedLogSeq < 0) {
       conn.iss0 = tcp.seq;
       conn.opts.serverMss = tcp.mss;
@@ -400,7 +406,7 @@ export class SecondWrapper implements PacketPath {
       }
       this.waiting.add(conn);
     }
-    conn.heldSynAck = Buffer.from(pkt);
+    conn.heldSynAck = copyPacket(pkt);
     if (this.log.durableSeq >= conn.openedLogSeq) this.releaseSynAck(conn);
   }
 
@@ -537,8 +543,8 @@ export class SecondWrapper implements PacketPath {
   // Close: a FIN/RST of the stack is a close only if the app is alive (else it is a crash)
   // ------------------------------------------------------------------------------------------
 
-  private holdClose(conn: TcpConn, pkt: Buffer): void {
-    conn.heldClose = Buffer.from(pkt);
+  private holdClose(conn: TcpConn, pkt: PacketRef): void {
+    conn.heldClose = copyPacket(pkt);
     if (!this.liveness.isAlive()) {
       this.appCrashed('the stack closed connections while the app was exiting');
       return;
@@ -565,7 +571,7 @@ export class SecondWrapper implements PacketPath {
       if (p.parse(pkt, this.vnet, pkt.length - this.vnet) !== 'ok') continue;
       p.tcp.checksumMode = this.vnet > 0 && (pkt[0]! & VnetFlags.NEEDS_CSUM) !== 0 ? 'partial' : 'full';
       if (p.tcp.flags & TCP_ACK) this.noteStackAck(conn, p.tcp);
-      if (this.outboundLive(conn, p.tcp, pkt)) this.inject('outbound', pkt);
+      if (this.outboundLive(conn, p.tcp, { buf: pkt, off: 0, len: pkt.length })) this.inject('outbound', pkt);
     }
   }
 
@@ -797,7 +803,7 @@ export class SecondWrapper implements PacketPath {
   }
 
   /** Replay: segments of REPLAYING connections coming from the restarted stack. */
-  private outboundReplaying(conn: TcpConn, tcp: TcpPacket, pkt: Buffer): boolean {
+  private outboundReplaying(conn: TcpConn, tcp: TcpPacket, pkt: PacketRef): boolean {
     const flags = tcp.flags;
     if (conn.issK === 0) {
       if ((flags & (TCP_SYN | TCP_ACK)) !== (TCP_SYN | TCP_ACK)) return false;
@@ -849,7 +855,7 @@ export class SecondWrapper implements PacketPath {
    * Regenerated output is compared with what the client was sent; below sndUna it is acked by the
    * daemon, in [sndUna, sndMax) it is sent once verified, past sndMax it is new. False on divergence.
    */
-  private verifyRegenerated(conn: TcpConn, tcp: TcpPacket, pkt: Buffer): boolean {
+  private verifyRegenerated(conn: TcpConn, tcp: TcpPacket, pkt: PacketRef): boolean {
     const v = conn.verifier!;
     const len = tcp.payloadLen;
     const off = conn.serverOff(seqAdd(tcp.seq, conn.delta));
@@ -873,7 +879,7 @@ export class SecondWrapper implements PacketPath {
     const end = off + len + (tcp.flags & TCP_FIN ? 1 : 0);
     if (end > conn.origSndUna && end > off) {
       // The client may still need it: send (a copy) once its blocks are verified.
-      conn.pendingVerified.push([Math.min(off + len, conn.origSndMax), Buffer.from(pkt)]);
+      conn.pendingVerified.push([Math.min(off + len, conn.origSndMax), copyPacket(pkt)]);
     }
     this.flushVerified(conn);
     return true;
@@ -1058,6 +1064,17 @@ export class SecondWrapper implements PacketPath {
     );
     this.closeConn(conn, ConnectionClosed_Reason.ABORTED);
   }
+}
+
+/** A packet in some buffer (with its virtio-net header, if any). */
+interface PacketRef {
+  buf: Buffer;
+  off: number;
+  len: number;
+}
+
+function copyPacket(p: PacketRef): Buffer {
+  return Buffer.from(p.buf.subarray(p.off, p.off + p.len));
 }
 
 function rec(connId: string, kind: LogRecord['kind']): LogRecord {
