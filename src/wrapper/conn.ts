@@ -111,7 +111,6 @@ export class TcpConn {
   /** The server stream as the client knew it when the restore began. */
   origSndMax = 0;
   origSndUna = 0;
-  origServerFinOff = -1;
   /** Last TSval of the restarted stack (echoed in forged segments). */
   stackTsval = 0;
   recoveries = 0;

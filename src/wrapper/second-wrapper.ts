@@ -761,7 +761,6 @@ export class SecondWrapper implements PacketPath {
     conn.verifier = new StreamVerifier(conn.hasher.snapshot());
     conn.origSndMax = conn.sndMax;
     conn.origSndUna = conn.sndUna;
-    conn.origServerFinOff = conn.serverFinOff;
     conn.pendingVerified = [];
     this.logger.debug({ conn: conn.id, stackAckOff: conn.stackAckOff, rcvLogged: conn.client.rcvLogged }, 'restore: forged SYN');
     this.sendForgedSyn(conn);

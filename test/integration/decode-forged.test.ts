@@ -11,52 +11,21 @@ import type { DecodedTcp } from '../../src/pcap/decode-format.js';
 import { PcapngWriter } from '../../src/pcap/pcapng-writer.js';
 import { buildSegment, layoutOptions, type SegmentSpec } from '../../src/wire/builder.js';
 import { tcpOptionsLen, type TcpOption } from '../../src/wire/tcp-options.js';
-import { ipv4Arb, ipv6Arb } from '../unit/wire/arbitraries.js';
+import { segmentFieldsArb, toSegmentSpec } from '../unit/wire/arbitraries.js';
 import { compareWithTshark, expectedFromTshark, tsharkFieldText } from '../unit/pcap/tshark.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const MAIN = join(ROOT, 'dist/cli/main.js');
 const tmp = mkdtempSync(join(tmpdir(), 'ftcp-forged-'));
 
-const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const specArb: fc.Arbitrary<SegmentSpec> = fc
   .record({
-    v6: fc.boolean(),
-    a4: fc.tuple(ipv4Arb, ipv4Arb),
-    a6: fc.tuple(ipv6Arb, ipv6Arb),
-    srcPort: fc.integer({ min: 1024, max: 0xffff }),
-    dstPort: fc.integer({ min: 1024, max: 0xffff }),
-    seq: u32,
-    ack: u32,
-    flags: fc.nat(255),
-    window: fc.nat(0xffff),
-    mss: fc.option(fc.nat(0xffff), { nil: undefined }),
-    wscale: fc.option(fc.nat(14), { nil: undefined }),
-    sackPermitted: fc.boolean(),
-    sack: fc.option(fc.array(fc.tuple(u32, u32), { minLength: 1, maxLength: 4 }), { nil: undefined }),
-    ts: fc.option(fc.tuple(u32, u32), { nil: undefined }),
+    fields: segmentFieldsArb({ minPort: 1024, maxSackBlocks: 4, maxPayload: 64 }),
     leadingNops: fc.nat(3),
     unknown: fc.option(fc.tuple(fc.constantFrom(253, 254), fc.uint8Array({ minLength: 2, maxLength: 6 })), { nil: undefined }),
-    payload: fc.uint8Array({ maxLength: 64 }),
   })
   .map((s) => {
-    const [src, dst] = s.v6 ? s.a6 : s.a4;
-    const base: SegmentSpec = {
-      src,
-      dst,
-      srcPort: s.srcPort,
-      dstPort: s.dstPort,
-      seq: s.seq,
-      ack: s.ack,
-      flags: s.flags,
-      window: s.window,
-      sackPermitted: s.sackPermitted,
-      payload: s.payload,
-      ...(s.mss !== undefined ? { mss: s.mss } : {}),
-      ...(s.wscale !== undefined ? { wscale: s.wscale } : {}),
-      ...(s.sack !== undefined ? { sack: s.sack as Array<[number, number]> } : {}),
-      ...(s.ts !== undefined ? { timestamps: { tsval: s.ts[0], tsecr: s.ts[1] } } : {}),
-    };
+    const base = toSegmentSpec(s.fields);
     // Shift the layout by NOPs and an unknown option so values sit at odd offsets too.
     const opts: TcpOption[] = Array.from({ length: s.leadingNops }, () => ({ kind: 'nop' }) as TcpOption);
     if (s.unknown) opts.push({ kind: 'unknown', type: s.unknown[0], data: Buffer.from(s.unknown[1]) });

@@ -25,6 +25,31 @@ afterAll(async () => {
 
 const protect = (name: string, vip: string, app: string[]): Promise<FtcpRunHandle> => env.protect(name, vip, app);
 
+/**
+ * A python client connects to VIP:9000 and runs SETUP; then the app is SIGKILLed and restarted
+ * while the client waits, and the client sends once more. Returns its output lines, the last one
+ * `DATA …` (the connection survived) or `RESET`.
+ */
+async function acrossCrash(name: string, vip: string, setup: string[]): Promise<string[]> {
+  const script = [
+    'import os,socket,sys,time',
+    `s=socket.create_connection(("${vip}",9000),timeout=20)`,
+    ...setup,
+    'open(sys.argv[1],"w").write("x")',
+    'time.sleep(3)',
+    'try:',
+    '  s.sendall(b"again\\n"); print("DATA", s.recv(100))',
+    'except ConnectionResetError:',
+    '  print("RESET")',
+  ].join('\n');
+  const ready = join(dataDir, `${name}.ready`);
+  const client = spawnCollect(host, 'python3', ['-c', script, ready], 40_000);
+  for (let i = 0; i < 400 && !existsSync(ready); i++) await sleep(50);
+  const old = killApp(name);
+  await waitRestarted(name, old);
+  return (await client).stdout.trim().split('\n');
+}
+
 function finalCounters(stderr: string): { wrapper: Record<string, number>; relay: unknown } {
   const line = stderr.split('\n').find((l) => l.includes('"final counters"'));
   if (!line) throw new Error(`no final counters in: ${stderr.slice(-2000)}`);
@@ -54,28 +79,13 @@ describe('recovery at scale and under hostile conditions', () => {
   it('a non-deterministic app: the client gets an RST, never a wrong byte, and it is counted', async () => {
     const name = `rn${tag}`;
     const h = await protect(name, '10.77.31.2', ['python3', join(APPS, 'nondet_server.py'), '9000']);
-    const script = [
-      'import socket,sys,time',
-      's=socket.create_connection(("10.77.31.2",9000),timeout=20)',
+    const out = await acrossCrash(name, '10.77.31.2', [
       'tok=b""',
       'while not tok.endswith(b"\\n"): tok+=s.recv(100)',
       's.sendall(b"hello\\n"); got=b""',
       'while len(got)<6: got+=s.recv(100)',
-      'open(sys.argv[1],"w").write("x")',
-      'time.sleep(3)',
-      'try:',
-      '  s.sendall(b"again\\n"); data=s.recv(100)',
-      '  print("DATA", data)',
-      'except ConnectionResetError:',
-      '  print("RESET")',
-    ].join('\n');
-    const ready = join(dataDir, `${name}.ready`);
-    const client = spawnCollect(host, 'python3', ['-c', script, ready], 40_000);
-    for (let i = 0; i < 400 && !existsSync(ready); i++) await sleep(50);
-    const old = killApp(name);
-    await waitRestarted(name, old);
-    const out = await client;
-    expect(out.stdout.trim()).toBe('RESET');
+    ]);
+    expect(out).toEqual(['RESET']);
     await stopFtcp(h);
     expect(h.stderr()).toMatch(/divergence/);
     expect(finalCounters(h.stderr()).wrapper.divergences).toBe(1);
@@ -105,26 +115,12 @@ describe('recovery at scale and under hostile conditions', () => {
   it('past --max-replay-bytes a connection flows unprotected and gets a clean RST at a crash', async () => {
     const name = `rb${tag}`;
     const h = await env.protect(name, '10.77.34.2', ['python3', join(APPS, 'echo.py'), '9000'], ['--max-replay-bytes', String(1 << 20)]);
-    const script = [
-      'import os,socket,sys,time',
-      's=socket.create_connection(("10.77.34.2",9000),timeout=20)',
+    const out = await acrossCrash(name, '10.77.34.2', [
       'data=os.urandom(4<<20); s.sendall(data); got=b""',
       'while len(got)<len(data): got+=s.recv(1<<20)',
       'print("ECHO", got==data, flush=True)',
-      'open(sys.argv[1],"w").write("x")',
-      'time.sleep(3)',
-      'try:',
-      '  s.sendall(b"more"); print("DATA", s.recv(10))',
-      'except ConnectionResetError:',
-      '  print("RESET")',
-    ].join('\n');
-    const ready = join(dataDir, `${name}.ready`);
-    const client = spawnCollect(host, 'python3', ['-c', script, ready], 40_000);
-    for (let i = 0; i < 400 && !existsSync(ready); i++) await sleep(50);
-    const old = killApp(name);
-    await waitRestarted(name, old);
-    const out = await client;
-    expect(out.stdout.trim().split('\n')).toEqual(['ECHO True', 'RESET']);
+    ]);
+    expect(out).toEqual(['ECHO True', 'RESET']);
     await stopFtcp(h);
     expect(finalCounters(h.stderr()).wrapper.unprotectedResets).toBe(1);
   });

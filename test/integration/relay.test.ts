@@ -7,6 +7,7 @@ import { TestNetns, sh } from '../helpers/host.js';
 import { TunDevice, type PacketBatch } from '../../src/tun/tun-device.js';
 import { Relay, RelayConfigError } from '../../src/relay/relay.js';
 import type { Direction, PacketOutput, PacketPath } from '../../src/relay/packet-path.js';
+import { udpPacket } from '../helpers/udp-packet.js';
 
 const ADDR_A = '10.201.0.1';
 const ADDR_B = '10.201.0.2';
@@ -258,34 +259,4 @@ function rewriteTtl(buffer: Buffer, ip: number): void {
   while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
   buffer.writeUInt16BE(~sum & 0xffff, ip + 10);
   rewritten++;
-}
-
-function checksum(buf: Buffer): number {
-  let sum = 0;
-  for (let i = 0; i + 1 < buf.length; i += 2) sum += buf.readUInt16BE(i);
-  if (buf.length % 2 === 1) sum += buf[buf.length - 1]! << 8;
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  return ~sum & 0xffff;
-}
-
-function udpPacket(src: string, dst: string, sport: number, dport: number, payload: Buffer): Buffer {
-  const p = Buffer.alloc(28 + payload.length);
-  p[0] = 0x45;
-  p.writeUInt16BE(p.length, 2);
-  p[8] = 64;
-  p[9] = 17;
-  Buffer.from(src.split('.').map(Number)).copy(p, 12);
-  Buffer.from(dst.split('.').map(Number)).copy(p, 16);
-  p.writeUInt16BE(checksum(p.subarray(0, 20)), 10);
-  p.writeUInt16BE(sport, 20);
-  p.writeUInt16BE(dport, 22);
-  p.writeUInt16BE(8 + payload.length, 24);
-  payload.copy(p, 28);
-  const pseudo = Buffer.alloc(12);
-  p.copy(pseudo, 0, 12, 20);
-  pseudo[9] = 17;
-  pseudo.writeUInt16BE(8 + payload.length, 10);
-  const sum = checksum(Buffer.concat([pseudo, p.subarray(20)]));
-  p.writeUInt16BE(sum === 0 ? 0xffff : sum, 26);
-  return p;
 }

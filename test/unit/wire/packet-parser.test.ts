@@ -4,53 +4,19 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { readCapture, type CaptureRecord } from '../../../src/pcap/reader.js';
 import { ipOffset } from '../../../src/pcap/link.js';
-import { buildAck, buildData, buildRst, buildSegment, buildSyn, buildSynAck, layoutOptions, type SegmentSpec } from '../../../src/wire/builder.js';
+import { buildAck, buildData, buildRst, buildSegment, buildSyn, buildSynAck, layoutOptions } from '../../../src/wire/builder.js';
 import { PacketParser, parsePacket } from '../../../src/wire/packet-parser.js';
 import { TCP_ACK, TCP_PSH, TCP_RST, TCP_SYN } from '../../../src/wire/tcp.js';
-import { ipv4Arb, ipv6Arb } from './arbitraries.js';
+import { segmentFieldsArb, toSegmentSpec } from './arbitraries.js';
 
-const u32 = fc.integer({ min: 0, max: 0xffffffff });
-
-const specArb = fc.record({
-  v6: fc.boolean(),
-  a4: fc.tuple(ipv4Arb, ipv4Arb),
-  a6: fc.tuple(ipv6Arb, ipv6Arb),
-  srcPort: fc.nat(0xffff),
-  dstPort: fc.nat(0xffff),
-  seq: u32,
-  ack: u32,
-  flags: fc.nat(255),
-  window: fc.nat(0xffff),
-  mss: fc.option(fc.nat(0xffff), { nil: undefined }),
-  wscale: fc.option(fc.nat(14), { nil: undefined }),
-  sackPermitted: fc.boolean(),
-  sack: fc.option(fc.array(fc.tuple(u32, u32), { minLength: 1, maxLength: 2 }), { nil: undefined }),
-  ts: fc.option(fc.tuple(u32, u32), { nil: undefined }),
-  payload: fc.uint8Array({ maxLength: 100 }),
-});
+const specArb = segmentFieldsArb({ maxSackBlocks: 2, maxPayload: 100 });
 
 describe('PacketParser', () => {
   it('decodes what the builders forge, both IP versions, with correct checksums', () => {
     const parser = new PacketParser({ verifyChecksums: true });
     fc.assert(
       fc.property(specArb, (s) => {
-        const [src, dst] = s.v6 ? s.a6 : s.a4;
-        const spec: SegmentSpec = {
-          src,
-          dst,
-          srcPort: s.srcPort,
-          dstPort: s.dstPort,
-          seq: s.seq,
-          ack: s.ack,
-          flags: s.flags,
-          window: s.window,
-          sackPermitted: s.sackPermitted,
-          payload: s.payload,
-          ...(s.mss !== undefined ? { mss: s.mss } : {}),
-          ...(s.wscale !== undefined ? { wscale: s.wscale } : {}),
-          ...(s.sack !== undefined ? { sack: s.sack as Array<[number, number]> } : {}),
-          ...(s.ts !== undefined ? { timestamps: { tsval: s.ts[0], tsecr: s.ts[1] } } : {}),
-        };
+        const spec = toSegmentSpec(s);
         const pkt = buildSegment(spec);
         expect(parser.parse(pkt, 0, pkt.length)).toBe('ok');
         const f = parsePacket(pkt);
