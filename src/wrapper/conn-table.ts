@@ -5,6 +5,8 @@ import type { TcpConn } from './conn.js';
 export class ConnTable {
   private readonly v4 = new Map<number, Map<number, TcpConn>>();
   private readonly v6 = new Map<number, Map<string, TcpConn>>();
+  /** By tuple key (conn-key.ts), for records of the shim that name a connection that way. */
+  private readonly tuples = new Map<string, TcpConn>();
   private count = 0;
 
   get size(): number {
@@ -35,7 +37,12 @@ export class ConnTable {
       : this.get6(servicePort, ConnTable.key6(buf, addrOff, clientPort));
   }
 
+  byTuple(tuple: string): TcpConn | undefined {
+    return this.tuples.get(tuple);
+  }
+
   add(conn: TcpConn): void {
+    this.tuples.set(conn.tuple, conn);
     if (conn.ipVersion === 4) {
       let m = this.v4.get(conn.serverPort);
       if (!m) this.v4.set(conn.serverPort, (m = new Map()));
@@ -59,6 +66,7 @@ export class ConnTable {
         : this.v6.get(conn.serverPort)?.get(ConnTable.key6(conn.clientAddr, 0, conn.clientPort)) === conn &&
           this.v6.get(conn.serverPort)!.delete(ConnTable.key6(conn.clientAddr, 0, conn.clientPort));
     if (removed) this.count--;
+    if (this.tuples.get(conn.tuple) === conn) this.tuples.delete(conn.tuple);
   }
 
   *all(): IterableIterator<TcpConn> {

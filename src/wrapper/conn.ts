@@ -1,6 +1,7 @@
 // One protected TCP connection, from the server's point of view, in the vocabulary of DESIGN.md.
 // Client-stream positions are offsets from irs+1, server-stream positions offsets from iss0+1;
 // the 32-bit sequence numbers the wire carries are derived from them.
+import { tupleKey } from '../log/conn-key.js';
 import { offsetFromSeq, seqAdd, seqFromOffset } from '../wire/seq.js';
 import { ClientStream } from './client-stream.js';
 import { ReplaySource } from './replay-source.js';
@@ -31,6 +32,8 @@ export interface HandshakeOptions {
 export class TcpConn {
   state: ConnState = 'SYN_RCVD';
   readonly id: string;
+  /** The tuple key (conn-key.ts): joins the shim's records to this connection. */
+  readonly tuple: string;
   readonly ipVersion: 4 | 6;
   readonly clientAddr: Uint8Array;
   readonly clientPort: number;
@@ -132,6 +135,7 @@ export class TcpConn {
     opts: HandshakeOptions;
   }) {
     this.id = init.id;
+    this.tuple = tupleKey(init.clientAddr, init.clientPort, init.serverPort);
     this.ipVersion = init.ipVersion;
     this.clientAddr = init.clientAddr;
     this.clientPort = init.clientPort;

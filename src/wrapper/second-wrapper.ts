@@ -5,6 +5,7 @@
 // `outbound`; recovery is in the section at the end.
 import type { Record as LogRecord } from '../log/gen/ftcp/v1/log.js';
 import { ConnectionClosed_Reason, IpVersion } from '../log/gen/ftcp/v1/log.js';
+import { daemonConnId, tupleKey } from '../log/conn-key.js';
 import type { Direction, PacketOutput, PacketPath } from '../relay/packet-path.js';
 import type { PacketBatch } from '../tun/tun-device.js';
 import { VnetFlags } from '../tun/vnet-hdr.js';
@@ -215,9 +216,9 @@ export class SecondWrapper implements PacketPath {
     const alen = ipVersion === 4 ? 4 : 16;
     const at = pkt.off + clientAddrOff;
     const clientAddr = Uint8Array.from(pkt.buf.subarray(at, at + alen));
-    const id = `${formatAddr(clientAddr)}:${tcp.srcPort}>${tcp.dstPort}/${tcp.seq}`;
+    const tuple = tupleKey(clientAddr, tcp.srcPort, tcp.dstPort);
     const conn = new TcpConn({
-      id,
+      id: daemonConnId(tuple, tcp.seq),
       ipVersion: ipVersion === 4 ? 4 : 6,
       clientAddr,
       clientPort: tcp.srcPort,
@@ -1103,11 +1104,4 @@ function openedRecord(conn: TcpConn): LogRecord {
       clientWindow: o.clientSynWindow,
     },
   });
-}
-
-function formatAddr(a: Uint8Array): string {
-  if (a.length === 4) return a.join('.');
-  const parts: string[] = [];
-  for (let k = 0; k < 16; k += 2) parts.push(((a[k]! << 8) | a[k + 1]!).toString(16));
-  return `[${parts.join(':')}]`;
 }
