@@ -1,5 +1,10 @@
 // Which records are live, i.e. still needed for recovery (docs/LOG.md, "Retention").
 // A record is dead once its connection is closed, or once the latest checkpoint covers it.
+// Checkpoint positions name a connection by either wrapper's id; they apply to the records of
+// both wrappers' ids with the same tuple key (conn-key.ts): the daemon's client data and the
+// shim's chunk records below the position are dead alike.
+import { tupleKeyOfConnId } from './conn-key.js';
+import type { ConnPosition } from './gen/ftcp/v1/log.js';
 import { Kind } from './record-meta.js';
 
 export interface ConnRetention {
@@ -10,23 +15,34 @@ export interface ConnRetention {
 
 export interface CheckpointRetention {
   lsn: number;
-  /** conn id → positions the checkpointed state has consumed / produced. */
+  /** tuple key → positions the checkpointed state has consumed / produced. */
   positions: ReadonlyMap<string, { clientOffset: number; serverOffset: number }>;
 }
 
+export function checkpointRetention(lsn: number, positions: readonly ConnPosition[]): CheckpointRetention {
+  return {
+    lsn,
+    positions: new Map(positions.map((p) => [tupleKeyOfConnId(p.connId), { clientOffset: p.clientOffset, serverOffset: p.serverOffset }])),
+  };
+}
+
+/**
+ * `connKey` is the tuple key of the record's connection (tupleKeyOfConnId of its id, computed
+ * once per connection by the caller), undefined for service-wide records.
+ */
 export function isLive(
   kind: Kind,
   lsn: number,
   end: number,
-  connId: string | undefined,
+  connKey: string | undefined,
   conn: ConnRetention | undefined,
   ckpt: CheckpointRetention | undefined,
 ): boolean {
   if (conn?.closed) return false;
   if (!ckpt || lsn > ckpt.lsn) return true;
   // Below the checkpoint from here on.
-  if (connId === undefined) return false; // service-wide: folded into the state
-  const pos = ckpt.positions.get(connId);
+  if (connKey === undefined) return false; // service-wide: folded into the state
+  const pos = ckpt.positions.get(connKey);
   if (pos === undefined) return true; // the state does not know this connection: keep all of it
   switch (kind) {
     case Kind.Opened:

@@ -9,7 +9,8 @@ import { FRAME_HEADER, encodeFrames, framesOf, validPrefix } from './frame.js';
 import { CheckpointFile, CheckpointInfo, ConnPosition, Record } from './gen/ftcp/v1/log.js';
 import { decodeStored, encodeIds, encodeStoredBatch, storedToWire, type DecodedStored, type StoredItem } from './stored-record.js';
 import { Kind, recordMeta, type RecordMeta } from './record-meta.js';
-import { isClientStream, isLive, type CheckpointRetention } from './retention.js';
+import { tupleKeyOfConnId } from './conn-key.js';
+import { checkpointRetention, isClientStream, isLive, type CheckpointRetention } from './retention.js';
 import { RowTable } from './row-table.js';
 import { FileSegments, MemorySegments, SEGMENT_MAGIC, type SegmentBackend } from './segment-files.js';
 
@@ -48,6 +49,8 @@ export interface StreamState {
 
 interface ConnState {
   id: string;
+  /** Tuple key of the id: what checkpoint positions apply by. */
+  tuple: string;
   slot: number;
   rows: number[];
   closed: boolean;
@@ -67,7 +70,7 @@ class ServiceIndex {
   conn(id: string): ConnState {
     let c = this.conns.get(id);
     if (!c) {
-      c = { id, slot: this.connBySlot.length, rows: [], closed: false, lastProgressLsn: -1 };
+      c = { id, tuple: tupleKeyOfConnId(id), slot: this.connBySlot.length, rows: [], closed: false, lastProgressLsn: -1 };
       this.connBySlot.push(c);
       this.conns.set(id, c);
     }
@@ -85,17 +88,14 @@ class ServiceIndex {
 
   setCheckpoint(info: CheckpointInfo): void {
     this.checkpoint = info;
-    this.retention = {
-      lsn: info.lsn,
-      positions: new Map(info.positions.map((p) => [p.connId, { clientOffset: p.clientOffset, serverOffset: p.serverOffset }])),
-    };
+    this.retention = checkpointRetention(info.lsn, info.positions);
   }
 
   rowLive(i: number): boolean {
     const r = this.rows;
     const slot = r.conn[i]!;
     const c = slot === 0 ? undefined : this.connBySlot[slot];
-    return isLive(r.kind[i]!, r.lsn[i]!, r.end[i]!, c?.id, c, this.retention);
+    return isLive(r.kind[i]!, r.lsn[i]!, r.end[i]!, c?.tuple, c, this.retention);
   }
 
   insert(lsn: number, segment: number, pos: number, len: number, meta: RecordMeta): void {
