@@ -64,8 +64,13 @@ const logServiceDefinition: grpc.ServiceDefinition = {
   },
 } as unknown as grpc.ServiceDefinition;
 
+/** How an Append stream ended: the writer half-closed, cancelled (e.g. its process died), or failed. */
+export type AppendStreamEnd = 'end' | 'cancelled' | 'error';
+export type AppendStreamEndListener = (service: string, streamId: string, how: AppendStreamEnd) => void;
+
 export class LogServer {
   private readonly grpcServer: grpc.Server;
+  private readonly streamEndListeners = new Set<AppendStreamEndListener>();
   private readonly health = new HealthStatus();
   private readonly token: Buffer | undefined;
   private readonly unixPaths: string[] = [];
@@ -146,6 +151,25 @@ export class LogServer {
     }
   }
 
+  /**
+   * Told when an Append stream that carried records (service and stream known) ends; the daemon
+   * watches the shim's session this way (a dropped session is a crash signal). Returns the unsubscribe.
+   */
+  onAppendStreamEnd(listener: AppendStreamEndListener): () => void {
+    this.streamEndListeners.add(listener);
+    return () => this.streamEndListeners.delete(listener);
+  }
+
+  private tellStreamEnd(service: string, streamId: string, how: AppendStreamEnd): void {
+    for (const l of this.streamEndListeners) {
+      try {
+        l(service, streamId, how);
+      } catch (err) {
+        this.log.error({ err: String(err) }, 'an append-stream-end listener failed');
+      }
+    }
+  }
+
   /** Stops accepting calls, lets the group commit in flight finish, closes the store. */
   async close(graceMs = 2000): Promise<void> {
     this.health.setServing(false);
@@ -189,14 +213,19 @@ export class LogServer {
     let lastSent = -1;
     let lastWanted = 0;
     let ending = false;
-    const finish = (): void => {
+    let told = false;
+    const finish = (how: AppendStreamEnd = 'end'): void => {
       if (stream) stream.listeners.delete(listener);
       this.calls.delete(call);
+      if (stream && !told) {
+        told = true;
+        this.tellStreamEnd(serviceName, stream.id, how);
+      }
     };
     const fail = (err: unknown): void => {
       if (done) return;
       done = true;
-      finish();
+      finish('error');
       call.emit('error', toStatus(err));
     };
     const send = (durable: number): void => {
@@ -257,11 +286,11 @@ export class LogServer {
     });
     call.on('cancelled', () => {
       done = true;
-      finish();
+      finish('cancelled');
     });
     call.on('error', () => {
       done = true;
-      finish();
+      finish('error');
     });
   }
 

@@ -36,6 +36,12 @@ export interface StreamListener {
   onFailed(err: LogError): void;
 }
 
+/**
+ * Told of a durable record of a watched kind, inside the group commit that made it durable and
+ * before the writer's acknowledgement goes out (so an in-process reader learns it first).
+ */
+export type DurableRecordListener = (service: string, streamId: string, connId: string, raw: Uint8Array) => void;
+
 export interface StreamState {
   readonly id: string;
   /** Service and stream id as stored in every record of this stream. */
@@ -166,6 +172,7 @@ export class LogStore {
   private commits = 0;
   private writeErrors = 0;
   private unlock: (() => Promise<void>) | undefined;
+  private readonly recordListeners = new Map<Kind, Set<DurableRecordListener>>();
 
   private constructor(
     private readonly backend: SegmentBackend,
@@ -408,11 +415,37 @@ export class LogStore {
       touched.add(it.stream);
     }
     this.settle(batch.length);
+    if (this.recordListeners.size > 0) this.tellRecordListeners(batch);
     for (const st of touched) for (const l of st.listeners) l.onDurable(st.durable);
     if (where.segment !== this.lastSegment) {
       // A segment was sealed: older ones may hold only closed connections by now.
       if (this.lastSegment !== 0) void this.reclaim().catch((err: unknown) => this.log.warn({ err: String(err) }, 'log store: reclaim failed'));
       this.lastSegment = where.segment;
+    }
+  }
+
+  /** Watches durable records of one kind (e.g. close intents); returns the unsubscribe. */
+  onDurableRecord(kind: Kind, listener: DurableRecordListener): () => void {
+    let set = this.recordListeners.get(kind);
+    if (!set) this.recordListeners.set(kind, (set = new Set()));
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.recordListeners.delete(kind);
+    };
+  }
+
+  private tellRecordListeners(batch: PendingItem[]): void {
+    for (const it of batch) {
+      const set = this.recordListeners.get(it.meta.kind);
+      if (!set) continue;
+      for (const l of set) {
+        try {
+          l(it.svc.name, it.stream.id, it.meta.connId, it.raw);
+        } catch (err) {
+          this.log.error({ err: String(err) }, 'log store: a durable-record listener failed');
+        }
+      }
     }
   }
 

@@ -8,6 +8,8 @@ import { Relay } from '../relay/relay.js';
 import { parseIpAddr } from '../wire/addr.js';
 import { SecondWrapper } from '../wrapper/second-wrapper.js';
 import { LogClientWrapperLog } from '../wrapper/wrapper-log.js';
+import { linkShim } from '../wrapper/shim-link.js';
+import { checkpointSource } from '../wrapper/checkpoint-source.js';
 import { FtcpMetrics } from '../metrics/metrics.js';
 import { isLoopback, startMetricsServer, type MetricsServer } from '../metrics/metrics-server.js';
 import { startControlServer, type ControlServer } from '../status/control-server.js';
@@ -80,6 +82,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
   let wrapper: SecondWrapper | undefined;
   let control: ControlServer | undefined;
   let metricsHttp: MetricsServer | undefined;
+  let unlinkShim: (() => void) | undefined;
   const startedAt = Date.now();
   // Read at request/scrape time: parts not built yet are undefined.
   const source = (): StatusSource => ({ cfg, wrapper, relay, supervisor: sup, logClient, startedAt });
@@ -140,7 +143,12 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
         liveness: { isAlive: () => isProcessAlive(supervisor.pid) },
         logger: log.child({ component: 'wrapper' }),
         maxReplayBytes: cfg.maxReplayBytes,
+        checkpoints: checkpointSource(logClient, logTarget),
       });
+    }
+    // Embedded log: close intents and the shim's session reach the wrapper in-process.
+    if (wrapper && logServer) {
+      unlinkShim = linkShim({ store: logServer.store, server: logServer.server, service: cfg.name, wrapper, logger: log.child({ component: 'shim-link' }) });
     }
     relay = new Relay({
       outer: topo.outer,
@@ -180,6 +188,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     metrics?.close();
     if (relay) log.info({ wrapper: wrapper?.counters, relay: relay.counters }, 'final counters');
     // No packet may reach the wrapper once the log is closed.
+    unlinkShim?.();
     wrapper?.close();
     relay?.close();
     await logClient?.close(2_000).catch(() => undefined);

@@ -89,6 +89,10 @@ export class TcpConn {
   heldClose: Buffer | null = null;
   /** The app is known alive after its FIN/RST: later ones go out at once. */
   closeExplained = false;
+  /** The shim's logged close intent (CloseIntent.How; 0 none): explains the stack's FIN/RST. */
+  closeIntent = 0;
+  /** Counted once in closeIntentsHonoured. */
+  closeIntentHonoured = false;
 
   // Recovery.
   verifier: StreamVerifier | null = null;
@@ -123,6 +127,8 @@ export class TcpConn {
   closeLogged = false;
   /** When the client's SYN was seen (daemon clock, ms). */
   openedAt = 0;
+  /** The same in wall-clock ms (compared with a checkpoint's creation time). */
+  openedWallMs = 0;
 
   constructor(init: {
     id: string;

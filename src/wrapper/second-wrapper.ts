@@ -3,9 +3,9 @@
 // delay, discard, modify or transmit it. After an app crash it holds the clients and restores
 // each connection into the restarted stack. The per-segment decisions are in `inbound` and
 // `outbound`; recovery is in the section at the end.
-import type { Record as LogRecord } from '../log/gen/ftcp/v1/log.js';
-import { ConnectionClosed_Reason, IpVersion } from '../log/gen/ftcp/v1/log.js';
-import { daemonConnId, tupleKey } from '../log/conn-key.js';
+import type { CheckpointInfo, ConnPosition, Record as LogRecord } from '../log/gen/ftcp/v1/log.js';
+import { CloseIntent_How, ConnectionClosed_Reason, IpVersion } from '../log/gen/ftcp/v1/log.js';
+import { daemonConnId, tupleKey, tupleKeyOfConnId } from '../log/conn-key.js';
 import type { Direction, PacketOutput, PacketPath } from '../relay/packet-path.js';
 import type { PacketBatch } from '../tun/tun-device.js';
 import { VnetFlags } from '../tun/vnet-hdr.js';
@@ -30,6 +30,11 @@ export interface AppLiveness {
   isAlive(): boolean;
 }
 
+/** Where the restore finds the service's latest checkpoint (the shim's). */
+export interface CheckpointSource {
+  latest(): CheckpointInfo | undefined | Promise<CheckpointInfo | undefined>;
+}
+
 export interface SecondWrapperOptions {
   /** The service address (VIP) bytes, 4 or 16. */
   vip: Uint8Array;
@@ -47,6 +52,8 @@ export interface SecondWrapperOptions {
   holdIntervalMs?: number;
   /** How long a FIN/RST of the stack waits for the app-liveness verdict. */
   closeGraceMs?: number;
+  /** Without one, every restore replays from the stream's start. */
+  checkpoints?: CheckpointSource;
   now?: () => number;
 }
 
@@ -81,6 +88,7 @@ export class SecondWrapper implements PacketPath {
   private readonly logger: Logger;
   private readonly maxReplayBytes: number;
   private readonly closeGraceMs: number;
+  private readonly checkpoints: CheckpointSource | undefined;
   private readonly now: () => number;
   /** Connections with something waiting for the log (pieces, FIN, held SYN-ACK, held ACK). */
   private readonly waiting = new Set<TcpConn>();
@@ -101,6 +109,7 @@ export class SecondWrapper implements PacketPath {
     this.logger = opts.logger;
     this.maxReplayBytes = opts.maxReplayBytes ?? 1 << 30;
     this.closeGraceMs = opts.closeGraceMs ?? 30;
+    this.checkpoints = opts.checkpoints;
     this.now = opts.now ?? (() => performance.now());
     this.log.onDurable((seq) => this.onDurable(seq));
     this.holdTimer = setInterval(() => this.sendHoldAcks(), opts.holdIntervalMs ?? 1000);
@@ -238,6 +247,7 @@ export class SecondWrapper implements PacketPath {
     if (tcp.tsOff >= 0) conn.clientTsval = tcp.tsval;
     conn.clientWindow = tcp.window;
     conn.openedAt = this.now();
+    conn.openedWallMs = Date.now();
     this.conns.add(conn);
   }
 
@@ -356,10 +366,14 @@ export class SecondWrapper implements PacketPath {
         return true;
       case 'NORMAL':
       case 'REPLAYING':
-        // Discard (claim 4) unless explained: a FIN/RST is a close only if the app lives on.
+        // Discard (claim 4) unless explained: by the shim's close intent, or (without one) by the
+        // app living on.
         if (flags & (TCP_FIN | TCP_RST) && !conn.closeExplained && !this.stopping && !(flags & TCP_SYN)) {
-          this.holdClose(conn, pkt);
-          return false;
+          if (!this.intentExplains(conn, flags)) {
+            this.holdClose(conn, pkt);
+            return false;
+          }
+          this.noteIntentHonoured(conn);
         }
         return this.outboundLive(conn, tcp, pkt);
       case 'RECOVERING':
@@ -564,16 +578,60 @@ export class SecondWrapper implements PacketPath {
       return;
     }
     for (const conn of this.conns.all()) {
-      const pkt = conn.heldClose;
-      if (!pkt || (conn.state !== 'NORMAL' && conn.state !== 'REPLAYING')) continue;
-      conn.heldClose = null;
+      if (!conn.heldClose || (conn.state !== 'NORMAL' && conn.state !== 'REPLAYING')) continue;
       conn.closeExplained = true;
-      const p = this.parser2;
-      if (p.parse(pkt, this.vnet, pkt.length - this.vnet) !== 'ok') continue;
-      p.tcp.checksumMode = this.vnet > 0 && (pkt[0]! & VnetFlags.NEEDS_CSUM) !== 0 ? 'partial' : 'full';
-      if (p.tcp.flags & TCP_ACK) this.noteStackAck(conn, p.tcp);
-      if (this.outboundLive(conn, p.tcp, { buf: pkt, off: 0, len: pkt.length })) this.inject('outbound', pkt);
+      this.releaseHeldClose(conn);
     }
+  }
+
+  /** The held FIN/RST goes on as if it had just come from the stack. */
+  private releaseHeldClose(conn: TcpConn): void {
+    const pkt = conn.heldClose;
+    if (!pkt) return;
+    conn.heldClose = null;
+    const p = this.parser2;
+    if (p.parse(pkt, this.vnet, pkt.length - this.vnet) !== 'ok') return;
+    p.tcp.checksumMode = this.vnet > 0 && (pkt[0]! & VnetFlags.NEEDS_CSUM) !== 0 ? 'partial' : 'full';
+    if (p.tcp.flags & TCP_ACK) this.noteStackAck(conn, p.tcp);
+    if (this.outboundLive(conn, p.tcp, { buf: pkt, off: 0, len: pkt.length })) this.inject('outbound', pkt);
+  }
+
+  /**
+   * The shim logged (durably) that the app closes the connection named by `tuple` (conn-key.ts):
+   * its FIN (END, DESTROY) or RST (DESTROY, RESET) then passes at once instead of waiting for the
+   * liveness verdict, and a close already held for it is released now. The intent may come before
+   * the stack's FIN (the shim logs it before calling end()); it stays with the connection.
+   */
+  closeIntent(tuple: string, how: CloseIntent_How, serverOffset: number): void {
+    const conn = this.conns.byTuple(tuple);
+    const known = how === CloseIntent_How.END || how === CloseIntent_How.DESTROY || how === CloseIntent_How.RESET;
+    if (!conn || !known || conn.state === 'SYN_RCVD' || conn.state === 'CLOSED') {
+      this.counters.closeIntentsUnmatched++;
+      this.logger.debug({ tuple, how, serverOffset, state: conn?.state }, 'close intent for no live connection: ignored');
+      return;
+    }
+    this.counters.closeIntents++;
+    // END < DESTROY < RESET in what they explain (see intentExplains).
+    if (how > conn.closeIntent) conn.closeIntent = how;
+    const held = conn.heldClose;
+    if (!held || (conn.state !== 'NORMAL' && conn.state !== 'REPLAYING')) return;
+    const p = this.parser2;
+    if (p.parse(held, this.vnet, held.length - this.vnet) !== 'ok' || !this.intentExplains(conn, p.tcp.flags)) return;
+    this.noteIntentHonoured(conn);
+    this.releaseHeldClose(conn);
+  }
+
+  /** A FIN is explained by any close intent, an RST only by DESTROY (unread data) or RESET. */
+  private intentExplains(conn: TcpConn, flags: number): boolean {
+    const how = conn.closeIntent;
+    if (how === 0) return false;
+    return flags & TCP_RST ? how === CloseIntent_How.DESTROY || how === CloseIntent_How.RESET : true;
+  }
+
+  private noteIntentHonoured(conn: TcpConn): void {
+    if (conn.closeIntentHonoured) return;
+    conn.closeIntentHonoured = true;
+    this.counters.closeIntentsHonoured++;
   }
 
   private maybeClosed(conn: TcpConn): void {
@@ -630,17 +688,80 @@ export class SecondWrapper implements PacketPath {
     this.logger.warn({ reason, connections: held }, 'app crash detected: holding clients');
   }
 
+  /**
+   * The shim's log session (an Append stream) ended: a crash signal besides the supervisor's. It
+   * counts only if the app is not alive (a live app may reconnect its session).
+   */
+  shimSessionLost(streamId: string): void {
+    if (this.stopping || this.appDown || this.liveness.isAlive()) return;
+    this.counters.shimSessionsLost++;
+    this.appCrashed(`the shim's log session ${streamId} dropped and the app is not alive`);
+  }
+
   /** The restarted app listens: restore every held connection into its stack. */
   appListening(): void {
     if (!this.appDown) return;
     this.appDown = false;
+    let latest: ReturnType<CheckpointSource['latest']>;
+    try {
+      latest = this.checkpoints?.latest();
+    } catch (err) {
+      latest = Promise.reject(err);
+    }
+    if (!(latest instanceof Promise)) {
+      this.restoreAll(latest);
+      return;
+    }
+    latest.then(
+      (ckpt) => this.restoreAll(ckpt),
+      (err: unknown) => {
+        // Records below the checkpoint may be gone: a replay from the start could stall or lie.
+        this.logger.error({ err }, 'cannot read the latest checkpoint: resetting the held connections');
+        for (const conn of [...this.conns.all()]) if (conn.state === 'RECOVERING') this.abortConn(conn);
+      },
+    );
+  }
+
+  /** Forged handshakes for every held connection, from the checkpoint's positions where it has one. */
+  private restoreAll(ckpt: CheckpointInfo | undefined): void {
+    if (this.appDown) return; // crashed again meanwhile: the next appListening restores
+    const positions = new Map<string, ConnPosition>();
+    for (const p of ckpt?.positions ?? []) positions.set(tupleKeyOfConnId(p.connId), p);
     const restoring = new Map<string, TcpConn>();
-    for (const conn of this.conns.all()) {
+    for (const conn of [...this.conns.all()]) {
       if (conn.state !== 'RECOVERING') continue;
+      const pos = positions.get(conn.tuple);
+      if (pos && ckpt && !this.applyPosition(conn, pos, ckpt)) continue;
       this.startRestore(conn);
       restoring.set(conn.id, conn);
     }
     if (restoring.size > 0) this.readReplayAll(restoring);
+  }
+
+  /**
+   * The restarted app starts from the checkpoint's state: the stack is given the client stream
+   * from clientOffset, and regenerates the server stream from serverOffset. False if the position
+   * cannot be honoured (the connection was reset).
+   */
+  private applyPosition(conn: TcpConn, pos: ConnPosition, ckpt: CheckpointInfo): boolean {
+    // A position from before this connection opened belongs to an older one on the same 4-tuple.
+    if (conn.openedWallMs > ckpt.createdUnixMs) return true;
+    const c = pos.clientOffset;
+    const sOff = pos.serverOffset;
+    if (c > conn.client.rcvAppended || sOff > conn.sndUna) {
+      // The client may lack server bytes the app will not produce again, or the app claims client
+      // bytes that never passed: nothing exact can be restored.
+      this.logger.error(
+        { conn: conn.id, clientOffset: c, serverOffset: sOff, rcvAppended: conn.client.rcvAppended, sndUna: conn.sndUna },
+        'checkpoint position beyond what the connection carried: resetting it',
+      );
+      this.abortConn(conn);
+      return false;
+    }
+    conn.clientBase = c;
+    conn.serverBase = sOff;
+    this.counters.restoredFromCheckpoint++;
+    return true;
   }
 
   /** One pass over the log feeds every restoring connection (not one read per connection). */
@@ -759,7 +880,8 @@ export class SecondWrapper implements PacketPath {
     conn.replayFinInjected = false;
     conn.replayRead = 'pending';
     conn.restoreStartedAt = this.now();
-    conn.verifier = new StreamVerifier(conn.hasher.snapshot());
+    conn.hasher.dropBelow(conn.serverBase);
+    conn.verifier = new StreamVerifier(conn.hasher.snapshot(), conn.serverBase);
     conn.origSndMax = conn.sndMax;
     conn.origSndUna = conn.sndUna;
     conn.pendingVerified = [];

@@ -127,11 +127,21 @@ export type VerifyResult = 'ok' | 'mismatch' | 'beyond';
 export class StreamVerifier {
   private crc = 0;
   private pos: number;
+  /** Blocks that start below this are taken as they come: their first bytes are not regenerated. */
+  private readonly trustBelow: number;
   verifiedEnd: number;
 
-  constructor(private readonly snap: StreamHashSnapshot) {
-    this.pos = snap.base;
-    this.verifiedEnd = snap.base;
+  /**
+   * `start`: where the regenerated stream begins (a checkpoint's server offset; default the
+   * snapshot's base). The block holding `start`, if it begins below it, cannot be compared.
+   */
+  constructor(
+    private readonly snap: StreamHashSnapshot,
+    start = snap.base,
+  ) {
+    this.pos = Math.max(start, snap.base);
+    this.trustBelow = this.pos;
+    this.verifiedEnd = this.pos;
   }
 
   /** End of the original stream: bytes past it are new output, nothing to compare. */
@@ -162,7 +172,7 @@ export class StreamVerifier {
       if (this.pos === blockEnd) {
         const whole = blockEnd - blockStart === HASH_BLOCK;
         const want = whole ? snap.blocks[(blockStart - snap.base) / HASH_BLOCK] : snap.tailCrc;
-        if (want !== this.crc) return 'mismatch';
+        if (blockStart >= this.trustBelow && want !== this.crc) return 'mismatch';
         this.verifiedEnd = blockEnd;
       }
     }

@@ -17,6 +17,16 @@ export interface WrapperCounters {
   unprotectedResets: number;
   /** Appends the log refused (closed or failed for good). */
   logErrors: number;
+  /** Close intents of the shim matched to a connection. */
+  closeIntents: number;
+  /** Connections whose FIN/RST went to the client at once because a close intent explained it. */
+  closeIntentsHonoured: number;
+  /** Close intents naming no connection the daemon knows (ignored). */
+  closeIntentsUnmatched: number;
+  /** Crash signals from a dropped shim session (the app was found not alive). */
+  shimSessionsLost: number;
+  /** Restores that started from a checkpoint's positions instead of the stream's start. */
+  restoredFromCheckpoint: number;
 }
 
 export function newWrapperCounters(): WrapperCounters {
@@ -36,5 +46,10 @@ export function newWrapperCounters(): WrapperCounters {
     divergences: 0,
     unprotectedResets: 0,
     logErrors: 0,
+    closeIntents: 0,
+    closeIntentsHonoured: 0,
+    closeIntentsUnmatched: 0,
+    shimSessionsLost: 0,
+    restoredFromCheckpoint: 0,
   };
 }
