@@ -989,8 +989,11 @@ export class SecondWrapper implements PacketPath {
         return false;
       }
     }
-    // Output the client already has: acknowledge it to the stack ourselves.
-    const ackTo = Math.min(v.verifiedEnd, conn.origSndUna);
+    // Output the client already has: acknowledge it to the stack ourselves, as soon as it is fed
+    // (not once its 4 KiB block is compared: an app writing small pieces would otherwise stall
+    // on its congestion window before finishing a block). These bytes never reach the client;
+    // a block that turns out to differ still resets the connection.
+    const ackTo = Math.min(v.fedEnd, conn.origSndUna);
     if (this.logger.isLevelEnabled('trace')) {
       this.logger.trace({ conn: conn.id, off, len, verifiedEnd: v.verifiedEnd, ackTo, state: conn.state }, 'regenerated output');
     }
