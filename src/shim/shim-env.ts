@@ -1,0 +1,25 @@
+// Where the shim logs, from the environment `ftcp run` gives the app.
+export interface ShimEnv {
+  /** gRPC target of the log server (`unix:/path` or host:port). */
+  logTarget: string;
+  service: string;
+  /** How long a replay waits for a restored connection or its bytes before giving up on it. */
+  restoreTimeoutMs: number;
+}
+
+export class ShimEnvError extends Error {}
+
+/** The shim's configuration, or undefined when the app runs outside `ftcp run`. */
+export function readShimEnv(env: NodeJS.ProcessEnv = process.env): ShimEnv | undefined {
+  const target = env.FTCP_LOG_TARGET;
+  const service = env.FTCP_SERVICE;
+  if (!target && !service) return undefined;
+  if (!target) throw new ShimEnvError('ftcp/shim: FTCP_SERVICE is set but FTCP_LOG_TARGET is not: set both (ftcp run does) or neither');
+  if (!service) throw new ShimEnvError('ftcp/shim: FTCP_LOG_TARGET is set but FTCP_SERVICE is not: set both (ftcp run does) or neither');
+  const t = env.FTCP_SHIM_RESTORE_TIMEOUT_MS;
+  const restoreTimeoutMs = t === undefined ? 10_000 : Number(t);
+  if (!Number.isFinite(restoreTimeoutMs) || restoreTimeoutMs <= 0) {
+    throw new ShimEnvError(`ftcp/shim: FTCP_SHIM_RESTORE_TIMEOUT_MS must be a positive number of milliseconds, got "${t}"`);
+  }
+  return { logTarget: target.startsWith('unix:') || target.includes(':') ? target : `unix:${target}`, service, restoreTimeoutMs };
+}
