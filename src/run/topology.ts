@@ -53,6 +53,22 @@ export async function linkExists(name: string, netns?: string): Promise<boolean>
   }
 }
 
+/**
+ * Longest busy-poll after a batch (event-loop reader): a reply that comes back within it is read
+ * without a sleep and a wake-up. The window adapts and is 0 on an idle relay (docs/TUN.md).
+ */
+export const DEFAULT_BUSY_POLL_US = 50;
+
+/** FTCP_TUN_BUSY_POLL_US: microseconds (0 turns busy-polling off). */
+export function busyPollFromEnv(value: string | undefined): number {
+  if (value === undefined || value === '') return DEFAULT_BUSY_POLL_US;
+  const us = Number(value);
+  if (!Number.isInteger(us) || us < 0 || us > 10_000) {
+    throw new ConfigError(`FTCP_TUN_BUSY_POLL_US must be an integer 0..10000 (microseconds), got ${JSON.stringify(value)}`);
+  }
+  return us;
+}
+
 export async function buildTopology(cfg: RunConfig, log: Logger): Promise<Topology> {
   const names = instanceNames(cfg.name);
   const six = cfg.ipVersion === 6;
@@ -69,6 +85,7 @@ export async function buildTopology(cfg: RunConfig, log: Logger): Promise<Topolo
     destroyNetnsSync(names.netns);
   };
 
+  const busyPollUs = busyPollFromEnv(process.env.FTCP_TUN_BUSY_POLL_US);
   if (await linkExists(names.outerTun)) {
     throw new ConfigError(
       `interface ${names.outerTun} already exists and is held by another process: pick another --name or stop that process`,
@@ -83,8 +100,8 @@ export async function buildTopology(cfg: RunConfig, log: Logger): Promise<Topolo
     // A deep device queue: a restore sends a burst of forged SYNs, and the stack's SYN-ACKs must not
     // be dropped at the TUN (the kernel would resend them only after a second).
     const txQueueLen = 10_000;
-    inner = TunDevice.open({ name: names.innerTun, netns: names.netns, mtu: cfg.mtu, vnetHdr: cfg.vnetHdr, reader, txQueueLen });
-    outer = TunDevice.open({ name: names.outerTun, mtu: cfg.mtu, vnetHdr: cfg.vnetHdr, reader, txQueueLen });
+    inner = TunDevice.open({ name: names.innerTun, netns: names.netns, mtu: cfg.mtu, vnetHdr: cfg.vnetHdr, reader, txQueueLen, busyPollUs });
+    outer = TunDevice.open({ name: names.outerTun, mtu: cfg.mtu, vnetHdr: cfg.vnetHdr, reader, txQueueLen, busyPollUs });
 
     // Inside: the VIP on the inner TUN, everything else routed out through it.
     const dad = six ? ['nodad'] : [];

@@ -16,6 +16,7 @@ export interface NativeTunHandle {
     pool: NativePoolSlot[],
     dispatch: (slot: number, count: number, error?: Error) => void,
     mode?: 'thread' | 'loop',
+    busyPollUs?: number,
   ): void;
   writeBatch(buffer: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number;
   write(packet: Uint8Array): boolean;
@@ -23,6 +24,7 @@ export interface NativeTunHandle {
   ref(): void;
   unref(): void;
   stats(): { writeErrors: number; lastWriteError: string | null };
+  busyPollStats(): { spins: number; hits: number; misses: number; yields: number; windowUs: number } | null;
 }
 
 export interface NativeTunAddon {

@@ -26,6 +26,12 @@ export interface TunOpenOptions {
    * no read-ahead (lower throughput under load). The batch contract is the same.
    */
   reader?: 'thread' | 'loop';
+  /**
+   * With reader 'loop': after a batch, keep reading this thread's loop-read devices for up to
+   * this many microseconds before going back to sleep, so a reply that follows closely is read
+   * without a wake-up. Adaptive (0 on an idle relay; see docs/TUN.md). Default 0: never spin.
+   */
+  busyPollUs?: number;
 }
 
 /**
@@ -46,6 +52,19 @@ export interface TunStats {
   lastWriteError: string | null;
 }
 
+export interface BusyPollStats {
+  /** Spins started after a batch. */
+  spins: number;
+  /** Batches read while spinning (each saved a sleep and a wake-up). */
+  hits: number;
+  /** Spins that ran out of window and went to sleep. */
+  misses: number;
+  /** Spins that gave the event loop a turn (other I/O ready, timer due, 200 µs cap) and resumed. */
+  yields: number;
+  /** The current adaptive window. */
+  windowUs: number;
+}
+
 const DEFAULT_BATCH_PACKETS = 64;
 const DEFAULT_POOL_SIZE = 4;
 const VNET_BATCH_BYTES = 1 << 20;
@@ -59,14 +78,16 @@ export class TunDevice {
   readonly offloads: number;
   /** Who reads the fd (see TunOpenOptions.reader). */
   readonly reader: 'thread' | 'loop';
+  private readonly busyPollUs: number;
   private readonly handle: NativeTunHandle;
   private readonly pool: PacketBatch[];
   private started = false;
   private closed = false;
 
-  private constructor(handle: NativeTunHandle, pool: PacketBatch[], reader: 'thread' | 'loop') {
+  private constructor(handle: NativeTunHandle, pool: PacketBatch[], reader: 'thread' | 'loop', busyPollUs: number) {
     this.handle = handle;
     this.reader = reader;
+    this.busyPollUs = busyPollUs;
     this.name = handle.name;
     this.vnetHdrLen = handle.vnetHdrLen;
     this.vnetHdr = handle.vnetHdrLen > 0;
@@ -79,6 +100,10 @@ export class TunDevice {
     const batchPackets = positiveInt(opts.batchPackets, DEFAULT_BATCH_PACKETS, 'batchPackets');
     const reader = opts.reader ?? 'thread';
     if (reader !== 'thread' && reader !== 'loop') throw new RangeError(`TunDevice.open: reader must be 'thread' or 'loop'`);
+    const busyPollUs = opts.busyPollUs ?? 0;
+    if (!Number.isInteger(busyPollUs) || busyPollUs < 0 || busyPollUs > 1_000_000) {
+      throw new RangeError('TunDevice.open: busyPollUs must be an integer 0..1000000');
+    }
     // The loop reader fills one batch at a time and hands it over synchronously.
     const poolSize = reader === 'loop' ? 1 : positiveInt(opts.poolSize, DEFAULT_POOL_SIZE, 'poolSize');
     if (poolSize > 64) throw new RangeError('TunDevice.open: poolSize must be at most 64');
@@ -109,7 +134,7 @@ export class TunDevice {
         count: 0,
       });
     }
-    return new TunDevice(handle, pool, reader);
+    return new TunDevice(handle, pool, reader, busyPollUs);
   }
 
   /**
@@ -134,7 +159,7 @@ export class TunDevice {
       }
     };
     try {
-      this.handle.start(pool, dispatch, this.reader);
+      this.handle.start(pool, dispatch, this.reader, this.busyPollUs);
     } catch (err) {
       throw TunError.from(err);
     }
@@ -175,6 +200,14 @@ export class TunDevice {
 
   stats(): TunStats {
     return this.handle.stats();
+  }
+
+  /**
+   * Loop reader only (undefined otherwise): busy-poll figures of the JS thread, shared by all of
+   * its loop-read devices (they spin together).
+   */
+  busyPollStats(): BusyPollStats | undefined {
+    return this.handle.busyPollStats() ?? undefined;
   }
 
   get isClosed(): boolean {

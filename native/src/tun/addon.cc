@@ -11,20 +11,13 @@
 #include <vector>
 
 #include "batch_reader.h"
+#include "js_error.h"
+#include "loop_reader.h"
 #include "sys_error.h"
 #include "tun_open.h"
 
 namespace ftcp_tun {
 namespace {
-
-Napi::Error MakeSysError(Napi::Env env, int err, const std::string& syscall, const std::string& message) {
-  std::string name = ErrnoName(err);
-  Napi::Error e = Napi::Error::New(env, message + ": " + name);
-  e.Set("code", Napi::String::New(env, name));
-  e.Set("errno", Napi::Number::New(env, -err));
-  e.Set("syscall", Napi::String::New(env, syscall));
-  return e;
-}
 
 void ThrowSysError(Napi::Env env, const SysError& error) {
   MakeSysError(env, error.err, error.syscall, error.message).ThrowAsJavaScriptException();
@@ -107,90 +100,6 @@ void FinalizeTsfn(napi_env, void* data, void*) {
   delete holder;
 }
 
-// The alternative to the reader thread: the JS thread's own event loop polls the fd and reads
-// one batch per readiness (level-triggered, so a backlog is read over several loop turns).
-// One thread wake-up per packet crossing instead of two (lower latency), but reads no longer
-// overlap with JS work (lower throughput under load). Only ever touched on the JS thread.
-struct LoopReader {
-  uv_poll_t poll;
-  napi_env env = nullptr;
-  napi_ref dispatch = nullptr;
-  napi_async_context asyncContext = nullptr;
-  int fd = -1;
-  Slot slot;
-  std::string name;
-  bool active = false;
-  bool errorDelivered = false;
-};
-
-void CallDispatch(LoopReader* r, size_t argc, napi_value* argv) {
-  napi_value fn, recv;
-  napi_get_reference_value(r->env, r->dispatch, &fn);
-  napi_get_global(r->env, &recv);  // make_callback needs an object as `this`
-  if (napi_make_callback(r->env, r->asyncContext, recv, fn, argc, argv, nullptr) == napi_pending_exception) {
-    napi_value exception;
-    napi_get_and_clear_last_exception(r->env, &exception);
-    napi_fatal_exception(r->env, exception);  // as an uncaught exception, like any callback
-  }
-}
-
-void StopLoopReader(LoopReader* r) {
-  if (!r->active) return;
-  r->active = false;
-  uv_poll_stop(&r->poll);
-  napi_delete_reference(r->env, r->dispatch);
-  napi_async_destroy(r->env, r->asyncContext);
-  uv_close(reinterpret_cast<uv_handle_t*>(&r->poll),
-           [](uv_handle_t* h) { delete static_cast<LoopReader*>(h->data); });
-}
-
-void OnLoopReadable(uv_poll_t* handle, int status, int) {
-  auto* r = static_cast<LoopReader*>(handle->data);
-  if (!r->active) return;
-  Slot& slot = r->slot;
-  uint32_t count = 0;
-  size_t pos = 0;
-  // libuv reports POLLERR as UV_EBADF; the read below gets the real errno (e.g. EBADFD when
-  // the device was deleted), so the status is only the fallback.
-  int err = 0;
-  bool wouldBlock = false;
-  while (err == 0 && count < slot.maxPackets && slot.cap - pos >= kPacketReserve) {
-    ssize_t n = read(r->fd, slot.buf + pos, slot.cap - pos);
-    if (n > 0) {
-      slot.offsets[count] = static_cast<uint32_t>(pos);
-      slot.lengths[count] = static_cast<uint32_t>(n);
-      count++;
-      pos = (pos + static_cast<size_t>(n) + 7) & ~static_cast<size_t>(7);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      wouldBlock = true;
-      break;
-    }
-    err = n < 0 ? errno : EIO;
-  }
-  if (err == 0 && status < 0 && wouldBlock && count == 0) err = -status;
-  napi_handle_scope scope;
-  napi_open_handle_scope(r->env, &scope);
-  if (count > 0) {
-    napi_value argv[2];
-    napi_create_int32(r->env, 0, &argv[0]);
-    napi_create_uint32(r->env, count, &argv[1]);
-    CallDispatch(r, 2, argv);  // may close the device: r stays valid until uv_close completes
-  }
-  if (err != 0 && r->active) {
-    uv_poll_stop(&r->poll);
-    Napi::Error error = MakeSysError(r->env, err, "read", "cannot read from TUN device " + r->name);
-    napi_value argv[3];
-    napi_create_int32(r->env, -1, &argv[0]);
-    napi_create_uint32(r->env, 0, &argv[1]);
-    argv[2] = error.Value();
-    CallDispatch(r, 3, argv);
-  }
-  napi_close_handle_scope(r->env, scope);
-}
-
 // Data pointer and length of a Uint8Array/Buffer (or any typed array viewed as bytes).
 bool BytesOf(napi_env env, napi_value value, uint8_t** data, size_t* length) {
   napi_typedarray_type type;
@@ -226,6 +135,7 @@ class TunHandle : public Napi::ObjectWrap<TunHandle> {
                            InstanceMethod<&TunHandle::Ref>("ref"),
                            InstanceMethod<&TunHandle::Unref>("unref"),
                            InstanceMethod<&TunHandle::Stats>("stats"),
+                           InstanceMethod<&TunHandle::BusyPoll>("busyPollStats"),
                        });
   }
 
@@ -321,7 +231,20 @@ class TunHandle : public Napi::ObjectWrap<TunHandle> {
     }
     bool loopMode = info.Length() >= 3 && info[2].IsString() && info[2].As<Napi::String>().Utf8Value() == "loop";
     if (loopMode) {
-      StartLoop(env, info[1].As<Napi::Function>(), slots[0]);
+      LoopReaderOptions opts;
+      opts.fd = fd_;
+      opts.slot = slots[0];
+      opts.name = shared_->name;
+      opts.refed = refed_;
+      if (info.Length() >= 4 && info[3].IsNumber()) {
+        int64_t us = info[3].As<Napi::Number>().Int64Value();
+        if (us < 0 || us > 1'000'000) {
+          ThrowRangeError(env, "start: busyPollUs must be 0..1000000");
+          return env.Undefined();
+        }
+        opts.busyPollUs = static_cast<uint32_t>(us);
+      }
+      loop_ = StartLoopReader(env, info[1].As<Napi::Function>(), opts);
       return env.Undefined();
     }
     shared_->batchNotes.assign(slots.size(), Note{});
@@ -344,32 +267,6 @@ class TunHandle : public Napi::ObjectWrap<TunHandle> {
       MakeSysError(env, err, "eventfd", "cannot start the reader of " + shared_->name).ThrowAsJavaScriptException();
     }
     return env.Undefined();
-  }
-
-  void StartLoop(Napi::Env env, Napi::Function dispatch, const Slot& slot) {
-    uv_loop_t* loop = nullptr;
-    if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
-      Napi::Error::New(env, "start: no event loop").ThrowAsJavaScriptException();
-      return;
-    }
-    auto* r = new LoopReader();
-    r->env = env;
-    r->fd = fd_;
-    r->slot = slot;
-    r->name = shared_->name;
-    r->poll.data = r;
-    int rc = uv_poll_init(loop, &r->poll, fd_);
-    if (rc != 0) {
-      delete r;
-      MakeSysError(env, -rc, "uv_poll_init", "cannot poll TUN device " + shared_->name).ThrowAsJavaScriptException();
-      return;
-    }
-    napi_create_reference(env, dispatch, 1, &r->dispatch);
-    napi_async_init(env, Napi::Object::New(env), Napi::String::New(env, "ftcp_tun.loopReader"), &r->asyncContext);
-    r->active = true;
-    uv_poll_start(&r->poll, UV_READABLE, OnLoopReadable);
-    if (!refed_) uv_unref(reinterpret_cast<uv_handle_t*>(&r->poll));
-    loop_ = r;
   }
 
   // writeBatch(buffer: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number
@@ -451,13 +348,13 @@ class TunHandle : public Napi::ObjectWrap<TunHandle> {
   Napi::Value Ref(const Napi::CallbackInfo& info) {
     refed_ = true;
     if (shared_ && shared_->tsfn != nullptr && fd_ >= 0) napi_ref_threadsafe_function(info.Env(), shared_->tsfn);
-    if (loop_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(&loop_->poll));
+    if (loop_ != nullptr) RefLoopReader(loop_, true);
     return info.Env().Undefined();
   }
   Napi::Value Unref(const Napi::CallbackInfo& info) {
     refed_ = false;
     if (shared_ && shared_->tsfn != nullptr && fd_ >= 0) napi_unref_threadsafe_function(info.Env(), shared_->tsfn);
-    if (loop_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(&loop_->poll));
+    if (loop_ != nullptr) RefLoopReader(loop_, false);
     return info.Env().Undefined();
   }
 
@@ -468,6 +365,20 @@ class TunHandle : public Napi::ObjectWrap<TunHandle> {
     o.Set("lastWriteError", lastWriteErrno_ ? Napi::Value(Napi::String::New(env, ErrnoName(lastWriteErrno_)))
                                             : env.Null());
     return o;
+  }
+
+  // busyPollStats(): the loop readers' spin figures of this thread, or null (not a loop reader).
+  Napi::Value BusyPoll(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (loop_ == nullptr) return env.Null();
+    BusyPollStats bp = LoopBusyPollStats();
+    Napi::Object b = Napi::Object::New(env);
+    b.Set("spins", Napi::Number::New(env, static_cast<double>(bp.spins)));
+    b.Set("hits", Napi::Number::New(env, static_cast<double>(bp.hits)));
+    b.Set("misses", Napi::Number::New(env, static_cast<double>(bp.misses)));
+    b.Set("yields", Napi::Number::New(env, static_cast<double>(bp.yields)));
+    b.Set("windowUs", Napi::Number::New(env, static_cast<double>(bp.windowNs) / 1000.0));
+    return b;
   }
 
   // Stop the reader first (it may be blocked in poll or waiting for a slot), then drop the
