@@ -517,8 +517,11 @@ export class SecondWrapper implements PacketPath {
         moved = true;
       }
       if (conn.heldSynAck && conn.openedLogSeq <= durableSeq) this.releaseSynAck(conn);
-      if (conn.state === 'NORMAL' && conn.ackPending && conn.durableAckOff > conn.lastAckOff) this.sendClampedAck(conn);
-      else if ((conn.state === 'RECOVERING' || conn.state === 'REPLAYING') && moved) this.sendHoldAck(conn);
+      if (conn.state === 'NORMAL' && conn.ackPending && conn.durableAckOff > conn.lastAckOff) {
+        this.sendClampedAck(conn);
+        // The stack's ACK of the client's FIN may have been the one held: the close completes here.
+        if (conn.serverFinOff >= 0 && conn.clientFinDurable) this.maybeClosed(conn);
+      } else if ((conn.state === 'RECOVERING' || conn.state === 'REPLAYING') && moved) this.sendHoldAck(conn);
       if (conn.state === 'REPLAYING') this.pumpReplay(conn);
       const idle =
         conn.client.pendingPieces === 0 &&

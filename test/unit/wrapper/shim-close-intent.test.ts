@@ -71,6 +71,21 @@ describe('SecondWrapper close intents', () => {
     h.w.close();
   });
 
+  it('a close whose last ACK waited for the log completes once the client FIN is durable', () => {
+    const h = harness();
+    open(h, 40000);
+    h.w.closeIntent(TUPLE, CloseIntent_How.END, 0);
+    expect(h.feed('outbound', fin).passed).toBe(true);
+    h.feed('inbound', { flags: TCP_FIN | TCP_ACK, seq: seqAdd(IRS, 1), ack: seqAdd(ISS0, 2) });
+    expect(h.feed('outbound', { flags: TCP_ACK, seq: seqAdd(ISS0, 2), ack: seqAdd(IRS, 2) }).passed).toBe(false); // held
+    expect(h.w.conns.byTuple(TUPLE)!.state).toBe('NORMAL');
+    h.log.makeDurable();
+    expect(h.injected('outbound').map((p) => p.ack)).toEqual([seqAdd(IRS, 2)]);
+    expect(h.w.conns.byTuple(TUPLE)!.state).toBe('CLOSED');
+    expect(h.log.records.at(-1)!.kind?.$case).toBe('closed');
+    h.w.close();
+  });
+
   it('without an intent the FIN is held and judged by liveness as before', async () => {
     const h = harness({ closeGraceMs: 5 });
     open(h, 40000);
