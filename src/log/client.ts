@@ -67,6 +67,8 @@ export interface ReadQuery {
   connId?: string;
   fromOffset?: number;
   skipCheckpoint?: boolean;
+  /** Only records of these kinds (Record.kind field numbers); default all. */
+  kinds?: number[];
 }
 
 /** gRPC codes after which resending cannot help: the client stops and fails its waiters. */
@@ -355,6 +357,7 @@ export class LogClient extends EventEmitter {
       connId: q.connId ?? '',
       fromOffset: q.fromOffset ?? 0,
       skipCheckpoint: q.skipCheckpoint ?? false,
+      kinds: q.kinds ?? [],
     };
     const call = this.grpcClient.makeServerStreamRequest<ReadRequest, ReadResponse>(
       P.read.path,

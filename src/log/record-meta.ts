@@ -18,6 +18,11 @@ export const enum Kind {
   Closed = 10,
 }
 
+/** The Kind of a Record.kind field number (10 = opened … 19 = closed); undefined if unknown. */
+export function kindOfFieldNumber(field: number): Kind | undefined {
+  return field >= 10 && field <= 19 ? ((field - 9) as Kind) : undefined;
+}
+
 export interface RecordMeta {
   kind: Kind;
   connId: string;

@@ -9,6 +9,7 @@ import type { ServerHttp2Session } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../util/logger.js';
 import { LogError } from './errors.js';
+import { kindOfFieldNumber, type Kind } from './record-meta.js';
 import {
   AppendRequest,
   LogService,
@@ -305,7 +306,8 @@ export class LogServer {
         if (req.service === '') throw new LogError('INVALID_ARGUMENT', 'service is empty');
         const ckpt = req.skipCheckpoint ? undefined : this.store.latestCheckpoint(req.service);
         if (ckpt) call.write({ checkpoint: ckpt, records: [] });
-        const opts = { fromOffset: req.fromOffset, ...(req.connId !== '' ? { connId: req.connId } : {}) };
+        const kinds = req.kinds.length > 0 ? readKinds(req.kinds) : undefined;
+        const opts = { fromOffset: req.fromOffset, ...(req.connId !== '' ? { connId: req.connId } : {}), ...(kinds ? { kinds } : {}) };
         for await (const batch of this.store.read(req.service, opts)) {
           if (call.cancelled) return;
           if (!call.write({ checkpoint: undefined, records: batch })) {
@@ -362,4 +364,14 @@ async function removeStaleSocket(path: string): Promise<void> {
   });
   if (live) throw new Error(`cannot listen on unix:${path}: another server is listening there`);
   await fsp.rm(path, { force: true });
+}
+
+function readKinds(fields: number[]): Set<Kind> {
+  const out = new Set<Kind>();
+  for (const f of fields) {
+    const k = kindOfFieldNumber(f);
+    if (k === undefined) throw new LogError('INVALID_ARGUMENT', `read: ${f} is not a record kind (Record.kind field numbers are 10-19)`);
+    out.add(k);
+  }
+  return out;
 }

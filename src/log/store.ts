@@ -123,9 +123,14 @@ interface PendingItem {
   meta: RecordMeta;
 }
 
+/** A read spans up to this many unwanted bytes between two wanted rows rather than issue two reads. */
+const READ_GAP_BYTES = 256 * 1024;
+
 export interface ReadOptions {
   connId?: string;
   fromOffset?: number;
+  /** Only records of these kinds (default all). */
+  kinds?: ReadonlySet<Kind>;
   /** Upper bound of payload bytes per yielded batch (default 1 MiB). */
   batchBytes?: number;
 }
@@ -505,7 +510,8 @@ export class LogStore {
     try {
       let out: Buffer[] = [];
       let outBytes = 0;
-      // Runs of rows adjacent on disk are fetched with one read.
+      // Rows close together on disk are fetched with one read (a filtered read skips rows between).
+      const picks: number[] = [];
       let runSeg = -1;
       let runStart = 0;
       let runEnd = 0;
@@ -515,29 +521,36 @@ export class LogStore {
         if (validPrefix(buf, 0) !== buf.length) {
           throw new LogError('DATA_LOSS', `segment ${runSeg}: stored record failed its CRC check at read`);
         }
-        for (const [, p] of framesOf(buf, 0, buf.length)) {
-          const w = storedToWire(p);
-          out.push(w);
-          outBytes += w.length;
+        // Only the picked frames: a run may span rows the read skips (other kinds, dead rows).
+        for (let j = 0; j < picks.length; j += 2) {
+          for (const [, p] of framesOf(buf, picks[j]! - runStart, picks[j + 1]! - runStart)) {
+            const w = storedToWire(p);
+            out.push(w);
+            outBytes += w.length;
+          }
         }
+        picks.length = 0;
         runSeg = -1;
       };
       const coalesce = this.backend.kind === 'fsync';
       for (let k = 0; k < rows.length; k++) {
         const i = all ? k : rows[k]!;
         if (!svc.rowLive(i)) continue;
+        if (opts.kinds && !opts.kinds.has(r.kind[i]!)) continue;
         if (from > 0 && isClientStream(r.kind[i]!) && r.end[i]! <= from) continue;
         const seg = r.segment[i]!;
         const start = r.pos[i]! - FRAME_HEADER;
         const end = r.pos[i]! + r.len[i]!;
-        if (coalesce && seg === runSeg && start === runEnd && end - runStart <= 4 * 1024 * 1024) {
+        if (coalesce && seg === runSeg && start >= runEnd && start - runEnd <= READ_GAP_BYTES && end - runStart <= 4 * 1024 * 1024) {
           runEnd = end;
+          picks.push(start, end);
           continue;
         }
         await flushRun();
         runSeg = seg;
         runStart = start;
         runEnd = end;
+        picks.push(start, end);
         if (outBytes >= batchBytes) {
           yield out;
           out = [];

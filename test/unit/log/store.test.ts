@@ -6,7 +6,7 @@ import type { Logger } from "../../../src/util/logger.js";
 import { afterEach, describe, expect, it } from 'vitest';
 import { LogError } from '../../../src/log/errors.js';
 import { Record } from '../../../src/log/gen/ftcp/v1/log.js';
-import { decodeRecord } from '../../../src/log/record-meta.js';
+import { decodeRecord, Kind } from '../../../src/log/record-meta.js';
 import { LogStore } from '../../../src/log/store.js';
 import { decodeStored } from '../../../src/log/stored-record.js';
 import { StoredRecord } from '../../../src/log/gen/ftcp/v1/log.js';
@@ -188,5 +188,27 @@ describe('LogStore on disk', () => {
   it('stores the writer ids and sequence in a self-describing body', () => {
     const body = Buffer.alloc(0);
     expect(() => decodeStored(body)).toThrow();
+  });
+});
+
+describe('LogStore filtered read', () => {
+  it('returns only the kinds asked for, in lsn order, across rows it skips', async () => {
+    const { dir, cleanup } = tempDir();
+    cleanups.push(cleanup);
+    const { store } = await open(dir);
+    const recs: Record[] = [openedRecord('a')];
+    for (let i = 0; i < 200; i++) {
+      recs.push(dataRecord('a', i * 100, payload(i, 100)));
+      recs.push({ connId: 'a#0', kind: { $case: 'shimChunks', value: { offset: i * 100, lengths: [100], globalOrder: i } } });
+    }
+    await put(store, 's1', 1, recs);
+    const out: StoredRecord[] = [];
+    for await (const batch of store.read('svc', { kinds: new Set([Kind.ShimChunks, Kind.Opened]) })) for (const b of batch) out.push(StoredRecord.decode(b));
+    const kinds = out.map((s) => Record.decode(s.record).kind?.$case);
+    expect(kinds[0]).toBe('opened');
+    expect(kinds.slice(1)).toEqual(Array(200).fill('shimChunks'));
+    expect(out.map((s) => s.lsn)).toEqual([...out.map((s) => s.lsn)].sort((x, y) => x - y));
+    const orders = out.slice(1).map((s) => (Record.decode(s.record).kind as { value: { globalOrder: number } }).value.globalOrder);
+    expect(orders).toEqual(Array.from({ length: 200 }, (_, i) => i));
   });
 });

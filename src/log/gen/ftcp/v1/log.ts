@@ -376,6 +376,11 @@ export interface ReadRequest {
   /** with conn_id: skip client-stream records that end at or below this */
   fromOffset: number;
   skipCheckpoint: boolean;
+  /**
+   * Only records of these kinds (field numbers of Record.kind, e.g. 15 = shim_accept); empty = all.
+   * The shim reads its own records this way, without the client data.
+   */
+  kinds: number[];
 }
 
 /**
@@ -3095,7 +3100,7 @@ export const CheckpointResponse: MessageFns<CheckpointResponse> = {
 };
 
 function createBaseReadRequest(): ReadRequest {
-  return { service: "", connId: "", fromOffset: 0, skipCheckpoint: false };
+  return { service: "", connId: "", fromOffset: 0, skipCheckpoint: false, kinds: [] };
 }
 
 export const ReadRequest: MessageFns<ReadRequest> = {
@@ -3111,6 +3116,13 @@ export const ReadRequest: MessageFns<ReadRequest> = {
     }
     if (message.skipCheckpoint !== false) {
       writer.uint32(32).bool(message.skipCheckpoint);
+    }
+    if (message.kinds.length !== 0) {
+      writer.uint32(42).fork();
+      for (const v of message.kinds) {
+        writer.uint32(v);
+      }
+      writer.join();
     }
     return writer;
   },
@@ -3160,6 +3172,24 @@ export const ReadRequest: MessageFns<ReadRequest> = {
             message.skipCheckpoint = reader.bool();
             continue;
           }
+          case 5: {
+            if (tag === 40) {
+              message.kinds.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 42) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.kinds.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3190,6 +3220,9 @@ export const ReadRequest: MessageFns<ReadRequest> = {
         : isSet(object.skip_checkpoint)
         ? globalThis.Boolean(object.skip_checkpoint)
         : false,
+      kinds: globalThis.Array.isArray(object?.kinds)
+        ? object.kinds.map((e: any) => globalThis.Number(e))
+        : [],
     };
   },
 
@@ -3207,6 +3240,9 @@ export const ReadRequest: MessageFns<ReadRequest> = {
     if (message.skipCheckpoint !== false) {
       obj.skipCheckpoint = message.skipCheckpoint;
     }
+    if (message.kinds?.length) {
+      obj.kinds = message.kinds.map((e) => Math.round(e));
+    }
     return obj;
   },
 
@@ -3219,6 +3255,7 @@ export const ReadRequest: MessageFns<ReadRequest> = {
     message.connId = object.connId ?? "";
     message.fromOffset = object.fromOffset ?? 0;
     message.skipCheckpoint = object.skipCheckpoint ?? false;
+    message.kinds = object.kinds?.map((e) => e) || [];
     return message;
   },
 };
