@@ -44,8 +44,13 @@ createServer((socket) => {
     let nl;
     let out = '';
     while ((nl = buf.indexOf('\n')) >= 0) {
-      out += answer(buf.slice(0, nl)) + '\n';
+      const line = buf.slice(0, nl);
       buf = buf.slice(nl + 1);
+      if (line.trim().toUpperCase() === 'QUIT') {
+        socket.end(out + 'BYE\n');
+        return;
+      }
+      out += answer(line) + '\n';
     }
     partial.set(id, buf);
     if (out) socket.write(out);

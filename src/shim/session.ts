@@ -15,6 +15,9 @@ import type { ShimEnv } from './shim-env.js';
 
 type Phase = 'loading' | 'replaying' | 'live';
 
+/** Record kinds the replay plan is built from (Record.kind field numbers): not the client data. */
+const PLAN_KINDS = [10 /* opened */, 14 /* shim_chunks */, 15 /* shim_accept */, 17 /* close_intent */, 18 /* nondeterministic */, 19 /* closed */];
+
 interface Deferred {
   build: (g: number) => Record;
   /** Global order taken when the event happened; undefined = take it when appended. */
@@ -56,6 +59,7 @@ export class ShimSession implements ConnSession {
   private checkpointChain: Promise<void> = Promise.resolve();
   private liveWaiters: (() => void)[] = [];
   retainOutput = false;
+  private replayStartedAt = 0;
   readonly stats: ShimStats = { phase: 'loading', replayedEvents: 0, replayedValues: 0, abandoned: 0, checkpoints: 0 };
 
   constructor(private readonly env: ShimEnv) {
@@ -71,9 +75,12 @@ export class ShimSession implements ConnSession {
     let delay = 200;
     for (;;) {
       try {
+        const t0 = Date.now();
         const items: ReadItem[] = [];
-        for await (const it of this.client.read({})) items.push(it);
+        for await (const it of this.client.read({ kinds: PLAN_KINDS })) items.push(it);
+        const t1 = Date.now();
         this.plan = buildReplayPlan(items);
+        debug(`log read: ${items.length} items in ${t1 - t0} ms, plan built in ${Date.now() - t1} ms`);
         break;
       } catch (err) {
         warn(`cannot read the log yet (${(err as Error).message}); connections wait`);
@@ -101,6 +108,7 @@ export class ShimSession implements ConnSession {
     const arrived = this.waiting;
     this.waiting = [];
     for (const conn of arrived) this.place(conn);
+    this.replayStartedAt = Date.now();
     this.driver.start();
   }
 
@@ -118,7 +126,7 @@ export class ShimSession implements ConnSession {
   }
 
   private goLive(): void {
-    debug(`live after ${this.driver?.delivered ?? 0} replayed events`);
+    debug(`live after ${this.driver?.delivered ?? 0} replayed events (${Date.now() - this.replayStartedAt} ms)`);
     if (this.driver) {
       this.stats.replayedEvents = this.driver.delivered;
       this.stats.replayedValues = this.driver.answered;
