@@ -49,7 +49,8 @@ describe('key-value server on the shim', () => {
   it('50 clients doing INCR/GET, server SIGKILLed every few seconds for a minute: every answer right, no reset', async () => {
     const name = `kv${tag}`;
     const vip = '10.77.40.2';
-    const h = await env.protect(name, vip, ['node', join(EX, 'kv-server.mjs'), '9000']);
+    // A checkpoint every second keeps each restart's replay short.
+    const h = await env.protect(name, vip, ['node', join(EX, 'kv-server.mjs'), '9000', '1000']);
     const client = spawnCollect(env.host, 'python3', [join(APPS, 'kv_client.py'), vip, '9000', '50', '60', '30'], 150_000);
     const kills = await killLoop(name, 4000, 56_000, client);
     const out = await client;
