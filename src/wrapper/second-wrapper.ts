@@ -917,6 +917,14 @@ export class SecondWrapper implements PacketPath {
           if (item.kind === 'data') src.add(item.offset, item.data);
           else src.finOff = item.offset;
         }
+        if (conn.state === 'REPLAYING' && src.contiguousEnd(from) === from && from < conn.client.rcvLogged) {
+          // Durable bytes the log does not give back (e.g. dropped below a checkpoint whose
+          // position was not applied): reading again would loop, replaying would stall.
+          this.logger.error({ conn: conn.id, from, rcvLogged: conn.client.rcvLogged }, 'the log lacks client bytes to replay: resetting the connection');
+          conn.replayRead = 'failed';
+          this.abortConn(conn);
+          return;
+        }
         conn.replayRead = 'done';
         this.pumpReplay(conn);
       } catch (err) {

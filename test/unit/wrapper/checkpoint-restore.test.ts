@@ -118,6 +118,21 @@ describe('SecondWrapper restore from a checkpoint', () => {
     h.w.close();
   });
 
+  it('resets a connection whose logged bytes the log no longer has, instead of stalling', async () => {
+    const h = harness();
+    busyConn(h);
+    // The first request is gone from the log (as if dropped below a checkpoint not applied here).
+    h.log.records = h.log.records.filter((r) => !(r.kind?.$case === 'clientData' && r.kind.value.offset === 0));
+    h.w.appCrashed('test');
+    h.w.appListening();
+    h.injected('outbound');
+    h.feed('outbound', { flags: TCP_SYN | TCP_ACK, seq: ISSK, ack: seqAdd(IRS, 1), mss: 1460 });
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    expect(h.injected('outbound').some((p) => p.flags & TCP_RST)).toBe(true);
+    expect(h.w.conns.byTuple(TUPLE)!.state).toBe('CLOSED');
+    h.w.close();
+  });
+
   it('waits for a checkpoint read that is asynchronous (remote log server)', async () => {
     const h = harness({ checkpoints: { latest: async () => checkpoint(300, 4500) } });
     busyConn(h);
