@@ -1,5 +1,5 @@
 // A TUN device read by a native thread in batches and written synchronously in batches.
-import { tunAddon, type NativeTunHandle } from './native-tun.js';
+import { tunAddon, type NativeTunAddon, type NativeTunHandle } from './native-tun.js';
 import { TunError } from './tun-error.js';
 
 export interface TunOpenOptions {
@@ -80,12 +80,14 @@ export class TunDevice {
   readonly reader: 'thread' | 'loop';
   private readonly busyPollUs: number;
   private readonly handle: NativeTunHandle;
+  private readonly addon: NativeTunAddon;
   private readonly pool: PacketBatch[];
   private started = false;
   private closed = false;
 
   private constructor(handle: NativeTunHandle, pool: PacketBatch[], reader: 'thread' | 'loop', busyPollUs: number) {
     this.handle = handle;
+    this.addon = tunAddon();
     this.reader = reader;
     this.busyPollUs = busyPollUs;
     this.name = handle.name;
@@ -174,7 +176,7 @@ export class TunDevice {
   /** Same as writeBatch over loose arrays (packet i = buffer[offsets[i], +lengths[i])). */
   writePackets(buffer: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number {
     try {
-      return this.handle.writeBatch(buffer, offsets, lengths, count);
+      return this.addon.writePackets(this.handle.id, buffer, offsets, lengths, count);
     } catch (err) {
       throw TunError.from(err);
     }

@@ -123,6 +123,11 @@ bool Uint32sOf(napi_env env, napi_value value, uint32_t** data, size_t* length) 
   return true;
 }
 
+class TunHandle;
+// The open handles of this JS thread by id, so the write path can find its handle from a plain
+// integer: ObjectWrap's unwrap (a private-symbol lookup) cost more than the rest of the call.
+thread_local std::vector<TunHandle*> tHandles;
+
 class TunHandle : public Napi::ObjectWrap<TunHandle> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -169,6 +174,8 @@ class TunHandle : public Napi::ObjectWrap<TunHandle> {
       return;
     }
     fd_ = opened.fd;
+    id_ = static_cast<int32_t>(tHandles.size());
+    tHandles.push_back(this);
     shared_ = std::make_shared<Shared>();
     shared_->name = opened.name;
     Napi::Object self = info.This().As<Napi::Object>();
@@ -176,9 +183,30 @@ class TunHandle : public Napi::ObjectWrap<TunHandle> {
     self.Set("vnetHdrLen", Napi::Number::New(env, opened.vnetHdrLen));
     self.Set("offloads", Napi::Number::New(env, opened.offloads));
     self.Set("fd", Napi::Number::New(env, opened.fd));
+    self.Set("id", Napi::Number::New(env, id_));
   }
 
   ~TunHandle() override { Shutdown(); }
+
+  // writePackets(id, buffer: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count): number
+  // The hot write path as a plain function of the module (see tHandles); same semantics as
+  // writeBatch.
+  static napi_value WritePacketsById(napi_env env, napi_callback_info info) {
+    size_t argc = 5;
+    napi_value argv[5];
+    napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+    int32_t id = -1;
+    if (argc < 5 || napi_get_value_int32(env, argv[0], &id) != napi_ok) {
+      ThrowTypeError(env, "writePackets(id, buffer, offsets, lengths, count)");
+      return nullptr;
+    }
+    TunHandle* h = id >= 0 && static_cast<size_t>(id) < tHandles.size() ? tHandles[id] : nullptr;
+    if (h == nullptr || h->fd_ < 0) {
+      MakeSysError(env, EBADF, "write", "TUN device is closed").ThrowAsJavaScriptException();
+      return nullptr;
+    }
+    return h->WriteRun(env, argv + 1);
+  }
 
  private:
   // start(pool: { buffer: Uint8Array, offsets: Uint32Array, lengths: Uint32Array }[],
@@ -278,25 +306,33 @@ class TunHandle : public Napi::ObjectWrap<TunHandle> {
       MakeSysError(info.Env(), EBADF, "write", "TUN device is closed").ThrowAsJavaScriptException();
       return info.Env().Undefined();
     }
+    napi_value argv[4];
+    for (size_t i = 0; i < 4; i++) argv[i] = info[i];
+    return Napi::Value(env, WriteRun(env, argv));
+  }
+
+  // argv: buffer, offsets, lengths, count. Returns the count written, or nullptr after throwing.
+  napi_value WriteRun(napi_env env, napi_value* argv) {
     uint8_t* buf;
     size_t bufLen, nOffsets, nLengths;
     uint32_t *offsets, *lengths;
-    if (info.Length() < 4 || !BytesOf(env, info[0], &buf, &bufLen) || !Uint32sOf(env, info[1], &offsets, &nOffsets) ||
-        !Uint32sOf(env, info[2], &lengths, &nLengths) || !info[3].IsNumber()) {
-      ThrowTypeError(info.Env(), "writeBatch(buffer: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count)");
-      return info.Env().Undefined();
+    double countArg;
+    if (!BytesOf(env, argv[0], &buf, &bufLen) || !Uint32sOf(env, argv[1], &offsets, &nOffsets) ||
+        !Uint32sOf(env, argv[2], &lengths, &nLengths) || napi_get_value_double(env, argv[3], &countArg) != napi_ok) {
+      ThrowTypeError(env, "writeBatch(buffer: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count)");
+      return nullptr;
     }
-    int64_t count = info[3].As<Napi::Number>().Int64Value();
-    if (count < 0 || static_cast<size_t>(count) > nOffsets || static_cast<size_t>(count) > nLengths) {
-      ThrowRangeError(info.Env(), "writeBatch: count exceeds offsets/lengths");
-      return info.Env().Undefined();
+    if (!(countArg >= 0) || countArg > static_cast<double>(nOffsets) || countArg > static_cast<double>(nLengths)) {
+      ThrowRangeError(env, "writeBatch: count exceeds offsets/lengths");
+      return nullptr;
     }
+    int64_t count = static_cast<int64_t>(countArg);
     uint32_t written = 0;
     for (int64_t i = 0; i < count; i++) {
       uint64_t off = offsets[i], len = lengths[i];
       if (off + len > bufLen) {
-        ThrowRangeError(info.Env(), "writeBatch: packet " + std::to_string(i) + " lies outside the buffer");
-        return info.Env().Undefined();
+        ThrowRangeError(env, "writeBatch: packet " + std::to_string(i) + " lies outside the buffer");
+        return nullptr;
       }
       ssize_t n;
       do {
@@ -310,7 +346,9 @@ class TunHandle : public Napi::ObjectWrap<TunHandle> {
       writeErrors_++;
       lastWriteErrno_ = errno;
     }
-    return Napi::Number::New(info.Env(), written);
+    napi_value result;
+    napi_create_uint32(env, written, &result);
+    return result;
   }
 
   // write(packet: Uint8Array): boolean — false on EAGAIN, throws on other errors.
@@ -384,6 +422,7 @@ class TunHandle : public Napi::ObjectWrap<TunHandle> {
   // Stop the reader first (it may be blocked in poll or waiting for a slot), then drop the
   // thread-safe function (its queued batches are skipped: closed is set), then the fd.
   void Shutdown() {
+    if (id_ >= 0 && static_cast<size_t>(id_) < tHandles.size() && tHandles[id_] == this) tHandles[id_] = nullptr;
     if (fd_ < 0) return;
     shared_->closed = true;
     shared_->reader.Stop();
@@ -401,6 +440,7 @@ class TunHandle : public Napi::ObjectWrap<TunHandle> {
   }
 
   int fd_ = -1;
+  int32_t id_ = -1;  // index in tHandles
   bool refed_ = true;
   uint64_t writeErrors_ = 0;
   int lastWriteErrno_ = 0;
@@ -415,6 +455,9 @@ class TunHandle : public Napi::ObjectWrap<TunHandle> {
 static Napi::Object InitTun(Napi::Env env, Napi::Object exports) {
   exports.Set("TunHandle", ftcp_tun::TunHandle::Define(env));
   exports.Set("vnetHdrLen", Napi::Number::New(env, ftcp_tun::kVnetHdrLen));
+  napi_value writePackets;
+  napi_create_function(env, "writePackets", NAPI_AUTO_LENGTH, ftcp_tun::TunHandle::WritePacketsById, nullptr, &writePackets);
+  exports.Set("writePackets", Napi::Value(env, writePackets));
   exports.Set("packetReserve", Napi::Number::New(env, static_cast<double>(ftcp_tun::kPacketReserve)));
   return exports;
 }
