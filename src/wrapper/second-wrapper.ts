@@ -65,6 +65,8 @@ const CLOSED_LINGER_MS = 30_000;
 const REGEN_WINDOW_BYTES = 4 << 20;
 /** Replayed bytes the stack has not acknowledged for this long are sent again (lost at the TUN). */
 const REPLAY_RTO_MS = 300;
+/** How far a checkpoint's creation time (the log server's clock) may lag a connection's opening. */
+const CKPT_CLOCK_SLACK_MS = 1000;
 /** A handshake the client never completed (spoofed or abandoned SYN) is forgotten after this. */
 const SYN_RCVD_TIMEOUT_MS = 75_000;
 
@@ -747,8 +749,10 @@ export class SecondWrapper implements PacketPath {
    * cannot be honoured (the connection was reset).
    */
   private applyPosition(conn: TcpConn, pos: ConnPosition, ckpt: CheckpointInfo): boolean {
-    // A position from before this connection opened belongs to an older one on the same 4-tuple.
-    if (conn.openedWallMs > ckpt.createdUnixMs) return true;
+    // A position from before this connection opened belongs to an older one on the same 4-tuple
+    // (the slack covers a remote log server's clock; the client's TIME_WAIT keeps a 4-tuple from
+    // being reused that fast).
+    if (conn.openedWallMs > ckpt.createdUnixMs + CKPT_CLOCK_SLACK_MS) return true;
     const c = pos.clientOffset;
     const sOff = pos.serverOffset;
     if (c > conn.client.rcvAppended || sOff > conn.sndUna) {
