@@ -189,6 +189,7 @@ void Spin(PollGroup& g, uv_loop_t* loop, uint64_t lastHit) {
     for (const LoopReader* m : g.members) {
       if (m->active && !m->failed) fds.push_back({m->fd, POLLIN, 0});
     }
+    if (fds.size() == 1) break;  // every device was closed by a dispatch
     int n = poll(fds.data(), fds.size(), 0);
     bool got = false;
     if (n > 0) {
