@@ -26,8 +26,9 @@ describe('checkpointSource', () => {
     expect(local.latest()).toBeUndefined();
     expect(await remote.latest()).toBeUndefined();
     await client.checkpoint(Buffer.from('S1'), [{ connId: '10.0.0.9:40000>9000#1', clientOffset: 10, serverOffset: 20 }]);
-    const here = local.latest();
-    expect(here).not.toBeInstanceOf(Promise);
+    const sync = local.latest();
+    expect(sync).not.toBeInstanceOf(Promise);
+    const here = await sync;
     const there = await remote.latest();
     for (const c of [here, there]) {
       expect(Buffer.from(c!.state).toString()).toBe('S1');
