@@ -14,7 +14,7 @@ function current(): ShimSession | undefined {
     resolved = true;
     const env = readShimEnv();
     if (env) session = new ShimSession(env);
-    else warn('not running under `ftcp run` (FTCP_LOG_TARGET unset): plain node:net, connections are not protected');
+    else warn('no log to write to (not under `ftcp run`, or `ftcp run --no-log`): plain node:net, connections are not protected by the shim');
   }
   return session;
 }

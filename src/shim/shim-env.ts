@@ -13,8 +13,8 @@ export class ShimEnvError extends Error {}
 export function readShimEnv(env: NodeJS.ProcessEnv = process.env): ShimEnv | undefined {
   const target = env.FTCP_LOG_TARGET;
   const service = env.FTCP_SERVICE;
-  if (!target && !service) return undefined;
-  if (!target) throw new ShimEnvError('ftcp/shim: FTCP_SERVICE is set but FTCP_LOG_TARGET is not: set both (ftcp run does) or neither');
+  // `ftcp run --no-log` sets FTCP_SERVICE only: nothing is logged, the shim is plain node:net.
+  if (!target) return undefined;
   if (!service) throw new ShimEnvError('ftcp/shim: FTCP_LOG_TARGET is set but FTCP_SERVICE is not: set both (ftcp run does) or neither');
   const t = env.FTCP_SHIM_RESTORE_TIMEOUT_MS;
   const restoreTimeoutMs = t === undefined ? 10_000 : Number(t);

@@ -3,14 +3,14 @@ import { readShimEnv } from '../../../src/shim/shim-env.js';
 import { decodeEnvelope, encodeEnvelope } from '../../../src/shim/checkpoint-envelope.js';
 
 describe('readShimEnv', () => {
-  it('is undefined outside ftcp run', () => {
+  it('is undefined outside ftcp run, and under ftcp run --no-log (service but no log target)', () => {
     expect(readShimEnv({})).toBeUndefined();
+    expect(readShimEnv({ FTCP_SERVICE: 'kv' })).toBeUndefined();
   });
   it('reads what ftcp run sets', () => {
     expect(readShimEnv({ FTCP_LOG_TARGET: 'unix:/x/logd.sock', FTCP_SERVICE: 'kv' })).toEqual({ logTarget: 'unix:/x/logd.sock', service: 'kv', restoreTimeoutMs: 10_000 });
   });
   it('says what to fix when half set or malformed', () => {
-    expect(() => readShimEnv({ FTCP_SERVICE: 'kv' })).toThrow(/FTCP_LOG_TARGET is not/);
     expect(() => readShimEnv({ FTCP_LOG_TARGET: 'unix:/x' })).toThrow(/FTCP_SERVICE is not/);
     expect(() => readShimEnv({ FTCP_LOG_TARGET: 'unix:/x', FTCP_SERVICE: 'kv', FTCP_SHIM_RESTORE_TIMEOUT_MS: 'soon' })).toThrow(/positive number/);
   });
