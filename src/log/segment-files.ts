@@ -1,6 +1,6 @@
 // Segment storage: append-only files `segments/seg-<id>.log` (an 8-byte magic, then frames).
-// Owns the disk side of a group commit: positional write, fdatasync, segment roll, and undoing a
-// partial write after an error so a retry starts from the last durable byte.
+// Owns the disk side of a group commit: positional O_DSYNC writes (several may be in flight),
+// segment roll, and cutting failed writes after an error so a retry starts from the last durable byte.
 import { promises as fsp, constants as fsc, writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -23,11 +23,23 @@ export interface WriteResult {
   pos: number;
 }
 
-/** Where frames live; the file and memory variants share this shape. */
+/**
+ * Where frames live; the file and memory variants share this shape.
+ *
+ * Several writes may be in flight at once (pipelined group commit). A write takes its place in
+ * the segment when it is called, so writes land in call order whatever order they finish in. A
+ * write that would start a new segment (`wouldRoll`) must be issued alone: the caller waits until
+ * no write is in flight, and issues none until it has finished. After a failed write the caller
+ * lets every write in flight finish, then calls `recover` before the next one.
+ */
 export interface SegmentBackend {
   readonly kind: 'fsync' | 'memory';
   /** Appends `buf` (whole frames) and makes it durable per the backend's mode. */
   write(buf: Buffer): Promise<WriteResult>;
+  /** True when a write of `len` bytes would start a new segment. */
+  wouldRoll(len: number): boolean;
+  /** Cuts the active segment back to the start of the earliest failed write (see above). */
+  recover(): Promise<void>;
   /** Reads `len` bytes at `pos` of a segment. */
   read(segment: number, pos: number, len: number): Promise<Buffer>;
   /** Deletes every segment with id < `below` (never the active one). Returns how many. */
@@ -73,6 +85,10 @@ export class FileSegments implements SegmentBackend {
   private sizes = new Map<number, number>();
   /** Set after an error left the active file in doubt: the next write starts a new segment. */
   private rollNext = false;
+  /** Writes issued and not finished. */
+  private inFlight = 0;
+  /** Start of the earliest failed write since the last recover(): everything from here is cut. */
+  private failedFrom: number | undefined;
 
   /** Commits up to this size are written synchronously (0 = never); see write(). */
   inlineBytes = 0;
@@ -163,37 +179,77 @@ export class FileSegments implements SegmentBackend {
     this.readers.set(id, h);
   }
 
-  async write(buf: Buffer): Promise<WriteResult> {
-    if (this.rollNext || (this.activeSize > HEADER && this.activeSize + buf.length > this.segmentBytes)) {
-      await this.createSegment(this.activeId + 1);
-      this.rollNext = false;
-    }
+  wouldRoll(len: number): boolean {
+    return this.rollNext || (this.activeSize > HEADER && this.activeSize + len > this.segmentBytes);
+  }
+
+  write(buf: Buffer): Promise<WriteResult> {
+    if (this.wouldRoll(buf.length)) return this.rollAndWrite(buf);
+    // Take the place now: the next write (maybe issued before this one finishes) goes after it.
     const pos = this.activeSize;
+    this.activeSize = pos + buf.length;
+    this.sizes.set(this.activeId, this.activeSize);
+    if (buf.length <= this.inlineBytes && this.inFlight === 0) {
+      // Small commit, nothing else on the disk: write on this thread. Saves the two thread
+      // hand-overs of the pool (worker wake-up, completion wake-up), which dominate latency on a
+      // busy machine; the loop is blocked for one small synchronous write.
+      try {
+        let done = 0;
+        while (done < buf.length) done += writeSync(this.active.fd, buf, done, buf.length - done, pos + done);
+      } catch (err) {
+        this.markFailed(pos);
+        return Promise.reject(diskError(err, `writing ${segmentName(this.activeId)}`, this.dir));
+      }
+      return Promise.resolve({ segment: this.activeId, pos });
+    }
+    return this.writeAt(buf, pos);
+  }
+
+  private async rollAndWrite(buf: Buffer): Promise<WriteResult> {
+    await this.createSegment(this.activeId + 1);
+    this.rollNext = false;
+    const pos = this.activeSize;
+    this.activeSize = pos + buf.length;
+    this.sizes.set(this.activeId, this.activeSize);
+    return this.writeAt(buf, pos);
+  }
+
+  private async writeAt(buf: Buffer, pos: number): Promise<WriteResult> {
+    const h = this.active;
+    const segment = this.activeId;
+    this.inFlight++;
     try {
       let done = 0;
-      if (buf.length <= this.inlineBytes) {
-        // Small commit: write on this thread. Saves the two thread hand-overs of the pool
-        // (worker wake-up, completion wake-up), which dominate latency on a busy machine;
-        // the loop is blocked for one small synchronous write.
-        while (done < buf.length) done += writeSync(this.active.fd, buf, done, buf.length - done, pos + done);
-      }
       while (done < buf.length) {
-        const { bytesWritten } = await this.active.write(buf, done, buf.length - done, pos + done);
+        const { bytesWritten } = await h.write(buf, done, buf.length - done, pos + done);
         done += bytesWritten;
       }
       // The active segment is open with O_DSYNC: each write returns once its data (and the file
       // size) is on stable storage, as write + fdatasync would, in one thread-pool trip.
     } catch (err) {
-      await this.undo(pos);
-      throw diskError(err, `writing ${segmentName(this.activeId)}`, this.dir);
+      this.markFailed(pos);
+      throw diskError(err, `writing ${segmentName(segment)}`, this.dir);
+    } finally {
+      this.inFlight--;
     }
-    this.activeSize = pos + buf.length;
-    this.sizes.set(this.activeId, this.activeSize);
-    return { segment: this.activeId, pos };
+    return { segment, pos };
   }
 
-  /** Cuts a partial write back to the durable size; if even that fails, move on to a new segment. */
-  private async undo(size: number): Promise<void> {
+  private markFailed(pos: number): void {
+    if (this.failedFrom === undefined || pos < this.failedFrom) this.failedFrom = pos;
+  }
+
+  /**
+   * After failed writes (none in flight any more): cuts the active segment back to the earliest
+   * failed write, which also drops any later write that did reach the disk (its commit fails
+   * with the earlier one). If even the cut fails, the next write starts a new segment.
+   */
+  async recover(): Promise<void> {
+    const size = this.failedFrom;
+    if (size === undefined) return;
+    this.failedFrom = undefined;
+    this.activeSize = size;
+    this.sizes.set(this.activeId, size);
     try {
       await this.active.truncate(size);
     } catch (err) {
@@ -260,6 +316,14 @@ export class MemorySegments implements SegmentBackend {
 
   diskBytes(): number {
     return 0;
+  }
+
+  wouldRoll(): boolean {
+    return false; // rolls synchronously inside write()
+  }
+
+  recover(): Promise<void> {
+    return Promise.resolve();
   }
 
   write(buf: Buffer): Promise<WriteResult> {

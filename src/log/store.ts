@@ -12,7 +12,7 @@ import { Kind, recordMeta, type RecordMeta } from './record-meta.js';
 import { tupleKeyOfConnId } from './conn-key.js';
 import { checkpointRetention, isClientStream, isLive, type CheckpointRetention } from './retention.js';
 import { RowTable } from './row-table.js';
-import { FileSegments, MemorySegments, SEGMENT_MAGIC, type SegmentBackend } from './segment-files.js';
+import { FileSegments, MemorySegments, SEGMENT_MAGIC, type SegmentBackend, type WriteResult } from './segment-files.js';
 
 export type Durability = 'fsync' | 'memory';
 
@@ -27,7 +27,25 @@ export interface LogStoreOptions {
    * (lower latency at low load; the loop waits for one small O_DSYNC write). Default 0 = never.
    */
   inlineCommitBytes?: number;
+  /**
+   * Group commits on their way to disk at the same time (pipelined group commit; default 2,
+   * 1 = one at a time). They are acknowledged strictly in order. `FTCP_LOG_COMMITS_IN_FLIGHT`
+   * overrides the default.
+   */
+  maxCommitsInFlight?: number;
   log: Logger;
+}
+
+const DEFAULT_COMMITS_IN_FLIGHT = 2;
+const MAX_COMMITS_IN_FLIGHT = 16;
+
+function commitsInFlight(given: number | undefined): number {
+  const env = process.env['FTCP_LOG_COMMITS_IN_FLIGHT'];
+  const n = given ?? (env !== undefined && env !== '' ? Number(env) : DEFAULT_COMMITS_IN_FLIGHT);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_COMMITS_IN_FLIGHT) {
+    throw new Error(`log store: commits in flight must be an integer from 1 to ${MAX_COMMITS_IN_FLIGHT} (FTCP_LOG_COMMITS_IN_FLIGHT or maxCommitsInFlight), got ${given ?? env}`);
+  }
+  return n;
 }
 
 /** Notified when a writer stream's durable watermark moves, or when its pending records failed. */
@@ -123,6 +141,20 @@ interface PendingItem {
   meta: RecordMeta;
 }
 
+/** One group commit on its way to disk; commits retire (index, acknowledgements) in lsn order. */
+interface Commit {
+  batch: PendingItem[];
+  firstLsn: number;
+  bodies: number[];
+  lens: number[];
+  /** Set when the write finished. */
+  where: WriteResult | undefined;
+  error: LogError | undefined;
+  finished: boolean;
+  /** Started a new segment: nothing else may be in flight with it. */
+  alone: boolean;
+}
+
 /** A read spans up to this many unwanted bytes between two wanted rows rather than issue two reads. */
 const READ_GAP_BYTES = 256 * 1024;
 
@@ -160,7 +192,11 @@ function serviceFileName(name: string): string {
 export class LogStore {
   private readonly services = new Map<string, ServiceIndex>();
   private pending: PendingItem[] = [];
-  private committing = false;
+  /** Commits written or being written and not yet retired, in lsn order. */
+  private inFlight: Commit[] = [];
+  private startScheduled = false;
+  /** A write failed: no new commit starts until the ones in flight finished and the failure is handled. */
+  private halted = false;
   private closed = false;
   private nextLsn = 1;
   private lastLsn = 0;
@@ -184,12 +220,14 @@ export class LogStore {
     readonly durability: Durability,
     private readonly dataDir: string | undefined,
     private readonly log: Logger,
+    private readonly maxInFlight: number,
   ) {}
 
   static async open(opts: LogStoreOptions): Promise<LogStore> {
     const segmentBytes = opts.segmentBytes ?? 64 * 1024 * 1024;
+    const maxInFlight = commitsInFlight(opts.maxCommitsInFlight);
     if (opts.durability === 'memory') {
-      return new LogStore(new MemorySegments(segmentBytes), 'memory', undefined, opts.log);
+      return new LogStore(new MemorySegments(segmentBytes), 'memory', undefined, opts.log, maxInFlight);
     }
     if (!opts.dataDir) throw new Error('the log store needs a data directory for fsync durability');
     await fsp.mkdir(opts.dataDir, { recursive: true });
@@ -198,7 +236,7 @@ export class LogStore {
       await fsp.mkdir(join(opts.dataDir, 'checkpoints'), { recursive: true });
       const { backend, scan } = await FileSegments.open(opts.dataDir, segmentBytes, opts.log);
       backend.inlineBytes = opts.inlineCommitBytes ?? 0;
-      const store = new LogStore(backend, 'fsync', opts.dataDir, opts.log);
+      const store = new LogStore(backend, 'fsync', opts.dataDir, opts.log, maxInFlight);
       store.unlock = unlock;
       for (const cut of scan.cuts) {
         opts.log.warn(cut, 'log store: cut a torn or corrupt segment tail');
@@ -217,6 +255,14 @@ export class LogStore {
       await unlock();
       throw err;
     }
+  }
+
+  /**
+   * A store without files on a backend of the caller's (tests; later other backends): nothing is
+   * recovered at start, no checkpoint or meta files are written.
+   */
+  static onBackend(backend: SegmentBackend, opts: { log: Logger; maxCommitsInFlight?: number }): LogStore {
+    return new LogStore(backend, backend.kind, undefined, opts.log, commitsInFlight(opts.maxCommitsInFlight));
   }
 
   private service(name: string): ServiceIndex {
@@ -376,24 +422,31 @@ export class LogStore {
     if (added > 0) {
       st.applied = firstSeq + raws.length - 1;
       this.enqueued += added;
-      if (!this.committing) {
-        this.committing = true;
-        queueMicrotask(() => void this.commitLoop());
-      }
+      this.scheduleCommit();
     }
     return st;
   }
 
-  private async commitLoop(): Promise<void> {
-    while (this.pending.length > 0) {
-      const batch = this.pending;
-      this.pending = [];
-      await this.commit(batch);
-    }
-    this.committing = false;
+  /**
+   * Pipelined group commit: queued records become one commit at the end of the current microtask
+   * run if fewer than maxInFlight commits are on their way to disk, else as soon as one retires.
+   * Overlapping commits let a record that arrives while a commit is in flight start its own write
+   * at once instead of waiting for that commit (the disk takes both; acknowledgements stay in order).
+   */
+  private scheduleCommit(): void {
+    if (this.startScheduled || this.pending.length === 0 || this.halted || this.inFlight.length >= this.maxInFlight) return;
+    this.startScheduled = true;
+    queueMicrotask(() => {
+      this.startScheduled = false;
+      this.startCommit();
+    });
   }
 
-  private async commit(batch: PendingItem[]): Promise<void> {
+  private startCommit(): void {
+    if (this.pending.length === 0 || this.halted || this.inFlight.length >= this.maxInFlight) return;
+    const last = this.inFlight[this.inFlight.length - 1];
+    if (last?.alone) return;
+    const batch = this.pending;
     const firstLsn = this.nextLsn;
     const items: StoredItem[] = new Array(batch.length);
     for (let i = 0; i < batch.length; i++) {
@@ -401,15 +454,50 @@ export class LogStore {
       items[i] = { lsn: firstLsn + i, epoch: it.epoch, seq: it.seq, ids: it.stream.ids, record: it.raw };
     }
     const { buf, bodies, lens } = encodeStoredBatch(items);
-    let where;
-    try {
-      where = await this.backend.write(buf);
-    } catch (err) {
-      this.fail(batch, err instanceof LogError ? err : diskError(err, 'append', this.dataDir ?? 'memory'));
+    // A commit that starts a segment goes alone: a later one must not be durable in the new
+    // segment while an earlier one could still be torn in the old one.
+    const alone = this.backend.wouldRoll(buf.length);
+    if (alone && this.inFlight.length > 0) return; // retried when the ones in flight retire
+    this.pending = [];
+    this.nextLsn = firstLsn + batch.length;
+    const c: Commit = { batch, firstLsn, bodies, lens, where: undefined, error: undefined, finished: false, alone };
+    this.inFlight.push(c);
+    this.backend.write(buf).then(
+      (where) => {
+        c.where = where;
+        c.finished = true;
+        this.retire();
+      },
+      (err: unknown) => {
+        c.error = err instanceof LogError ? err : diskError(err, 'append', this.dataDir ?? 'memory');
+        c.finished = true;
+        this.halted = true;
+        this.retire();
+      },
+    );
+  }
+
+  /** Retires finished commits from the head, in order: a record is durable once every commit before it is. */
+  private retire(): void {
+    const q = this.inFlight;
+    while (q.length > 0 && q[0]!.finished) {
+      const c = q[0]!;
+      if (c.error) break; // it and everything after it fail together, once all have finished
+      q.shift();
+      this.apply(c);
+    }
+    if (this.halted) {
+      // Nothing after the failed commit is acknowledged, even if its own write succeeded.
+      if (q.every((c) => c.finished)) void this.recoverFromFailure();
       return;
     }
-    this.nextLsn = firstLsn + batch.length;
-    this.lastLsn = this.nextLsn - 1;
+    this.scheduleCommit();
+  }
+
+  private apply(c: Commit): void {
+    const { batch, firstLsn, bodies, lens } = c;
+    const where = c.where!;
+    this.lastLsn = firstLsn + batch.length - 1;
     this.commits++;
     this.appendedRecords += batch.length;
     const touched = new Set<StreamState>();
@@ -427,6 +515,21 @@ export class LogStore {
       if (this.lastSegment !== 0) void this.reclaim().catch((err: unknown) => this.log.warn({ err: String(err) }, 'log store: reclaim failed'));
       this.lastSegment = where.segment;
     }
+  }
+
+  /** Every commit in flight has finished after a failure: cut the disk back, fail the rest, resume. */
+  private async recoverFromFailure(): Promise<void> {
+    const failed = this.inFlight;
+    this.inFlight = [];
+    const first = failed[0]!;
+    const err = failed.find((c) => c.error)!.error!;
+    await this.backend.recover();
+    this.nextLsn = first.firstLsn;
+    const batch: PendingItem[] = [];
+    for (const c of failed) for (const it of c.batch) batch.push(it);
+    this.halted = false;
+    this.fail(batch, err);
+    this.scheduleCommit();
   }
 
   /** Watches durable records of one kind (e.g. close intents); returns the unsubscribe. */

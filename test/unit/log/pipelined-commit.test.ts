@@ -1,0 +1,229 @@
+// Pipelined group commit: several commits on their way to disk at once, acknowledged strictly in
+// order; a failure fails the commit and everything after it, whatever order the writes finished in.
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Logger } from '../../../src/util/logger.js';
+import { LogError } from '../../../src/log/errors.js';
+import { Record, StoredRecord } from '../../../src/log/gen/ftcp/v1/log.js';
+import { decodeRecord } from '../../../src/log/record-meta.js';
+import { LogStore, type StreamState } from '../../../src/log/store.js';
+import type { SegmentBackend, WriteResult } from '../../../src/log/segment-files.js';
+import { dataRecord, payload, tempDir } from './helpers.js';
+
+const log = pino({ level: 'silent' }) as unknown as Logger;
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+interface HeldWrite {
+  buf: Buffer;
+  pos: number;
+  finish(): void;
+  failWith(err: Error): void;
+}
+
+/** A backend whose writes finish only when the test says so, in any order. */
+class HeldBackend implements SegmentBackend {
+  readonly kind = 'memory' as const;
+  readonly writes: HeldWrite[] = [];
+  size = 8;
+  roll = false;
+  recovers = 0;
+  write(buf: Buffer): Promise<WriteResult> {
+    const pos = this.size;
+    this.size += buf.length;
+    return new Promise((resolve, reject) => {
+      this.writes.push({ buf, pos, finish: () => resolve({ segment: 1, pos }), failWith: reject });
+    });
+  }
+  wouldRoll(): boolean {
+    return this.roll;
+  }
+  recover(): Promise<void> {
+    this.recovers++;
+    return Promise.resolve();
+  }
+  read(): Promise<Buffer> {
+    return Promise.reject(new Error('not in this test'));
+  }
+  reclaimBelow(): Promise<number> {
+    return Promise.resolve(0);
+  }
+  activeSegment(): number {
+    return 1;
+  }
+  segmentCount(): number {
+    return 1;
+  }
+  diskBytes(): number {
+    return 0;
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** Lets queued microtasks and promise callbacks run. */
+const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+function appendData(store: LogStore, stream: string, seq: number, n = 1): StreamState {
+  const raws = Array.from({ length: n }, (_, i) => Buffer.from(Record.encode(dataRecord('c', (seq + i) * 10, payload(seq + i, 10))).finish()));
+  return store.append('svc', 0, stream, seq, raws, raws.map((r, i) => decodeRecord(r, i).meta));
+}
+
+/** Records every acknowledgement and failure of a stream. */
+function watch(st: StreamState): { acks: number[]; failures: LogError[] } {
+  const w = { acks: [] as number[], failures: [] as LogError[] };
+  st.listeners.add({ onDurable: (d) => w.acks.push(d), onFailed: (e) => w.failures.push(e) });
+  return w;
+}
+
+describe('pipelined group commit', () => {
+  it('starts a commit while another is in flight and acknowledges them in order', async () => {
+    const be = new HeldBackend();
+    const store = LogStore.onBackend(be, { log, maxCommitsInFlight: 2 });
+    const a = watch(appendData(store, 'A', 1));
+    await settle();
+    expect(be.writes).toHaveLength(1);
+    const b = watch(appendData(store, 'B', 1, 3));
+    await settle();
+    expect(be.writes).toHaveLength(2); // B did not wait for A's write
+    appendData(store, 'A', 2);
+    await settle();
+    expect(be.writes).toHaveLength(2); // bounded: the third waits for a slot
+
+    be.writes[1]!.finish(); // the later commit is on disk first
+    await settle();
+    expect(b.acks).toEqual([]); // ... but not acknowledged before the earlier one
+    expect(a.acks).toEqual([]);
+    expect(store.stats().lastLsn).toBe(0);
+
+    be.writes[0]!.finish();
+    await settle();
+    expect(a.acks).toEqual([1]);
+    expect(b.acks).toEqual([3]);
+    expect(store.stats().lastLsn).toBe(4);
+    expect(be.writes).toHaveLength(3); // the queued record went out once a slot freed
+
+    be.writes[2]!.finish();
+    await settle();
+    expect(a.acks).toEqual([1, 2]);
+    expect(store.stats()).toMatchObject({ commits: 3, appendedRecords: 5, lastLsn: 5 });
+  });
+
+  it('fails the failed commit and every later one, even those already on disk, then carries on', async () => {
+    const be = new HeldBackend();
+    const store = LogStore.onBackend(be, { log, maxCommitsInFlight: 3 });
+    const stA = appendData(store, 'A', 1);
+    const a = watch(stA);
+    await settle();
+    const stB = appendData(store, 'B', 1);
+    const b = watch(stB);
+    await settle();
+    const stC = appendData(store, 'C', 1);
+    const c = watch(stC);
+    await settle();
+    expect(be.writes).toHaveLength(3);
+
+    be.writes[2]!.finish(); // C on disk
+    be.writes[1]!.failWith(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' })); // B fails
+    await settle();
+    expect(b.failures).toHaveLength(0); // nothing decided while A is still in flight
+    expect(be.recovers).toBe(0);
+    appendData(store, 'D', 1); // arrives during the failure: queued, not written
+    await settle();
+    expect(be.writes).toHaveLength(3);
+
+    be.writes[0]!.finish(); // A, before the failure, is durable
+    await settle();
+    expect(a.acks).toEqual([1]);
+    expect(be.recovers).toBe(1); // cut back once every write in flight finished
+    expect(b.failures.map((e) => e.code)).toEqual(['UNAVAILABLE']);
+    expect(c.failures.map((e) => e.code)).toEqual(['UNAVAILABLE']);
+    expect(c.acks).toEqual([]);
+    expect([stA.applied, stB.applied, stC.applied]).toEqual([1, 0, 0]); // resends are accepted
+    expect(store.stats()).toMatchObject({ lastLsn: 1, writeErrors: 1 });
+
+    // The writers resend; the store works again and numbers from after the last durable lsn.
+    appendData(store, 'B', 1);
+    await settle();
+    expect(be.writes).toHaveLength(4);
+    be.writes[3]!.finish();
+    await settle();
+    expect(b.acks).toEqual([1]);
+    expect(store.stats().lastLsn).toBe(2);
+  });
+
+  it('sends a commit that starts a new segment alone', async () => {
+    const be = new HeldBackend();
+    const store = LogStore.onBackend(be, { log, maxCommitsInFlight: 4 });
+    appendData(store, 'A', 1);
+    await settle();
+    be.roll = true;
+    appendData(store, 'A', 2);
+    await settle();
+    expect(be.writes).toHaveLength(1); // waits until the old segment has nothing in flight
+    be.writes[0]!.finish();
+    await settle();
+    expect(be.writes).toHaveLength(2);
+    appendData(store, 'A', 3);
+    await settle();
+    expect(be.writes).toHaveLength(2); // and nothing goes with it
+    be.roll = false;
+    be.writes[1]!.finish();
+    await settle();
+    expect(be.writes).toHaveLength(3);
+    be.writes[2]!.finish();
+    await settle();
+    expect(store.stats().lastLsn).toBe(3);
+  });
+
+  it('rejects a bad commits-in-flight setting at start', () => {
+    expect(() => LogStore.onBackend(new HeldBackend(), { log, maxCommitsInFlight: 0 })).toThrow(/from 1 to 16/);
+  });
+
+  it('keeps every record of many concurrent writers on disk, in lsn order, across a reopen', async () => {
+    const t = tempDir();
+    cleanups.push(t.cleanup);
+    const store = await LogStore.open({ dataDir: t.dir, durability: 'fsync', log, maxCommitsInFlight: 4, segmentBytes: 2048 });
+    const streams = ['s1', 's2', 's3', 's4'];
+    const done: Promise<void>[] = [];
+    for (let round = 1; round <= 40; round++) {
+      for (const s of streams) {
+        const st = appendData(store, s, round);
+        done.push(
+          new Promise((resolve, reject) => {
+            const l = {
+              onDurable: (d: number) => d >= round && (st.listeners.delete(l), resolve()),
+              onFailed: reject,
+            };
+            if (st.durable >= round) resolve();
+            else st.listeners.add(l);
+          }),
+        );
+      }
+      if (round % 3 === 0) await settle(); // let commits overlap
+    }
+    await Promise.all(done);
+    const before = store.stats();
+    expect(before.appendedRecords).toBe(160);
+    expect(before.segments).toBeGreaterThan(1);
+    await store.close();
+
+    const again = await LogStore.open({ dataDir: t.dir, durability: 'fsync', log });
+    cleanups.push(() => again.close());
+    const lsns: number[] = [];
+    const seqs = new Map<string, number[]>();
+    for await (const batch of again.read('svc')) {
+      for (const b of batch) {
+        const r = StoredRecord.decode(b);
+        lsns.push(r.lsn);
+        seqs.set(r.streamId, [...(seqs.get(r.streamId) ?? []), r.seq]);
+      }
+    }
+    expect(lsns).toEqual(Array.from({ length: 160 }, (_, i) => i + 1));
+    for (const s of streams) expect(seqs.get(s)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    expect(again.stats().tornTailsCut).toBe(0);
+  });
+});
