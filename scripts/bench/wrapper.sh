@@ -14,35 +14,12 @@ BASE=${FTCP_BENCH_DIR:-/var/tmp}
 id=$$
 H=ftcpb-$id-h
 WORK=$(mktemp -d "$BASE/ftcp-wrapper-bench.XXXXXX")
-# node-gyp rebuild wipes native/build, so the probe is compiled fresh for each run.
-PP=$(mktemp -d /tmp/ftcp-pingpong.XXXXXX)/pingpong
-cc -O2 -o "$PP" native/tools/pingpong.c
+. scripts/bench/ftcp-host.sh
 gcc -O2 -o "$WORK/rawsync" scripts/bench/logd-rawsync.c
-FTCP_PID=""
-
-cleanup() {
-  set +e
-  stop_ftcp
-  for p in $(ip netns pids $H 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-  ip netns del $H 2>/dev/null
-  rm -rf "$WORK" "$(dirname "$PP")"
-}
-trap cleanup EXIT
-ip netns add $H; ip -n $H link set lo up
-
-start_ftcp() { # NAME VIP OUT ARGS...
-  local name=$1 vip=$2 out=$3; shift 3
-  FTCP_LOG_LEVEL=info nsenter --net=/var/run/netns/$H node dist/cli/main.js run --name "$name" --vip "$vip" "$@" >"$out" 2>&1 &
-  FTCP_PID=$!
-  for _ in $(seq 200); do grep -q 'ready vip=' "$out" && return 0; kill -0 $FTCP_PID 2>/dev/null || break; sleep 0.05; done
-  cat "$out" >&2; return 1
-}
-stop_ftcp() { if [ -n "$FTCP_PID" ]; then kill "$FTCP_PID" 2>/dev/null || true; wait "$FTCP_PID" 2>/dev/null || true; FTCP_PID=""; fi; }
 gbps() { python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.2f" % (d["end"]["sum_received"]["bits_per_second"]/1e9))'; }
-field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 APP="iperf3 -s -p 5201 >/dev/null & exec $PP server 7000"
 
-echo "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1); disk: $(findmnt -no SOURCE,FSTYPE -T "$WORK" | tr -s ' ')"
+machine_line
 
 # Throughput and latency: relay-only, then logged.
 start_ftcp wb$((id % 1000))r 10.77.91.2 "$WORK/relay.out" --port 5201 --port 7000 --no-log -- sh -c "$APP"
