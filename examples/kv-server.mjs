@@ -1,7 +1,8 @@
 // Key-value server on the shim, with state shared across connections. Line protocol:
 //   SET k v  -> OK        GET k -> the value, or NIL        INCR k -> the new integer value
-// Every CHECKPOINT_MS (argv[3], 0 = never) it hands its state to ftcp at a quiescent point (between
-// events), so the log stays bounded and a restart replays only what came after.
+// Every CHECKPOINT_MS (argv[3], 0 = never), and whenever a client leaves, it hands its state to ftcp
+// at a quiescent point (between events), so the log stays bounded, a restart replays only what came
+// after, and what a departed client changed survives (its own log is dropped when it closes).
 // Run: ftcp run --name kv --port 7002 -- node examples/kv-server.mjs 7002 2000
 import { checkpoint, connectionId, createServer, onRestore } from 'ftcp/shim';
 
@@ -55,12 +56,14 @@ createServer((socket) => {
     partial.set(id, buf);
     if (out) socket.write(out);
   });
-  socket.on('close', () => partial.delete(id));
+  socket.on('close', () => {
+    partial.delete(id);
+    if (checkpointMs > 0) save();
+  });
   socket.on('error', () => socket.destroy());
 }).listen(port, () => console.log(`kv-server: pid ${process.pid} listening on ${port}`));
 
-if (checkpointMs > 0) {
-  setInterval(() => {
-    checkpoint({ store: [...store], partial: [...partial] }).catch((err) => console.error(`kv-server: checkpoint failed: ${err.message}`));
-  }, checkpointMs);
+function save() {
+  checkpoint({ store: [...store], partial: [...partial] }).catch((err) => console.error(`kv-server: checkpoint failed: ${err.message}`));
 }
+if (checkpointMs > 0) setInterval(save, checkpointMs);
