@@ -126,7 +126,8 @@ export class ShimSession implements ConnSession {
   }
 
   private goLive(): void {
-    debug(`live after ${this.driver?.delivered ?? 0} replayed events (${Date.now() - this.replayStartedAt} ms)`);
+    if (this.driver) debug(`live after ${this.driver.delivered} replayed events (${Date.now() - this.replayStartedAt} ms)`);
+    else debug('live: nothing to replay');
     if (this.driver) {
       this.stats.replayedEvents = this.driver.delivered;
       this.stats.replayedValues = this.driver.answered;
