@@ -37,6 +37,13 @@ export interface LogStoreOptions {
 }
 
 const DEFAULT_COMMITS_IN_FLIGHT = 2;
+/**
+ * A commit overlaps one in flight only while this little is queued: a record that arrives during a
+ * commit need not wait for it, but a stream of bulk data still goes out in commits as large as
+ * one commit's duration gathers (measured: overlapping bulk commits halves their size and costs
+ * throughput on this disk, where one 4 MiB write + fdatasync beats four of 1 MiB).
+ */
+const OVERLAP_BYTES = 64 * 1024;
 const MAX_COMMITS_IN_FLIGHT = 16;
 
 function commitsInFlight(given: number | undefined): number {
@@ -192,6 +199,7 @@ function serviceFileName(name: string): string {
 export class LogStore {
   private readonly services = new Map<string, ServiceIndex>();
   private pending: PendingItem[] = [];
+  private pendingBytes = 0;
   /** Commits written or being written and not yet retired, in lsn order. */
   private inFlight: Commit[] = [];
   private startScheduled = false;
@@ -417,6 +425,7 @@ export class LogStore {
     const skip = Math.max(0, st.applied + 1 - firstSeq);
     for (let i = skip; i < raws.length; i++) {
       this.pending.push({ svc, epoch, stream: st, seq: firstSeq + i, raw: raws[i]!, meta: metas[i]! });
+      this.pendingBytes += raws[i]!.length;
     }
     const added = raws.length - skip;
     if (added > 0) {
@@ -429,12 +438,13 @@ export class LogStore {
 
   /**
    * Pipelined group commit: queued records become one commit at the end of the current microtask
-   * run if fewer than maxInFlight commits are on their way to disk, else as soon as one retires.
+   * run if no commit is on its way to disk, or if fewer than maxInFlight are and what is queued is
+   * small (OVERLAP_BYTES); else as soon as a commit retires.
    * Overlapping commits let a record that arrives while a commit is in flight start its own write
    * at once instead of waiting for that commit (the disk takes both; acknowledgements stay in order).
    */
   private scheduleCommit(): void {
-    if (this.startScheduled || this.pending.length === 0 || this.halted || this.inFlight.length >= this.maxInFlight) return;
+    if (this.startScheduled || !this.mayStart()) return;
     this.startScheduled = true;
     queueMicrotask(() => {
       this.startScheduled = false;
@@ -442,10 +452,15 @@ export class LogStore {
     });
   }
 
+  private mayStart(): boolean {
+    if (this.pending.length === 0 || this.halted) return false;
+    const n = this.inFlight.length;
+    if (n === 0) return true;
+    return n < this.maxInFlight && this.pendingBytes <= OVERLAP_BYTES && !this.inFlight[n - 1]!.alone;
+  }
+
   private startCommit(): void {
-    if (this.pending.length === 0 || this.halted || this.inFlight.length >= this.maxInFlight) return;
-    const last = this.inFlight[this.inFlight.length - 1];
-    if (last?.alone) return;
+    if (!this.mayStart()) return;
     const batch = this.pending;
     const firstLsn = this.nextLsn;
     const items: StoredItem[] = new Array(batch.length);
@@ -459,6 +474,7 @@ export class LogStore {
     const alone = this.backend.wouldRoll(buf.length);
     if (alone && this.inFlight.length > 0) return; // retried when the ones in flight retire
     this.pending = [];
+    this.pendingBytes = 0;
     this.nextLsn = firstLsn + batch.length;
     const c: Commit = { batch, firstLsn, bodies, lens, where: undefined, error: undefined, finished: false, alone };
     this.inFlight.push(c);
@@ -562,6 +578,7 @@ export class LogStore {
     this.writeErrors++;
     const rest = this.pending;
     this.pending = [];
+    this.pendingBytes = 0;
     const touched = new Set<StreamState>();
     for (const it of batch) touched.add(it.stream);
     for (const it of rest) touched.add(it.stream);

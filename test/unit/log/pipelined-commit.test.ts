@@ -155,6 +155,24 @@ describe('pipelined group commit', () => {
     expect(store.stats().lastLsn).toBe(2);
   });
 
+  it('lets bulk data wait for the commit in flight so that commits stay large', async () => {
+    const be = new HeldBackend();
+    const store = LogStore.onBackend(be, { log, maxCommitsInFlight: 2 });
+    appendData(store, 'A', 1);
+    await settle();
+    const big = Buffer.from(Record.encode(dataRecord('c', 0, Buffer.alloc(100 * 1024, 1))).finish());
+    store.append('svc', 0, 'B', 1, [big], [decodeRecord(big, 0).meta]);
+    appendData(store, 'C', 1);
+    await settle();
+    expect(be.writes).toHaveLength(1);
+    be.writes[0]!.finish();
+    await settle();
+    expect(be.writes).toHaveLength(2); // one commit with both
+    be.writes[1]!.finish();
+    await settle();
+    expect(store.stats()).toMatchObject({ commits: 2, lastLsn: 3 });
+  });
+
   it('sends a commit that starts a new segment alone', async () => {
     const be = new HeldBackend();
     const store = LogStore.onBackend(be, { log, maxCommitsInFlight: 4 });
