@@ -732,6 +732,7 @@ export class SecondWrapper implements PacketPath {
     if (this.appDown) return; // crashed again meanwhile: the next appListening restores
     const positions = new Map<string, ConnPosition>();
     for (const p of ckpt?.positions ?? []) positions.set(tupleKeyOfConnId(p.connId), p);
+    if (ckpt) this.logger.info({ lsn: ckpt.lsn, createdUnixMs: ckpt.createdUnixMs, positions: positions.size }, 'restore: latest checkpoint');
     const restoring = new Map<string, TcpConn>();
     for (const conn of [...this.conns.all()]) {
       if (conn.state !== 'RECOVERING') continue;
@@ -768,6 +769,7 @@ export class SecondWrapper implements PacketPath {
     conn.clientBase = c;
     conn.serverBase = sOff;
     this.counters.restoredFromCheckpoint++;
+    this.logger.debug({ conn: conn.id, clientBase: c, serverBase: sOff, rcvLogged: conn.client.rcvLogged, sndUna: conn.sndUna, sndMax: conn.sndMax }, 'restore: from the checkpoint');
     return true;
   }
 
