@@ -2,10 +2,10 @@
 // this same process — straight into its store (no serialisation, no socket, no extra event-loop
 // turns; the daemon's acknowledgement latency is then one fdatasync plus a microtask).
 import * as grpc from '@grpc/grpc-js';
-import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { LogError } from './errors.js';
 import { AppendRequest, LogService, type AppendResponse } from './gen/ftcp/v1/log.js';
 import { decodeRecord, type RecordMeta } from './record-meta.js';
+import { putVarint, varintSize } from './record-encode.js';
 import { LogStore, type StreamListener, type StreamState } from './store.js';
 
 /** An error shaped like grpc-js's ServiceError, whichever sink raised it. */
@@ -42,18 +42,43 @@ export function toSinkError(err: unknown): SinkError {
   return Object.assign(new Error(msg), { code: grpc.status.INTERNAL, details: msg });
 }
 
-// The generated serializer copies the encoded message once more into a Buffer; wrap it instead.
-// One writer for all requests: a fresh one grows from a small buffer by doubling, copying as it goes.
-const requestWriter = new BinaryWriter();
-function serializeAppend(req: AppendRequest): Buffer {
-  const u8 = AppendRequest.encode(req, requestWriter).finish();
-  return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+/** What a gRPC Append sink writes: the per-call fields are encoded once, in the serializer. */
+interface AppendBatch {
+  firstSeq: number;
+  records: Uint8Array[];
+}
+
+/**
+ * Encodes AppendRequests of one call into one buffer of the exact size: each record's bytes are
+ * copied once (BinaryWriter copies them into its growing buffer, then again in finish()).
+ * `service` and `stream_id` are the same for every request of a call, so they are encoded once.
+ */
+export function appendSerializer(t: SinkTarget): (batch: AppendBatch) => Buffer {
+  const head = Buffer.from(AppendRequest.encode({ service: { name: t.service, epoch: t.epoch }, streamId: t.streamId, firstSeq: 0, records: [] }).finish());
+  return ({ firstSeq, records }) => {
+    let size = head.length + (firstSeq !== 0 ? 1 + varintSize(firstSeq) : 0);
+    for (const r of records) size += 1 + varintSize(r.length) + r.length;
+    const b = Buffer.allocUnsafe(size);
+    head.copy(b, 0);
+    let at = head.length;
+    if (firstSeq !== 0) {
+      b[at++] = 24; // field 3, varint
+      at = putVarint(b, at, firstSeq);
+    }
+    for (const r of records) {
+      b[at++] = 34; // field 4, length-delimited
+      at = putVarint(b, at, r.length);
+      b.set(r, at);
+      at += r.length;
+    }
+    return b;
+  };
 }
 
 export function grpcAppendSink(client: grpc.Client, metadata: grpc.Metadata, t: SinkTarget, h: AppendSinkHandlers): AppendSink {
-  const call = client.makeBidiStreamRequest<AppendRequest, AppendResponse>(
+  const call = client.makeBidiStreamRequest<AppendBatch, AppendResponse>(
     LogService.append.path,
-    serializeAppend,
+    appendSerializer(t),
     LogService.append.responseDeserialize,
     metadata,
     {},
@@ -69,9 +94,8 @@ export function grpcAppendSink(client: grpc.Client, metadata: grpc.Metadata, t: 
   call.on('status', (s: grpc.StatusObject) => {
     if (s.code === grpc.status.OK) end(undefined);
   });
-  const service = { name: t.service, epoch: t.epoch };
   return {
-    write: (firstSeq, records) => call.write({ service, streamId: t.streamId, firstSeq, records }),
+    write: (firstSeq, records) => call.write({ firstSeq, records }),
     end: () => call.end(),
     cancel: () => {
       ended = true;

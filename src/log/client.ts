@@ -22,6 +22,7 @@ import {
 } from './gen/ftcp/v1/log.js';
 import { FLOW_WINDOW, MAX_MESSAGE_BYTES } from './limits.js';
 import { checkRecordSize, recordMeta, type RecordMeta } from './record-meta.js';
+import { encodeRecord } from './record-encode.js';
 
 export interface LogClientTls {
   /** CA that signed the server certificate (default: system roots). */
@@ -178,9 +179,9 @@ export class LogClient extends EventEmitter {
   append(record: Record): number {
     const meta = recordMeta(record);
     // One writer reused for every record: a fresh one allocates and zero-fills a buffer each time.
-    const u8 = Record.encode(record, this.writer).finish();
-    checkRecordSize(u8.length);
-    return this.enqueue(Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength), meta);
+    const bytes = encodeRecord(record, this.writer);
+    checkRecordSize(bytes.length);
+    return this.enqueue(bytes, meta);
   }
 
   /** As `append`, for a record the caller has already encoded as ftcp.v1.Record. */
