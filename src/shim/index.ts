@@ -52,11 +52,13 @@ export function random(): number {
 
 /**
  * Hands the shim the app's state at a quiescent point (a JSON value or bytes); the log then drops
- * what the state already covers, and a restart replays only what came after.
+ * what the state already covers, and a restart replays only what came after. The positions are
+ * taken when called. Resolves true once stored; false when nothing was stored (outside `ftcp run`,
+ * or while a replay after a restart is still in progress).
  */
-export function checkpoint(state: unknown): Promise<void> {
+export function checkpoint(state: unknown): Promise<boolean> {
   const s = current();
-  if (!s) return Promise.resolve();
+  if (!s) return Promise.resolve(false);
   return s.checkpoint(state);
 }
 

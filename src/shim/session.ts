@@ -5,8 +5,8 @@ import type { Server, Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { LogClient, type ReadItem } from '../log/client.js';
 import { shimConnId, tupleKeyFromText } from '../log/conn-key.js';
-import { CloseIntent_How, ConnectionClosed_Reason, type Record } from '../log/gen/ftcp/v1/log.js';
-import { encodeEnvelope } from './checkpoint-envelope.js';
+import { CloseIntent_How, ConnectionClosed_Reason, type ConnPosition, type Record } from '../log/gen/ftcp/v1/log.js';
+import { encodeEnvelope, type EnvelopeConn } from './checkpoint-envelope.js';
 import type { LaterRecord, Need } from './output-gate.js';
 import { ReplayDriver } from './replay-driver.js';
 import { buildReplayPlan, type PlannedConn, type ReplayPlan } from './replay-plan.js';
@@ -57,7 +57,7 @@ export class ShimSession implements ConnSession {
   private restoreHandlers: ((state: unknown) => void)[] = [];
   private restoredState: { state: unknown } | undefined;
   private checkpointChain: Promise<void> = Promise.resolve();
-  private liveWaiters: (() => void)[] = [];
+  private checkpointsPending = 0;
   retainOutput = false;
   private replayStartedAt = 0;
   readonly stats: ShimStats = { phase: 'loading', replayedEvents: 0, replayedValues: 0, abandoned: 0, checkpoints: 0 };
@@ -138,9 +138,6 @@ export class ShimSession implements ConnSession {
     const waiting = this.waiting;
     this.waiting = [];
     for (const conn of waiting) this.acceptNew(conn);
-    const w = this.liveWaiters;
-    this.liveWaiters = [];
-    for (const f of w) f();
   }
 
   // ------------------------------------------------------------------------------------------
@@ -271,26 +268,22 @@ export class ShimSession implements ConnSession {
     }
   }
 
-  /** Resolves once the session is live (after the replay, if any). */
-  whenLive(): Promise<void> {
-    if (this.phase === 'live') return Promise.resolve();
-    return new Promise((r) => this.liveWaiters.push(r));
-  }
-
-  checkpoint(state: unknown): Promise<void> {
+  /**
+   * Stores `state` with the positions of every connection as they are now (synchronously: the
+   * state the app hands over must match them). Resolves false without storing anything while a
+   * replay is in progress: the state then covers a replay half done, which the log cannot express;
+   * the app's next checkpoint will do.
+   */
+  checkpoint(state: unknown): Promise<boolean> {
     if (!this.retainOutput) {
       return Promise.reject(new Error('ftcp/shim: checkpoint() needs onRestore() registered at start-up (it also keeps unacknowledged output for the checkpoint)'));
     }
-    const run = this.checkpointChain.then(() => this.checkpointNow(state));
-    this.checkpointChain = run.catch(() => {});
-    return run;
-  }
-
-  private async checkpointNow(state: unknown): Promise<void> {
-    await this.whenLive();
-    // Snapshot, synchronously: the state the app handed over matches these positions.
-    const positions = [];
-    const conns = [];
+    if (this.phase !== 'live') {
+      debug('checkpoint skipped: the replay is not over');
+      return Promise.resolve(false);
+    }
+    const positions: ConnPosition[] = [];
+    const conns: EnvelopeConn[] = [];
     for (const c of this.conns) {
       if (c.acceptOrder < 0) continue;
       const cut = c.serverCut();
@@ -298,15 +291,24 @@ export class ShimSession implements ConnSession {
       conns.push({ id: c.id, acceptOrder: c.acceptOrder, pending: cut.pending });
     }
     const bytes = encodeEnvelope({ nextGlobalOrder: this.g, nextAcceptOrder: this.nextAccept, conns, app: state });
-    // Values drawn from here until the checkpoint is stored are held back: the store folds the
-    // service-wide records it has into the checkpoint, and these are not in the state.
-    this.deferred = [];
-    try {
-      await this.client.checkpoint(bytes, positions);
-      this.stats.checkpoints++;
-    } finally {
-      this.flushDeferred();
-    }
+    // Values drawn from now until every pending checkpoint is stored are held back: the store
+    // folds the service-wide records it has into a checkpoint, and these are not in the state.
+    this.deferred ??= [];
+    this.checkpointsPending++;
+    const run = this.checkpointChain.then(async () => {
+      try {
+        await this.client.checkpoint(bytes, positions);
+        this.stats.checkpoints++;
+        return true;
+      } finally {
+        if (--this.checkpointsPending === 0) this.flushDeferred();
+      }
+    });
+    this.checkpointChain = run.then(
+      () => {},
+      () => {},
+    );
+    return run;
   }
 
   // ------------------------------------------------------------------------------------------
