@@ -118,6 +118,10 @@ export class FtcpMetrics {
     totalCounter(r, source, 'ftcp_divergences_total', 'Connections reset because the restarted app produced different output', [], (s) => one(s.wrapper?.counters.divergences));
     totalCounter(r, source, 'ftcp_unprotected_resets_total', 'Unprotected connections (past max_replay_bytes) reset at an app crash', [], (s) => one(s.wrapper?.counters.unprotectedResets));
     totalCounter(r, source, 'ftcp_log_errors_total', 'Appends the log refused', [], (s) => one(s.wrapper?.counters.logErrors));
+    totalCounter(r, source, 'ftcp_close_intents_total', "Close intents of the shim matched to a connection", [], (s) => one(s.wrapper?.counters.closeIntents));
+    totalCounter(r, source, 'ftcp_close_intents_honoured_total', "FIN/RST of the app passed at once because a close intent explained it", [], (s) => one(s.wrapper?.counters.closeIntentsHonoured));
+    totalCounter(r, source, 'ftcp_shim_sessions_lost_total', "Crash signals from a dropped shim session", [], (s) => one(s.wrapper?.counters.shimSessionsLost));
+    totalCounter(r, source, 'ftcp_restored_from_checkpoint_total', "Restores that started from a checkpoint's positions", [], (s) => one(s.wrapper?.counters.restoredFromCheckpoint));
 
     gauge(r, source, 'ftcp_connections', 'Protected connections by state', ['state'], (s) => {
       if (!s.wrapper) return [];

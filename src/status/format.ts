@@ -79,6 +79,10 @@ export function formatStatus(s: StatusSnapshot): string {
       `  recoveries ${w.recoveries}, recovered ${w.recovered}, divergences ${w.divergences}, unprotected resets ${w.unprotectedResets}; ` +
         `malformed ${w.malformed}${reasons ? ` (${reasons})` : ''}; log errors ${w.logErrors}`,
     );
+    out.push(
+      `  shim: close intents ${w.closeIntents} (honoured ${w.closeIntentsHonoured}, unmatched ${w.closeIntentsUnmatched}); ` +
+        `sessions lost ${w.shimSessionsLost}; restored from a checkpoint ${w.restoredFromCheckpoint}`,
+    );
   }
   const r = s.counters.relay;
   if (r) {
