@@ -1,7 +1,6 @@
 // The second wrapper's decisions on synthetic segments (no TUN, no kernel): a connection whose
 // sequence numbers cross 2^32 in both directions, logged, clamped, crashed and restored.
 import { describe, expect, it } from 'vitest';
-import type { Record as LogRecord } from '../../../src/log/gen/ftcp/v1/log.js';
 import type { Direction, PacketOutput } from '../../../src/relay/packet-path.js';
 import type { PacketBatch } from '../../../src/tun/tun-device.js';
 import { silentLogger } from '../../../src/util/logger.js';
@@ -10,41 +9,8 @@ import { parsePacket, type TcpFacts } from '../../../src/wire/packet-parser.js';
 import { seqAdd } from '../../../src/wire/seq.js';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../../../src/wire/tcp.js';
 import { SecondWrapper } from '../../../src/wrapper/second-wrapper.js';
-import type { ReplayItem, WrapperLog } from '../../../src/wrapper/wrapper-log.js';
+import { CLIENT, CPORT, MemoryLog, PORT, VIP } from './wrapper-harness.js';
 
-class MemoryLog implements WrapperLog {
-  records: LogRecord[] = [];
-  durableSeq = 0;
-  private listeners: ((s: number) => void)[] = [];
-  append(r: LogRecord): number {
-    this.records.push(structuredClone(r));
-    return this.records.length;
-  }
-  onDurable(l: (s: number) => void): void {
-    this.listeners.push(l);
-  }
-  makeDurable(): void {
-    this.durableSeq = this.records.length;
-    for (const l of this.listeners) l(this.durableSeq);
-  }
-  async *readAllClientStreams(): AsyncIterable<{ connId: string; item: ReplayItem }> {
-    const ids = new Set(this.records.map((r) => r.connId));
-    for (const connId of ids) for await (const item of this.readClientStream(connId, 0)) yield { connId, item };
-  }
-  async *readClientStream(connId: string, from: number): AsyncIterable<ReplayItem> {
-    for (const r of this.records.slice(0, this.durableSeq)) {
-      if (r.connId !== connId) continue;
-      if (r.kind?.$case === 'clientData' && r.kind.value.offset + r.kind.value.data.length > from) {
-        yield { kind: 'data', offset: r.kind.value.offset, data: Buffer.from(r.kind.value.data) };
-      } else if (r.kind?.$case === 'clientFin') yield { kind: 'fin', offset: r.kind.value.offset };
-    }
-  }
-}
-
-const CLIENT = '10.0.0.9';
-const VIP = '10.77.0.2';
-const PORT = 9000;
-const CPORT = 40000;
 const IRS = 0xffffff00; // the client's stream crosses 2^32 after 255 bytes
 const ISS0 = 0xffffff80; // the server's after 127 bytes
 
