@@ -6,6 +6,9 @@
 #   logd      `ftcp logd` process, client in another process over gRPC on a unix socket
 #   embedded  log server inside the writer's process (what `ftcp run` starts), appends go straight
 #             into the store
+# And the shim's case (issue 5): a small append over gRPC while an in-process writer's group
+# commit is on its way to disk, beside the same append alone, with pipelined group commit (default)
+# and with one commit at a time (FTCP_LOG_COMMITS_IN_FLIGHT=1).
 # Environment: FTCP_BENCH_DIR (default /var/tmp) picks the disk; FTCP_BENCH_SECS (default 4).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -79,6 +82,8 @@ echo "raw write+fdatasync bandwidth at the start: 4 MiB writes $(raw_bw) MB/s," 
 
 run_mode logd
 run_mode embedded
+OVERLAP=$(node scripts/bench/logd-overlap.mjs "$WORK/overlap" 300)
+OVERLAP1=$(FTCP_LOG_COMMITS_IN_FLIGHT=1 node scripts/bench/logd-overlap.mjs "$WORK/overlap1" 300)
 
 printf '%-9s %-8s %11s %8s %10s %8s %11s\n' mode record records/s MB/s "raw MB/s" "÷ raw" "recs/commit"
 for name in logd embedded; do
@@ -94,5 +99,9 @@ for name in logd embedded; do
   printf '  %-9s %-28s raw %s\n' "$name" "${LAT[$name]}" "${RAWLAT[$name]}"
 done
 echo "  logd with --durability memory (the gRPC round trip, no disk): $GRPC_RTT"
+echo
+echo "a small gRPC append while an in-process commit is in flight (the shim after the daemon), embedded, fsync:"
+echo "  pipelined (default):   $OVERLAP"
+echo "  one commit at a time:  $OVERLAP1"
 echo
 echo "targets: 64 KiB ≥ 0.7 × raw (4 MiB write+fdatasync); 64 B ≥ 200000 records/s; p50 ≤ 2 × one fdatasync"
