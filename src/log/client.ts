@@ -185,8 +185,9 @@ export class LogClient extends EventEmitter {
   }
 
   /** As `append`, for a record the caller has already encoded as ftcp.v1.Record. */
-  appendEncoded(bytes: Buffer): number {
-    return this.enqueue(bytes, undefined);
+  appendEncoded(bytes: Buffer, meta?: RecordMeta): number {
+    if (meta) checkRecordSize(bytes.length);
+    return this.enqueue(bytes, meta);
   }
 
   private enqueue(bytes: Buffer, meta: RecordMeta | undefined): number {

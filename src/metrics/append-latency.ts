@@ -22,7 +22,14 @@ export class TimedWrapperLog implements WrapperLog {
   }
 
   append(record: Record): number {
-    const seq = this.inner.append(record);
+    return this.probe(this.inner.append(record));
+  }
+
+  appendClientData(connId: string, connIdBytes: Buffer, offset: number, data: Uint8Array): number {
+    return this.probe(this.inner.appendClientData(connId, connIdBytes, offset, data));
+  }
+
+  private probe(seq: number): number {
     if (this.probeSeq === 0 && seq > this.inner.durableSeq) {
       this.probeSeq = seq;
       this.probeAt = this.now();

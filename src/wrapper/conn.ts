@@ -32,6 +32,8 @@ export interface HandshakeOptions {
 export class TcpConn {
   state: ConnState = 'SYN_RCVD';
   readonly id: string;
+  /** `id` in utf-8, encoded once for the hand-encoded client data records. */
+  readonly idBytes: Buffer;
   /** The tuple key (conn-key.ts): joins the shim's records to this connection. */
   readonly tuple: string;
   readonly ipVersion: 4 | 6;
@@ -141,6 +143,7 @@ export class TcpConn {
     opts: HandshakeOptions;
   }) {
     this.id = init.id;
+    this.idBytes = Buffer.from(init.id, 'utf8');
     this.tuple = tupleKey(init.clientAddr, init.clientPort, init.serverPort);
     this.ipVersion = init.ipVersion;
     this.clientAddr = init.clientAddr;

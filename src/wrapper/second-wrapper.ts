@@ -273,12 +273,24 @@ export class SecondWrapper implements PacketPath {
     try {
       return this.log.append(record);
     } catch (err) {
-      this.counters.logErrors++;
-      if (this.counters.logErrors === 1 || this.counters.logErrors % 1000 === 0) {
-        this.logger.error({ err, count: this.counters.logErrors }, 'the log refused an append: client data is held back');
-      }
-      return -1;
+      return this.refused(err);
     }
+  }
+
+  private appendClientData(conn: TcpConn, offset: number, data: Uint8Array): number {
+    try {
+      return this.log.appendClientData(conn.id, conn.idBytes, offset, data);
+    } catch (err) {
+      return this.refused(err);
+    }
+  }
+
+  private refused(err: unknown): -1 {
+    this.counters.logErrors++;
+    if (this.counters.logErrors === 1 || this.counters.logErrors % 1000 === 0) {
+      this.logger.error({ err, count: this.counters.logErrors }, 'the log refused an append: client data is held back');
+    }
+    return -1;
   }
 
   private rstInWindow(conn: TcpConn, tcp: TcpPacket): boolean {
@@ -300,7 +312,7 @@ export class SecondWrapper implements PacketPath {
       const base = tcp.payloadOffset - off;
       for (const r of missing) {
         const data = tcp.buf.subarray(base + r.start, base + r.end);
-        const seq = this.append(rec(conn.id, { $case: 'clientData', value: { offset: r.start, data } }));
+        const seq = this.appendClientData(conn, r.start, data);
         if (seq < 0) return false;
         conn.client.appended(r.start, r.end, seq);
         this.counters.loggedBytes += r.end - r.start;

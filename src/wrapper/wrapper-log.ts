@@ -5,12 +5,15 @@ import { localStore } from '../log/append-sink.js';
 import type { LogClient } from '../log/client.js';
 import { Record, StoredRecord } from '../log/gen/ftcp/v1/log.js';
 import type { LogStore } from '../log/store.js';
+import { encodeClientDataRecord } from '../log/client-data-record.js';
 
 export type ReplayItem = { kind: 'data'; offset: number; data: Buffer } | { kind: 'fin'; offset: number };
 
 export interface WrapperLog {
   /** Queues a record; returns its log sequence number (durable once durableSeq reaches it). */
   append(record: Record): number;
+  /** Appends ClientData (the hot path: encoded straight into one buffer, see client-data-record.ts). */
+  appendClientData(connId: string, connIdBytes: Buffer, offset: number, data: Uint8Array): number;
   readonly durableSeq: number;
   /** Called (on the event loop) whenever durableSeq advances. */
   onDurable(listener: (durableSeq: number) => void): void;
@@ -43,6 +46,11 @@ export class LogClientWrapperLog implements WrapperLog {
 
   append(record: Record): number {
     return this.client.append(record);
+  }
+
+  appendClientData(connId: string, connIdBytes: Buffer, offset: number, data: Uint8Array): number {
+    const r = encodeClientDataRecord(connId, connIdBytes, offset, data);
+    return this.client.appendEncoded(r.bytes, r.meta);
   }
 
   get durableSeq(): number {

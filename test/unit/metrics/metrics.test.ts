@@ -97,6 +97,9 @@ class StepLog implements WrapperLog {
   append(_r: LogRecord): number {
     return ++this.last;
   }
+  appendClientData(): number {
+    return ++this.last;
+  }
   onDurable(l: (d: number) => void): void {
     this.listeners.push(l);
   }

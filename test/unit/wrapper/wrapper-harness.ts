@@ -17,6 +17,9 @@ export class MemoryLog implements WrapperLog {
     this.records.push(structuredClone(r));
     return this.records.length;
   }
+  appendClientData(connId: string, _idBytes: Buffer, offset: number, data: Uint8Array): number {
+    return this.append({ connId, kind: { $case: 'clientData', value: { offset, data } } });
+  }
   onDurable(l: (s: number) => void): void {
     this.listeners.push(l);
   }
