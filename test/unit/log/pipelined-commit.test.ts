@@ -1,5 +1,7 @@
 // Pipelined group commit: several commits on their way to disk at once, acknowledged strictly in
 // order; a failure fails the commit and everything after it, whatever order the writes finished in.
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Logger } from '../../../src/util/logger.js';
@@ -243,5 +245,34 @@ describe('pipelined group commit', () => {
     expect(lsns).toEqual(Array.from({ length: 160 }, (_, i) => i + 1));
     for (const s of streams) expect(seqs.get(s)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
     expect(again.stats().tornTailsCut).toBe(0);
+  });
+  it('after a crash that kept a later commit but not an earlier one, keeps neither and accepts the resend', async () => {
+    const t = tempDir();
+    cleanups.push(t.cleanup);
+    const store = await LogStore.open({ dataDir: t.dir, durability: 'fsync', log });
+    for (let seq = 1; seq <= 3; seq++) {
+      const st = appendData(store, 'w', seq);
+      await new Promise<void>((resolve) => st.listeners.add({ onDurable: (d) => d >= seq && resolve(), onFailed: () => {} }));
+    }
+    await store.close();
+    // Commits 2 and 3 overlapped; the crash came after 3's write reached the disk but before 2's:
+    // 2's frame is a hole of zeros in front of a valid frame 3.
+    const seg = join(t.dir, 'segments', readdirSync(join(t.dir, 'segments'))[0]!);
+    const bytes = readFileSync(seg);
+    const first = 8 + 8 + bytes.readUInt32LE(8);
+    bytes.fill(0, first, first + 8 + bytes.readUInt32LE(first));
+    writeFileSync(seg, bytes);
+
+    const again = await LogStore.open({ dataDir: t.dir, durability: 'fsync', log });
+    cleanups.push(() => again.close());
+    expect(again.stats()).toMatchObject({ tornTailsCut: 1, lastLsn: 1 });
+    const st = again.stream('svc', 'w');
+    expect(st.applied).toBe(1); // 3 did not survive, so its resend is not taken for a duplicate
+    const resent = appendData(again, 'w', 2, 2);
+    await new Promise<void>((resolve, reject) => resent.listeners.add({ onDurable: (d) => d >= 3 && resolve(), onFailed: reject }));
+    expect(resent.durable).toBe(3);
+    const seqs: number[] = [];
+    for await (const batch of again.read('svc')) for (const b of batch) seqs.push(StoredRecord.decode(b).seq);
+    expect(seqs).toEqual([1, 2, 3]);
   });
 });
