@@ -504,7 +504,7 @@ export class LogStore {
     }
     if (this.halted) {
       // Nothing after the failed commit is acknowledged, even if its own write succeeded.
-      if (q.every((c) => c.finished)) void this.recoverFromFailure();
+      if (q.length > 0 && q.every((c) => c.finished)) void this.recoverFromFailure();
       return;
     }
     this.scheduleCommit();
