@@ -496,12 +496,15 @@ export class LogStore {
   /** Retires finished commits from the head, in order: a record is durable once every commit before it is. */
   private retire(): void {
     const q = this.inFlight;
+    // Commits retiring together acknowledge each stream once, with its highest durable seq.
+    const touched = new Set<StreamState>();
     while (q.length > 0 && q[0]!.finished) {
       const c = q[0]!;
       if (c.error) break; // it and everything after it fail together, once all have finished
       q.shift();
-      this.apply(c);
+      this.apply(c, touched);
     }
+    for (const st of touched) for (const l of st.listeners) l.onDurable(st.durable);
     if (this.halted) {
       // Nothing after the failed commit is acknowledged, even if its own write succeeded.
       if (q.length > 0 && q.every((c) => c.finished)) void this.recoverFromFailure();
@@ -510,13 +513,12 @@ export class LogStore {
     this.scheduleCommit();
   }
 
-  private apply(c: Commit): void {
+  private apply(c: Commit, touched: Set<StreamState>): void {
     const { batch, firstLsn, bodies, lens } = c;
     const where = c.where!;
     this.lastLsn = firstLsn + batch.length - 1;
     this.commits++;
     this.appendedRecords += batch.length;
-    const touched = new Set<StreamState>();
     for (let i = 0; i < batch.length; i++) {
       const it = batch[i]!;
       it.svc.insert(firstLsn + i, where.segment, where.pos + bodies[i]!, lens[i]!, it.meta);
@@ -525,7 +527,6 @@ export class LogStore {
     }
     this.settle(batch.length);
     if (this.recordListeners.size > 0) this.tellRecordListeners(batch);
-    for (const st of touched) for (const l of st.listeners) l.onDurable(st.durable);
     if (where.segment !== this.lastSegment) {
       // A segment was sealed: older ones may hold only closed connections by now.
       if (this.lastSegment !== 0) void this.reclaim().catch((err: unknown) => this.log.warn({ err: String(err) }, 'log store: reclaim failed'));

@@ -157,6 +157,20 @@ describe('pipelined group commit', () => {
     expect(store.stats().lastLsn).toBe(2);
   });
 
+  it('acknowledges a stream once when its commits retire together', async () => {
+    const be = new HeldBackend();
+    const store = LogStore.onBackend(be, { log, maxCommitsInFlight: 2 });
+    const a = watch(appendData(store, 'A', 1));
+    await settle();
+    appendData(store, 'A', 2);
+    await settle();
+    expect(be.writes).toHaveLength(2);
+    be.writes[1]!.finish();
+    be.writes[0]!.finish();
+    await settle();
+    expect(a.acks).toEqual([2]);
+  });
+
   it('lets bulk data wait for the commit in flight so that commits stay large', async () => {
     const be = new HeldBackend();
     const store = LogStore.onBackend(be, { log, maxCommitsInFlight: 2 });
