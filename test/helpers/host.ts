@@ -189,3 +189,23 @@ export function spawnCollect(host: TestNetns, cmd: string, args: string[], timeo
     });
   });
 }
+
+/**
+ * Runs python code inside namespace NS without blocking the event loop (a TUN reader in this
+ * process needs it); resolves with its stdout, rejects with its stderr if it fails.
+ */
+export function pythonIn(ns: TestNetns, code: string, timeoutMs = 60_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('ip', ['netns', 'exec', ns.name, 'python3', '-c', code], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new Error(`python in ${ns.name} exited ${code}: ${err}`));
+    });
+  });
+}

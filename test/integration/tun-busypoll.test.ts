@@ -3,8 +3,7 @@
 // only ever follows a delivered batch (so an idle relay never spins), timers still fire during
 // continuous traffic, and a device closed from inside a batch callback mid-spin is safe.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
-import { TestNetns, sh } from '../helpers/host.js';
+import { TestNetns, pythonIn, sh } from '../helpers/host.js';
 import { TunDevice, type PacketBatch } from '../../src/tun/tun-device.js';
 import { Relay } from '../../src/relay/relay.js';
 import type { Direction, PacketOutput, PacketPath } from '../../src/relay/packet-path.js';
@@ -36,21 +35,7 @@ afterAll(() => {
   b?.destroy();
 });
 
-function python(ns: TestNetns, code: string, timeoutMs = 60_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', ns.name, 'python3', '-c', code], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(out);
-      else reject(new Error(`python in ${ns.name} exited ${code}: ${err}`));
-    });
-  });
-}
+const python = pythonIn;
 
 function openPair(busyPollUs: number): { outer: TunDevice; inner: TunDevice } {
   const outer = TunDevice.open({ name: 'ftcptbpa', netns: a.name, mtu: 1500, vnetHdr: true, reader: 'loop', busyPollUs });

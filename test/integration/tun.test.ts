@@ -1,10 +1,9 @@
 // The ftcp_tun addon against the real kernel: a TUN opened inside a namespace made by the test,
 // errno-coded errors, close while the reader waits, vnet headers, batches of UDP both ways.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, TestNetns, sh } from '../helpers/host.js';
+import { ROOT, TestNetns, pythonIn, sh } from '../helpers/host.js';
 import { TunDevice, type PacketBatch } from '../../src/tun/tun-device.js';
 import { TunError } from '../../src/tun/tun-error.js';
 import { VNET_HDR_LEN, VnetFlags, VnetHdrView } from '../../src/tun/vnet-hdr.js';
@@ -28,22 +27,7 @@ function closeAll(): void {
   while (open.length > 0) open.pop()!.close();
 }
 
-/** Runs python code inside the namespace without blocking the event loop (the reader needs it). */
-function pythonInNs(code: string, timeoutMs = 20_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', ns.name, 'python3', '-c', code], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(out);
-      else reject(new Error(`python exited ${code}: ${err}`));
-    });
-  });
-}
+const pythonInNs = (code: string, timeoutMs = 20_000): Promise<string> => pythonIn(ns, code, timeoutMs);
 
 function addressTun(dev: TunDevice): void {
   sh('ip', ['-n', ns.name, 'addr', 'add', `${LOCAL}/24`, 'dev', dev.name]);
