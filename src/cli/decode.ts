@@ -1,4 +1,5 @@
-// `ftcp decode FILE [--json]`: print every TCP packet of a pcap/pcapng capture.
+// `ftcp decode FILE [--json]`: print every TCP packet of a pcap/pcapng capture, with its pcapng
+// comments (the daemon's decisions in an `ftcp capture NAME` file) after a `#`.
 import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import type { Command } from 'commander';
@@ -43,7 +44,7 @@ export async function runDecode(file: string, json: boolean): Promise<number> {
     for (const item of readCapture(buf)) {
       const line = decodeItem(item);
       if (line === null) continue;
-      pending += (json ? JSON.stringify(line) : humanLine(line)) + '\n';
+      pending += (json ? JSON.stringify(line) : humanLine(line, 'error' in item ? undefined : item.interfaceName)) + '\n';
       if (pending.length >= FLUSH_BYTES) await flush();
     }
   } catch (err) {

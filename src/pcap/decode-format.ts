@@ -99,8 +99,11 @@ function tsText(ts: number | null): string {
   return ts === null ? '-' : ts.toFixed(6);
 }
 
-/** tcpdump-like human line with raw sequence numbers. */
-export function humanLine(d: DecodeLine): string {
+/**
+ * tcpdump-like human line with raw sequence numbers; `iface` (the capture interface, in a capture
+ * of several such as `ftcp capture NAME --side both`) follows the time.
+ */
+export function humanLine(d: DecodeLine, iface?: string): string {
   const note = d.comment !== undefined ? `  # ${d.comment.replace(/\n/g, ' | ')}` : '';
   if ('error' in d) return `${tsText(d.ts)} error: ${d.error}${note}`;
   const opts: string[] = [];
@@ -110,8 +113,9 @@ export function humanLine(d: DecodeLine): string {
   if (d.wscale !== undefined) opts.push(`wscale ${d.wscale}`);
   if (d.sack !== undefined) opts.push(`sack ${d.sack.map(([l, r]) => `{${l}:${r}}`).join('')}`);
   const optText = opts.length > 0 ? `, options [${opts.join(',')}]` : '';
+  const on = iface !== undefined ? ` ${iface}` : '';
   return (
-    `${tsText(d.ts)} ${endpoint(d.src, d.sport)} > ${endpoint(d.dst, d.dport)}: Flags [${flagString(d.flags)}], ` +
+    `${tsText(d.ts)}${on} ${endpoint(d.src, d.sport)} > ${endpoint(d.dst, d.dport)}: Flags [${flagString(d.flags)}], ` +
     `seq ${d.seq}, ack ${d.ack}, win ${d.win}${optText}, length ${d.len}${note}`
   );
 }

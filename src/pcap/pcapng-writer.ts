@@ -5,6 +5,8 @@ export interface PcapngInterface {
   linkType: number;
   snapLen?: number;
   name?: string;
+  /** if_description: what the interface is. */
+  description?: string;
   /** Timestamp resolution as a power of ten (6 = µs, 9 = ns). Default 9. */
   tsResolution?: number;
 }
@@ -47,13 +49,16 @@ function block(type: number, body: Buffer): Buffer {
   return b;
 }
 
-export function sectionHeaderBlock(userAppl = 'ftcp'): Buffer {
+export function sectionHeaderBlock(userAppl = 'ftcp', comment?: string): Buffer {
   const fixed = Buffer.alloc(16);
   fixed.writeUInt32LE(0x1a2b3c4d, 0);
   fixed.writeUInt16LE(1, 4);
   fixed.writeUInt16LE(0, 6);
   fixed.writeBigInt64LE(-1n, 8); // section length unknown
-  return block(0x0a0d0d0a, Buffer.concat([fixed, optionBytes([[4, Buffer.from(userAppl)]])]));
+  const opts: Array<[number, Uint8Array]> = [];
+  if (comment !== undefined) opts.push([1, Buffer.from(comment)]);
+  opts.push([4, Buffer.from(userAppl)]);
+  return block(0x0a0d0d0a, Buffer.concat([fixed, optionBytes(opts)]));
 }
 
 export function interfaceDescriptionBlock(i: PcapngInterface): Buffer {
@@ -62,6 +67,7 @@ export function interfaceDescriptionBlock(i: PcapngInterface): Buffer {
   fixed.writeUInt32LE(i.snapLen ?? 0, 4);
   const opts: Array<[number, Uint8Array]> = [];
   if (i.name) opts.push([2, Buffer.from(i.name)]);
+  if (i.description) opts.push([3, Buffer.from(i.description)]);
   opts.push([9, Uint8Array.of(i.tsResolution ?? 9)]);
   return block(1, Buffer.concat([fixed, optionBytes(opts)]));
 }
@@ -80,6 +86,54 @@ export function enhancedPacketBlock(pkt: PcapngPacket, tsResolution = 9): Buffer
   fixed.set(pkt.data, 20);
   const opts: Array<[number, Uint8Array]> = pkt.comment !== undefined ? [[1, Buffer.from(pkt.comment)]] : [];
   return block(6, Buffer.concat([fixed, optionBytes(opts)]));
+}
+
+export interface PcapngInterfaceStats {
+  interfaceId: number;
+  /** Nanoseconds since the epoch: when the statistics were taken, when the capture started. */
+  ts: bigint;
+  startTs?: bigint;
+  /** isb_ifrecv: packets seen; isb_osdrop: dropped by the capturing software; isb_usrdeliv: written. */
+  received?: number;
+  osDropped?: number;
+  delivered?: number;
+  comment?: string;
+}
+
+function tsUnits(ts: bigint, tsResolution: number): [number, number] {
+  const units = ts / 10n ** BigInt(9 - Math.min(9, tsResolution));
+  return [Number(units >> 32n), Number(units & 0xffffffffn)];
+}
+
+function u64(n: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(BigInt(n));
+  return b;
+}
+
+function tsOption(ts: bigint, tsResolution: number): Buffer {
+  const [hi, lo] = tsUnits(ts, tsResolution);
+  const b = Buffer.alloc(8);
+  b.writeUInt32LE(hi, 0);
+  b.writeUInt32LE(lo, 4);
+  return b;
+}
+
+/** Interface Statistics Block: counters of one interface, written at the end of a capture. */
+export function interfaceStatisticsBlock(s: PcapngInterfaceStats, tsResolution = 9): Buffer {
+  const fixed = Buffer.alloc(12);
+  const [hi, lo] = tsUnits(s.ts, tsResolution);
+  fixed.writeUInt32LE(s.interfaceId, 0);
+  fixed.writeUInt32LE(hi, 4);
+  fixed.writeUInt32LE(lo, 8);
+  const opts: Array<[number, Uint8Array]> = [];
+  if (s.comment !== undefined) opts.push([1, Buffer.from(s.comment)]);
+  if (s.startTs !== undefined) opts.push([2, tsOption(s.startTs, tsResolution)]);
+  opts.push([3, tsOption(s.ts, tsResolution)]);
+  if (s.received !== undefined) opts.push([4, u64(s.received)]);
+  if (s.osDropped !== undefined) opts.push([7, u64(s.osDropped)]);
+  if (s.delivered !== undefined) opts.push([8, u64(s.delivered)]);
+  return block(5, Buffer.concat([fixed, optionBytes(opts)]));
 }
 
 /** Accumulates a whole capture in memory; `chunks` can also be streamed as they are produced. */

@@ -13,6 +13,8 @@ export interface CaptureRecord {
   origLen: number;
   /** pcapng opt_comment values of the packet block. */
   comments: string[];
+  /** pcapng if_name of the packet's interface, when the section has several interfaces. */
+  interfaceName?: string;
 }
 
 /** A record the reader could not make sense of; reading stops after a structural error. */
@@ -82,6 +84,7 @@ interface Iface {
   tsBase: bigint;
   tsDiv: bigint;
   tsOffset: bigint;
+  name?: string;
 }
 
 function* readPcapng(buf: Buffer): Generator<CaptureItem> {
@@ -132,6 +135,8 @@ function* readPcapng(buf: Buffer): Generator<CaptureItem> {
             const r = buf[o]!;
             iface.tsBase = r & 0x80 ? 2n : 10n;
             iface.tsDiv = iface.tsBase ** BigInt(r & 0x7f);
+          } else if (code === 2 && l > 0) {
+            iface.name = buf.toString('utf8', o, o + l).replace(/\0+$/, '');
           } else if (code === 14 && l >= 8) {
             iface.tsOffset = le ? buf.readBigInt64LE(o) : buf.readBigInt64BE(o);
           }
@@ -163,7 +168,9 @@ function* readPcapng(buf: Buffer): Generator<CaptureItem> {
           for (const [code, o, l] of options(buf, optStart, bodyEnd, u16)) {
             if (code === 1) comments.push(buf.toString('utf8', o, o + l));
           }
-          yield { ts, linkType: iface.linkType, interfaceId: ifId, data: buf.subarray(dataStart, dataStart + cap), origLen: orig, comments };
+          const rec: CaptureRecord = { ts, linkType: iface.linkType, interfaceId: ifId, data: buf.subarray(dataStart, dataStart + cap), origLen: orig, comments };
+          if (ifaces.length > 1 && iface.name !== undefined) rec.interfaceName = iface.name;
+          yield rec;
         }
         break;
       }

@@ -5,6 +5,9 @@ import { startEmbeddedLogServer, type EmbeddedLogServer } from '../log/embedded.
 import type { Logger } from '../util/logger.js';
 import { netnsExists, destroyNetnsSync } from '../netns/namespace.js';
 import { Relay } from '../relay/relay.js';
+import { PassThroughPath } from '../relay/packet-path.js';
+import { CapturePath } from '../capture/capture-path.js';
+import { CaptureService } from '../capture/capture-session.js';
 import { parseIpAddr } from '../wire/addr.js';
 import { SecondWrapper } from '../wrapper/second-wrapper.js';
 import { LogClientWrapperLog } from '../wrapper/wrapper-log.js';
@@ -83,6 +86,9 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
   let control: ControlServer | undefined;
   let metricsHttp: MetricsServer | undefined;
   let unlinkShim: (() => void) | undefined;
+  // `ftcp capture NAME`: a decorator on the relay's path, idle until a capture is asked for.
+  let capturePath: CapturePath | undefined;
+  let captures: CaptureService | undefined;
   const startedAt = Date.now();
   // Read at request/scrape time: parts not built yet are undefined.
   const source = (): StatusSource => ({ cfg, wrapper, relay, supervisor: sup, logClient, startedAt });
@@ -122,7 +128,22 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
       logClient.on('failed', (err: Error) => log.error({ err }, 'log server refused appends'));
     }
     topo = await buildTopology(cfg, log);
-    control = await startControlServer({ name: cfg.name, status: () => statusSnapshot(source()), log: log.child({ component: 'control' }) });
+    const svc = new CaptureService(
+      () => capturePath,
+      {
+        outer: { name: topo.outer.name, description: `outer TUN of ${cfg.name}: what the clients see` },
+        inner: { name: topo.inner.name, description: `inner TUN of ${cfg.name} (in ${topo.netns}): what the app's stack sees` },
+      },
+      cfg.name,
+      log.child({ component: 'capture' }),
+    );
+    captures = svc;
+    control = await startControlServer({
+      name: cfg.name,
+      status: () => statusSnapshot(source()),
+      capture: (req, sock) => svc.start(req, sock),
+      log: log.child({ component: 'control' }),
+    });
     if (metrics && cfg.metrics !== undefined) {
       metricsHttp = await startMetricsServer(cfg.metrics, metrics.registry);
       log.info({ url: metricsHttp.url }, 'metrics');
@@ -150,10 +171,11 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     if (wrapper && logServer) {
       unlinkShim = linkShim({ store: logServer.store, server: logServer.server, service: cfg.name, wrapper, logger: log.child({ component: 'shim-link' }) });
     }
+    capturePath = new CapturePath(wrapper ?? new PassThroughPath(), { vnetHdrLen: topo.outer.vnetHdrLen, ...(wrapper ? { wrapper } : {}) });
     relay = new Relay({
       outer: topo.outer,
       inner: topo.inner,
-      ...(wrapper ? { path: wrapper } : {}),
+      path: capturePath,
       onError: (err, direction) => log.error({ err, direction }, 'relay error'),
     });
     relay.start();
@@ -183,6 +205,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     // A deliberate stop: the app's closes reach the clients as closes, not as a crash to hide.
     wrapper?.shutdown();
     await sup?.stop();
+    await captures?.stopAll('the daemon is stopping');
     await control?.close();
     await metricsHttp?.close();
     metrics?.close();

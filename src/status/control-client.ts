@@ -1,7 +1,8 @@
 // Client side of the control socket: asks a daemon for its status, finds the running daemons, and
 // turns socket errors into sentences an operator can act on.
 import { readdirSync, statSync } from 'node:fs';
-import { createConnection } from 'node:net';
+import { createConnection, type Socket } from 'node:net';
+import type { CaptureRequest, CaptureStarted } from './control-protocol.js';
 import type { StatusSnapshot } from './snapshot.js';
 import { controlSocketPath, runDir } from './socket-path.js';
 
@@ -19,13 +20,13 @@ export class ControlError extends Error {
   }
 }
 
-function describeConnectError(err: NodeJS.ErrnoException, name: string, path: string): ControlError {
+function describeConnectError(err: NodeJS.ErrnoException, name: string, path: string, command = 'status'): ControlError {
   switch (err.code) {
     case 'ENOENT':
       return new ControlError('no-service', `no ftcp service ${name} is running (no ${path})`);
     case 'EACCES':
     case 'EPERM':
-      return new ControlError('permission', `permission denied on ${path}: run ftcp status as root or as a member of group ftcp`);
+      return new ControlError('permission', `permission denied on ${path}: run ftcp ${command} as root or as a member of group ftcp`);
     case 'ECONNREFUSED':
       return new ControlError('not-running', `ftcp service ${name} is not running (${path} is left from a daemon that died)`);
     default:
@@ -77,6 +78,71 @@ export function controlRequest(name: string, request: object, opts: { dir?: stri
     sock.on('end', () => finish(new ControlError('protocol', `ftcp service ${name} closed the control socket without answering`)));
   });
 }
+
+/** A capture being streamed by a daemon: `socket` carries pcapng bytes after `first`. */
+export interface CaptureStream {
+  started: CaptureStarted;
+  socket: Socket;
+  /** pcapng bytes that arrived with the answer line. */
+  first: Buffer;
+}
+
+/**
+ * Asks NAME's daemon for a capture; resolves once it has started (the daemon answered), with the
+ * connection that carries the pcapng stream. Half-close the socket to stop the capture.
+ */
+export function openCaptureStream(name: string, req: CaptureRequest, opts: { dir?: string; timeoutMs?: number } = {}): Promise<CaptureStream> {
+  const path = controlSocketPath(name, opts.dir ?? runDir());
+  const timeoutMs = opts.timeoutMs ?? 5_000;
+  return new Promise((resolve, reject) => {
+    const sock = createConnection(path);
+    let buf: Buffer = Buffer.alloc(0);
+    let done = false;
+    const fail = (err: ControlError): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      sock.destroy();
+      reject(err);
+    };
+    const timer = setTimeout(() => fail(new ControlError('timeout', `ftcp service ${name} did not answer within ${timeoutMs} ms (${path})`)), timeoutMs);
+    const onData = (chunk: Buffer): void => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      const nl = buf.indexOf(10);
+      if (nl < 0) {
+        if (buf.length > MAX_LINE) fail(new ControlError('protocol', `ftcp service ${name}: answer too long`));
+        return;
+      }
+      let msg: unknown;
+      try {
+        msg = JSON.parse(buf.toString('utf8', 0, nl));
+      } catch {
+        fail(new ControlError('protocol', `ftcp service ${name} sent an answer that is not JSON`));
+        return;
+      }
+      const m = (typeof msg === 'object' && msg !== null ? msg : {}) as { error?: unknown; capture?: unknown };
+      if (typeof m.error === 'string') {
+        fail(new ControlError('protocol', `ftcp service ${name}: ${m.error}`));
+        return;
+      }
+      if (typeof m.capture !== 'object' || m.capture === null) {
+        fail(new ControlError('protocol', `ftcp service ${name} does not support capture (a different ftcp version?)`));
+        return;
+      }
+      done = true;
+      clearTimeout(timer);
+      sock.off('data', onData);
+      sock.pause();
+      resolve({ started: m as CaptureStarted, socket: sock, first: buf.subarray(nl + 1) });
+    };
+    sock.once('connect', () => sock.write(`${JSON.stringify({ cmd: 'capture', ...req })}\n`));
+    sock.on('error', (err: NodeJS.ErrnoException) => fail(describeConnectError(err, name, path, 'capture')));
+    sock.on('data', onData);
+    sock.on('end', () => fail(new ControlError('protocol', `ftcp service ${name} closed the control socket without answering`)));
+  });
+}
+
+const MAX_LINE = 64 * 1024;
 
 export async function requestStatus(name: string, opts: { dir?: string; timeoutMs?: number } = {}): Promise<StatusSnapshot> {
   const msg = await controlRequest(name, { cmd: 'status' }, opts);

@@ -1,16 +1,21 @@
 // The daemon's control socket: a Unix socket at /run/ftcp/NAME.sock, readable and writable by root
-// and the `ftcp` group only (mode 0660), answering `ftcp status`. Bad input gets one error line and
-// never reaches the daemon's packet path or crashes it.
+// and the `ftcp` group only (mode 0660), answering `ftcp status` and `ftcp capture NAME`. Bad input
+// gets one error line and never reaches the daemon's packet path or crashes it.
 import { chmodSync, chownSync, lstatSync, mkdirSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '../util/logger.js';
-import { errorLine, MAX_LINE_BYTES, parseRequest } from './control-protocol.js';
+import { errorLine, MAX_LINE_BYTES, parseRequest, type CaptureRequest } from './control-protocol.js';
 import { controlSocketPath, groupId, runDir } from './socket-path.js';
 
 export interface ControlServerOptions {
   name: string;
   /** Builds the status snapshot (called per request, on the event loop). */
   status: () => unknown;
+  /**
+   * Starts a capture that streams over `sock` (which it then owns: no more requests are read from
+   * it). Returns an error message instead when it cannot; without it, captures are refused.
+   */
+  capture?: (req: CaptureRequest, sock: Socket) => string | undefined;
   /** Directory of the socket (default FTCP_RUN_DIR or /run/ftcp). */
   dir?: string;
   /** Group given access to the socket when it exists (default `ftcp`). */
@@ -82,7 +87,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     sock.once('close', () => clients.delete(sock));
     sock.on('error', () => sock.destroy());
     sock.setTimeout(idleMs, () => sock.destroy());
-    serve(sock, opts.status, log);
+    serve(sock, opts, log);
   });
   server.on('error', (err) => log?.error({ err, path }, 'control socket error'));
 
@@ -126,10 +131,28 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
 const MAX_QUEUED_BYTES = 16 << 20;
 
 /** One client: newline-delimited JSON requests, one response line each, in order. */
-function serve(sock: Socket, status: () => unknown, log: Logger | undefined): void {
+function serve(sock: Socket, opts: ControlServerOptions, log: Logger | undefined): void {
+  const status = opts.status;
   let buf = '';
   let refused = false;
   let ended = false;
+  /** A capture took the connection over. */
+  let handedOver = false;
+  const startCapture = (req: CaptureRequest): string | undefined => {
+    if (!opts.capture) return errorLine('capture is not available from this daemon');
+    let err: string | undefined;
+    try {
+      err = opts.capture(req, sock);
+    } catch (e) {
+      log?.error({ err: e }, 'control socket: cannot start a capture');
+      err = `internal error: ${e instanceof Error ? e.message : String(e)}`;
+    }
+    if (err !== undefined) return errorLine(err);
+    handedOver = true;
+    buf = '';
+    sock.setTimeout(0); // a capture runs as long as its client wants
+    return undefined;
+  };
   sock.setEncoding('utf8');
   // Answers the complete lines in buf; a client that sends faster than it reads is paused.
   const pump = (): void => {
@@ -146,7 +169,15 @@ function serve(sock: Socket, status: () => unknown, log: Logger | undefined): vo
       }
       const line = buf.slice(0, nl).trim();
       buf = buf.slice(nl + 1);
-      if (line !== '') sock.write(respond(line, status, log));
+      if (line === '') continue;
+      const req = parseRequest(line);
+      if (req.ok && req.cmd === 'capture') {
+        const err = startCapture(req.capture);
+        if (err === undefined) return;
+        sock.write(err);
+        continue;
+      }
+      sock.write(respond(line, status, log));
     }
     if (Buffer.byteLength(buf) > MAX_LINE_BYTES) {
       buf = '';
@@ -158,17 +189,20 @@ function serve(sock: Socket, status: () => unknown, log: Logger | undefined): vo
     if (ended && sock.writable) {
       const line = buf.trim();
       buf = '';
-      if (line !== '') sock.end(respond(line, status, log));
+      const req = line !== '' ? parseRequest(line) : undefined;
+      // A capture whose client has already half-closed would end at once: refuse it plainly.
+      if (req?.ok && req.cmd === 'capture') sock.end(errorLine('capture: send the request with a newline and keep the connection open'));
+      else if (line !== '') sock.end(respond(line, status, log));
       else sock.end();
     }
   };
   sock.on('data', (chunk: string) => {
-    if (refused) return; // what a refused client still sends is read and dropped until it goes
+    if (refused || handedOver) return; // what a refused client still sends is read and dropped until it goes
     buf += chunk;
     pump();
   });
   sock.on('end', () => {
-    if (refused) return;
+    if (refused || handedOver) return;
     ended = true;
     pump();
   });

@@ -25,6 +25,55 @@ import { newWrapperCounters, type WrapperCounters } from './wrapper-counters.js'
 
 export type { WrapperCounters };
 
+// ------------------------------------------------------------------------------------------
+// Decision observer (capture mode, `ftcp capture NAME`, src/capture/capture-path.ts). Set only
+// while a capture runs; otherwise the packet path pays one null check per decision, nothing else.
+// What was passed or modified the capture sees itself (it compares the packet before and after).
+// ------------------------------------------------------------------------------------------
+
+/** A decision about the segment being processed, beyond "transmitted" (a, b: stream offsets). */
+export type DecisionNote =
+  | 'stored-data' // client bytes [a, b) appended to the log
+  | 'stored-fin' // the client's FIN at offset a
+  | 'stored-opened' // the connection record (handshake parameters)
+  | 'delayed-synack' // held until the connection record is durable
+  | 'delayed-ack' // pure ACK above the durable point
+  | 'delayed-close' // FIN/RST of the stack, until the app's liveness is known
+  | 'delayed-regenerated' // regenerated output, sent once verified
+  | 'discarded-app-down-syn'
+  | 'discarded-log-refused'
+  | 'discarded-outside-window'
+  | 'discarded-held' // client segment while the app is down: answered by a hold ACK
+  | 'discarded-dead-stack'
+  | 'discarded-restore-synack'
+  | 'discarded-replay' // the restarted stack's ACKs: the daemon answers them itself
+  | 'discarded-regenerated' // regenerated output the client already has
+  | 'discarded-divergence'
+  | 'discarded-replay-rst';
+
+/** What a packet the wrapper sends on its own is: made by the daemon, or a held one let go. */
+export type InjectKind =
+  | 'forged-syn'
+  | 'forged-handshake-ack'
+  | 'forged-replay'
+  | 'forged-replay-fin'
+  | 'forged-stack-ack'
+  | 'forged-purge-rst'
+  | 'forged-abort-rst'
+  | 'forged-client-rst'
+  | 'forged-hold-ack'
+  | 'forged-ack'
+  | 'released-synack'
+  | 'released-close'
+  | 'released-regenerated';
+
+export interface DecisionObserver {
+  /** Called during process(), for the segment being processed. */
+  decided(note: DecisionNote, a: number, b: number): void;
+  /** Called before the packet (with its vnet header, if any) is written towards `direction`. */
+  injected(direction: Direction, packet: Buffer, kind: InjectKind): void;
+}
+
 export interface AppLiveness {
   /** False once the supervised app has exited or is exiting. */
   isAlive(): boolean;
@@ -99,6 +148,7 @@ export class SecondWrapper implements PacketPath {
   private readonly cur: PacketRef = { buf: Buffer.alloc(0), off: 0, len: 0 };
   private holdTimer: NodeJS.Timeout | undefined;
   private closeTimer: NodeJS.Timeout | undefined;
+  private observer: DecisionObserver | null = null;
 
   constructor(opts: SecondWrapperOptions) {
     this.vip = opts.vip;
@@ -129,6 +179,21 @@ export class SecondWrapper implements PacketPath {
   close(): void {
     if (this.holdTimer) clearInterval(this.holdTimer);
     if (this.closeTimer) clearTimeout(this.closeTimer);
+  }
+
+  /** Capture mode: report decisions to `o` from now on (null: stop). */
+  setDecisionObserver(o: DecisionObserver | null): void {
+    this.observer = o;
+  }
+
+  private note(note: DecisionNote, a = 0, b = 0): void {
+    if (this.observer !== null) this.observer.decided(note, a, b);
+  }
+
+  /** Every packet the wrapper sends on its own goes through here. */
+  private emit(direction: Direction, packet: Buffer, kind: InjectKind): void {
+    if (this.observer !== null) this.observer.injected(direction, packet, kind);
+    this.inject(direction, packet);
   }
 
   // ------------------------------------------------------------------------------------------
@@ -202,7 +267,10 @@ export class SecondWrapper implements PacketPath {
     const isSyn = (flags & (TCP_SYN | TCP_ACK)) === TCP_SYN;
     if (conn === undefined || (isSyn && conn.state === 'CLOSED') || (isSyn && conn.state === 'SYN_RCVD' && tcp.seq !== conn.irs)) {
       if (!isSyn) return true; // not ours: established before the daemon, or long closed
-      if (this.appDown) return false; // the app is down: the client retries its SYN
+      if (this.appDown) {
+        this.note('discarded-app-down-syn');
+        return false; // the app is down: the client retries its SYN
+      }
       if (conn) this.conns.delete(conn);
       this.openConn(tcp, pkt, clientAddrOff, ipVersion);
       return true;
@@ -216,6 +284,7 @@ export class SecondWrapper implements PacketPath {
       case 'RECOVERING':
       case 'REPLAYING':
         this.inboundHeld(conn, tcp);
+        this.note('discarded-held');
         return false;
       case 'CLOSED':
         this.rewriteInbound(conn, tcp);
@@ -306,15 +375,22 @@ export class SecondWrapper implements PacketPath {
     const off = conn.clientOff(tcp.seq);
     // Only bytes inside the window the client was offered may reach the stack, and those are all
     // logged: a segment reaching past it (a probe, or garbage) is dropped; the client resends.
-    if (off < 0 || off + len > conn.lastRightEdge) return len === 0;
+    if (off < 0 || off + len > conn.lastRightEdge) {
+      if (len > 0) this.note('discarded-outside-window');
+      return len === 0;
+    }
     if (len > 0) {
       const missing = conn.client.missing(off, off + len, this.ranges);
       const base = tcp.payloadOffset - off;
       for (const r of missing) {
         const data = tcp.buf.subarray(base + r.start, base + r.end);
         const seq = this.appendClientData(conn, r.start, data);
-        if (seq < 0) return false;
+        if (seq < 0) {
+          this.note('discarded-log-refused');
+          return false;
+        }
         conn.client.appended(r.start, r.end, seq);
+        this.note('stored-data', r.start, r.end);
         this.counters.loggedBytes += r.end - r.start;
         if (conn.replaySourceActive) conn.replaySource.add(r.start, Buffer.from(data));
       }
@@ -326,7 +402,11 @@ export class SecondWrapper implements PacketPath {
     }
     if (flags & TCP_FIN && conn.clientFinOff < 0) {
       const seq = this.append(rec(conn.id, { $case: 'clientFin', value: { offset: off + len } }));
-      if (seq < 0) return false;
+      if (seq < 0) {
+        this.note('discarded-log-refused');
+        return false;
+      }
+      this.note('stored-fin', off + len);
       conn.clientFinOff = off + len;
       conn.clientFinLogSeq = seq;
       this.waiting.add(conn);
@@ -374,6 +454,7 @@ export class SecondWrapper implements PacketPath {
       case 'SYN_RCVD':
         if ((flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) {
           this.holdSynAck(conn, tcp, pkt);
+          this.note(conn.openedLogSeq >= 0 ? 'delayed-synack' : 'discarded-log-refused');
           return false;
         }
         if (flags & TCP_RST) this.conns.delete(conn); // refused: nothing listens
@@ -385,6 +466,7 @@ export class SecondWrapper implements PacketPath {
         if (flags & (TCP_FIN | TCP_RST) && !conn.closeExplained && !this.stopping && !(flags & TCP_SYN)) {
           if (!this.intentExplains(conn, flags)) {
             this.holdClose(conn, pkt);
+            this.note('delayed-close');
             return false;
           }
           this.noteIntentHonoured(conn);
@@ -392,6 +474,7 @@ export class SecondWrapper implements PacketPath {
         return this.outboundLive(conn, tcp, pkt);
       case 'RECOVERING':
         this.counters.discarded++; // the dead stack's last words (FIN, RST, retransmissions)
+        this.note('discarded-dead-stack');
         return false;
       case 'CLOSED':
         return this.outboundNormal(conn, tcp);
@@ -433,6 +516,7 @@ export class SecondWrapper implements PacketPath {
         this.conns.delete(conn);
         return;
       }
+      this.note('stored-opened');
       this.waiting.add(conn);
     }
     conn.heldSynAck = copyPacket(pkt);
@@ -447,7 +531,7 @@ export class SecondWrapper implements PacketPath {
     conn.lastAckOff = 0;
     const p = this.parser2;
     if (p.parse(pkt, this.vnet, pkt.length - this.vnet) === 'ok') conn.lastRightEdge = p.tcp.window;
-    this.inject('outbound', pkt);
+    this.emit('outbound', pkt, 'released-synack');
   }
 
   private outboundNormal(conn: TcpConn, tcp: TcpPacket): boolean {
@@ -473,6 +557,7 @@ export class SecondWrapper implements PacketPath {
         this.waiting.add(conn);
         if (pure && c.ackOff <= conn.lastAckOff) {
           this.counters.acksHeld++;
+          this.note('delayed-ack', conn.stackAckOff, conn.durableAckOff);
           return false;
         }
       }
@@ -559,7 +644,7 @@ export class SecondWrapper implements PacketPath {
     conn.ackPending = c.clamped;
     this.counters.acksSynthesized++;
     // The TSval repeats the last one: a later one could run ahead of the stack's clock (PAWS).
-    this.inject(
+    this.emit(
       'outbound',
       this.forge.toClient(conn, {
         seq: conn.serverSeq(conn.sndNxtOff),
@@ -568,6 +653,7 @@ export class SecondWrapper implements PacketPath {
         window: c.windowField,
         ...(conn.opts.tsOk ? { tsval: conn.lastTsvalOut, tsecr: conn.clientTsval } : {}),
       }),
+      'forged-ack',
     );
   }
 
@@ -610,7 +696,7 @@ export class SecondWrapper implements PacketPath {
     if (p.parse(pkt, this.vnet, pkt.length - this.vnet) !== 'ok') return;
     p.tcp.checksumMode = this.vnet > 0 && (pkt[0]! & VnetFlags.NEEDS_CSUM) !== 0 ? 'partial' : 'full';
     if (p.tcp.flags & TCP_ACK) this.noteStackAck(conn, p.tcp);
-    if (this.outboundLive(conn, p.tcp, { buf: pkt, off: 0, len: pkt.length })) this.inject('outbound', pkt);
+    if (this.outboundLive(conn, p.tcp, { buf: pkt, off: 0, len: pkt.length })) this.emit('outbound', pkt, 'released-close');
   }
 
   /**
@@ -815,7 +901,7 @@ export class SecondWrapper implements PacketPath {
   /** RST at the stack's rcv_nxt frees the 4-tuple held by the dead socket (FIN_WAIT, LAST_ACK). */
   private purgeStackSocket(conn: TcpConn): void {
     if (conn.stackAckOff < 0) return;
-    this.inject('inbound', this.forge.toStack(conn, { seq: conn.clientSeq(conn.stackAckOff), flags: FLAGS.RST }));
+    this.emit('inbound', this.forge.toStack(conn, { seq: conn.clientSeq(conn.stackAckOff), flags: FLAGS.RST }), 'forged-purge-rst');
   }
 
   /** Zero-window ACK at the durable point: the client keeps the connection and waits (claim 6). */
@@ -830,7 +916,7 @@ export class SecondWrapper implements PacketPath {
     const ackOff = conn.durableAckOff;
     if (ackOff > conn.lastAckOff) conn.lastAckOff = ackOff;
     this.counters.holdAcks++;
-    this.inject(
+    this.emit(
       'outbound',
       this.forge.toClient(conn, {
         seq: conn.serverSeq(conn.sndNxtOff),
@@ -839,6 +925,7 @@ export class SecondWrapper implements PacketPath {
         window: 0,
         ...(conn.opts.tsOk ? { tsval, tsecr: conn.clientTsval } : {}),
       }),
+      'forged-hold-ack',
     );
   }
 
@@ -913,7 +1000,7 @@ export class SecondWrapper implements PacketPath {
   /** Forged SYN: the client's own ISN (plus the checkpoint offset) and its original options. */
   private sendForgedSyn(conn: TcpConn): void {
     conn.synSentAt = this.now();
-    this.inject(
+    this.emit(
       'inbound',
       this.forge.toStack(conn, {
         seq: seqAdd(conn.irs, conn.clientBase),
@@ -924,6 +1011,7 @@ export class SecondWrapper implements PacketPath {
         sackPermitted: conn.opts.sackOk,
         ...(conn.opts.tsOk ? { tsval: conn.clientTsval, tsecr: 0 } : {}),
       }),
+      'forged-syn',
     );
   }
 
@@ -957,12 +1045,20 @@ export class SecondWrapper implements PacketPath {
   private outboundReplaying(conn: TcpConn, tcp: TcpPacket, pkt: PacketRef): boolean {
     const flags = tcp.flags;
     if (conn.issK === 0) {
-      if ((flags & (TCP_SYN | TCP_ACK)) !== (TCP_SYN | TCP_ACK)) return false;
+      if ((flags & (TCP_SYN | TCP_ACK)) !== (TCP_SYN | TCP_ACK)) {
+        this.note('discarded-replay');
+        return false;
+      }
+      this.note('discarded-restore-synack');
       this.completeHandshake(conn, tcp);
       return false; // the SYN-ACK never reaches the client
     }
-    if (flags & TCP_SYN) return false; // a retransmitted SYN-ACK
+    if (flags & TCP_SYN) {
+      this.note('discarded-restore-synack');
+      return false; // a retransmitted SYN-ACK
+    }
     if (flags & TCP_RST) {
+      this.note('discarded-replay-rst');
       this.logger.warn({ conn: conn.id }, 'the restarted stack reset the connection during replay');
       this.abortConn(conn);
       return false;
@@ -989,7 +1085,7 @@ export class SecondWrapper implements PacketPath {
       conn.tsOffset = seqAdd(seqAdd(last, 1), -tcp.tsval);
       conn.stackTsval = tcp.tsval;
     }
-    this.inject(
+    this.emit(
       'inbound',
       this.forge.toStack(conn, {
         seq: seqAdd(conn.irs, conn.clientBase + 1),
@@ -998,6 +1094,7 @@ export class SecondWrapper implements PacketPath {
         window: this.stackFacingWindow(conn),
         ...(conn.opts.tsOk ? { tsval: conn.clientTsval, tsecr: conn.stackTsval } : {}),
       }),
+      'forged-handshake-ack',
     );
     this.pumpReplay(conn);
   }
@@ -1014,6 +1111,7 @@ export class SecondWrapper implements PacketPath {
     if (len > 0 && off < conn.origSndMax) {
       const r = v.feed(off, tcp.buf, tcp.payloadOffset, Math.min(len, conn.origSndMax - off));
       if (r === 'mismatch') {
+        this.note('discarded-divergence');
         this.diverged(conn);
         return false;
       }
@@ -1034,7 +1132,8 @@ export class SecondWrapper implements PacketPath {
     if (end > conn.origSndUna && end > off) {
       // The client may still need it: send (a copy) once its blocks are verified.
       conn.pendingVerified.push([Math.min(off + len, conn.origSndMax), copyPacket(pkt)]);
-    }
+      this.note('delayed-regenerated', off, off + len);
+    } else this.note(end > off ? 'discarded-regenerated' : 'discarded-replay', off, off + len);
     this.flushVerified(conn);
     return true;
   }
@@ -1053,7 +1152,7 @@ export class SecondWrapper implements PacketPath {
       if (p.parse(pkt, this.vnet, pkt.length - this.vnet) !== 'ok') continue;
       p.tcp.checksumMode = this.vnet > 0 && (pkt[0]! & VnetFlags.NEEDS_CSUM) !== 0 ? 'partial' : 'full';
       this.forwardRegenerated(conn, p.tcp);
-      this.inject('outbound', pkt);
+      this.emit('outbound', pkt, 'released-regenerated');
     }
     conn.pendingVerified = keep;
     if (done && conn.state === 'NORMAL' && conn.pendingVerified.length === 0) conn.verifier = null;
@@ -1097,7 +1196,7 @@ export class SecondWrapper implements PacketPath {
     // seq = what the stack has been sent so far (our snd_nxt towards it): the ACKs it has emitted
     // may lag behind, and a seq below its rcv_wup would be dropped as out of window.
     const sndNxt = conn.state === 'REPLAYING' ? conn.replayNext : Math.max(conn.stackAckOff, conn.client.rcvAppended);
-    this.inject(
+    this.emit(
       'inbound',
       this.forge.toStack(conn, {
         seq: conn.clientSeq(sndNxt),
@@ -1106,6 +1205,7 @@ export class SecondWrapper implements PacketPath {
         window: this.stackFacingWindow(conn),
         ...(conn.opts.tsOk ? { tsval: conn.clientTsval, tsecr: conn.stackTsval } : {}),
       }),
+      'forged-stack-ack',
     );
   }
 
@@ -1132,7 +1232,7 @@ export class SecondWrapper implements PacketPath {
     while (conn.replayNext < avail && conn.replayNext < limit) {
       const chunk = src.read(conn.replayNext, Math.min(REPLAY_SEGMENT, limit - conn.replayNext));
       if (chunk.length === 0) break;
-      this.inject(
+      this.emit(
         'inbound',
         this.forge.toStack(conn, {
           seq: conn.clientSeq(conn.replayNext),
@@ -1142,6 +1242,7 @@ export class SecondWrapper implements PacketPath {
           payload: chunk,
           ...(conn.opts.tsOk ? { tsval: conn.clientTsval, tsecr: conn.stackTsval } : {}),
         }),
+        'forged-replay',
       );
       conn.replayNext += chunk.length;
     }
@@ -1149,7 +1250,7 @@ export class SecondWrapper implements PacketPath {
     const finOff = conn.clientFinOff >= 0 && conn.clientFinDurable ? conn.clientFinOff : -1;
     if (finOff >= 0 && conn.replayNext === finOff && !conn.replayFinInjected) {
       conn.replayFinInjected = true;
-      this.inject(
+      this.emit(
         'inbound',
         this.forge.toStack(conn, {
           seq: conn.clientSeq(finOff),
@@ -1158,6 +1259,7 @@ export class SecondWrapper implements PacketPath {
           window: this.stackFacingWindow(conn),
           ...(conn.opts.tsOk ? { tsval: conn.clientTsval, tsecr: conn.stackTsval } : {}),
         }),
+        'forged-replay-fin',
       );
     }
     const target = finOff >= 0 ? finOff + 1 : conn.client.rcvLogged;
@@ -1206,15 +1308,16 @@ export class SecondWrapper implements PacketPath {
   private abortConn(conn: TcpConn): void {
     this.resetClient(conn);
     if (conn.issK !== 0) {
-      this.inject('inbound', this.forge.toStack(conn, { seq: conn.clientSeq(conn.stackAckOff), flags: FLAGS.RST }));
+      this.emit('inbound', this.forge.toStack(conn, { seq: conn.clientSeq(conn.stackAckOff), flags: FLAGS.RST }), 'forged-abort-rst');
     }
     this.closeConn(conn, ConnectionClosed_Reason.ABORTED);
   }
 
   private resetClient(conn: TcpConn): void {
-    this.inject(
+    this.emit(
       'outbound',
       this.forge.toClient(conn, { seq: conn.serverSeq(conn.sndNxtOff), ack: conn.clientSeq(conn.durableAckOff), flags: FLAGS.RST | FLAGS.ACK }),
+      'forged-client-rst',
     );
     this.closeConn(conn, ConnectionClosed_Reason.ABORTED);
   }
