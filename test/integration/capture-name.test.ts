@@ -3,7 +3,7 @@
 // forged restore handshake (a SYN from the client's address that the client never sent) and the
 // decision comments; `ftcp decode` must print them too.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -119,6 +119,7 @@ describe('ftcp capture NAME: the daemon annotates every packet with its decision
     expect(done.stderr).toMatch(/\d+ packets written to .*crash\.pcapng \(the capture client stopped\)/);
     await stopFtcp(h);
 
+    if (process.env.FTCP_KEEP_CAPTURE) copyFileSync(file, process.env.FTCP_KEEP_CAPTURE); // to look at it
     const rows = tsharkRows(file);
     const outer = rows.filter((r) => r.iface === `ft-${NAME}`);
     const inner = rows.filter((r) => r.iface === 'ftcp0');
