@@ -116,7 +116,12 @@ class CaptureFile {
 
   close(): void {
     if (this.fd === 1) return;
-    fsyncSync(this.fd);
+    try {
+      fsyncSync(this.fd);
+    } catch (err) {
+      // /dev/null, a FIFO: nothing to make durable.
+      if ((err as NodeJS.ErrnoException).code !== 'EINVAL' && (err as NodeJS.ErrnoException).code !== 'ENOTSUP') throw err;
+    }
     closeSync(this.fd);
   }
 }
