@@ -143,7 +143,7 @@ export async function captureService(name: string, file: string, f: CaptureFlags
     stream = await openCaptureStream(name, req, opts.dir !== undefined ? { dir: opts.dir } : {});
   } catch (err) {
     if (err instanceof ControlError) {
-      status(err.kind === 'no-service' ? `no running ftcp named ${name}: ${err.message}` : err.message);
+      status(err.kind === 'no-service' ? err.message.replace(/^no ftcp service (\S+) is running/, 'no running ftcp named $1') : err.message);
       return 1;
     }
     throw err;

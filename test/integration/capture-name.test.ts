@@ -197,4 +197,20 @@ describe('ftcp capture NAME: the daemon annotates every packet with its decision
     expect(new Set(rows.map((r) => r.iface))).toEqual(new Set([`ft-${name}`]));
     await stopFtcp(h);
   });
+
+  it('without a log (--no-log, pass-through relay) every packet is passed, on the side asked for', async () => {
+    const name = `cp${tag}`;
+    const h = await env.protect(name, '10.77.33.2', ['python3', ECHO, '9000'], ['--no-log']);
+    const file = join(work, 'nolog.pcapng');
+    const cap = startCapture([name, '-w', file, '--side', 'inner', '--count', '6']);
+    await cap.ready;
+    const client = await spawnCollect(env.host, 'python3', [CLIENT, '10.77.33.2', '9000', '5000', '20'], 30_000);
+    expect(JSON.parse(client.stdout).received).toBe(5000);
+    const done = await cap.done;
+    expect(done.code, done.stderr).toBe(0);
+    const rows = tsharkRows(file);
+    expect(rows).toHaveLength(6);
+    for (const r of rows) expect(r).toMatchObject({ iface: 'ftcp0', comment: 'passed' });
+    await stopFtcp(h);
+  });
 });
