@@ -6,8 +6,11 @@
 //   anything wrong    →  {"error":"..."}
 export const MAX_LINE_BYTES = 64 * 1024;
 
-export const COMMANDS = ['status', 'capture'] as const;
-export type ControlCommand = (typeof COMMANDS)[number];
+/** Request/response commands (the ones an operator types with socat; named in errors). */
+export const COMMANDS = ['status'] as const;
+/** Commands that turn the connection into a stream (`ftcp capture NAME` speaks them). */
+export const STREAM_COMMANDS = ['capture'] as const;
+export type ControlCommand = (typeof COMMANDS)[number] | (typeof STREAM_COMMANDS)[number];
 
 export const CAPTURE_SIDES = ['outer', 'inner', 'both'] as const;
 export type CaptureSideRequest = (typeof CAPTURE_SIDES)[number];
@@ -43,7 +46,7 @@ export function parseRequest(line: string): ParsedRequest {
   }
   const cmd = (msg as { cmd?: unknown }).cmd;
   if (typeof cmd !== 'string') return { ok: false, error: 'bad request: missing "cmd" (e.g. {"cmd":"status"})' };
-  if (!(COMMANDS as readonly string[]).includes(cmd)) {
+  if (!(COMMANDS as readonly string[]).includes(cmd) && !(STREAM_COMMANDS as readonly string[]).includes(cmd)) {
     return { ok: false, error: `unknown command ${JSON.stringify(cmd.slice(0, 40))}: known commands are ${COMMANDS.join(', ')}` };
   }
   if (cmd === 'status') return { ok: true, cmd };
