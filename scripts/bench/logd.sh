@@ -8,7 +8,8 @@
 #             into the store
 # And the shim's case (issue 5): a small append over gRPC while an in-process writer's group
 # commit is on its way to disk, beside the same append alone, with pipelined group commit (default)
-# and with one commit at a time (FTCP_LOG_COMMITS_IN_FLIGHT=1).
+# and with one commit at a time (FTCP_LOG_COMMITS_IN_FLIGHT=1); and records/s of 50 writers that
+# each wait for their record to be durable before the next (25 in-process, 25 over gRPC), both ways.
 # Environment: FTCP_BENCH_DIR (default /var/tmp) picks the disk; FTCP_BENCH_SECS (default 4).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -84,6 +85,8 @@ run_mode logd
 run_mode embedded
 OVERLAP=$(node scripts/bench/logd-overlap.mjs "$WORK/overlap" 300)
 OVERLAP1=$(FTCP_LOG_COMMITS_IN_FLIGHT=1 node scripts/bench/logd-overlap.mjs "$WORK/overlap1" 300)
+CLOSED=$(node scripts/bench/logd-closed-loop.mjs "$WORK/closed" "$SECS")
+CLOSED1=$(FTCP_LOG_COMMITS_IN_FLIGHT=1 node scripts/bench/logd-closed-loop.mjs "$WORK/closed1" "$SECS")
 
 printf '%-9s %-8s %11s %8s %10s %8s %11s\n' mode record records/s MB/s "raw MB/s" "÷ raw" "recs/commit"
 for name in logd embedded; do
@@ -103,5 +106,8 @@ echo
 echo "a small gRPC append while an in-process commit is in flight (the shim after the daemon), embedded, fsync:"
 echo "  pipelined (default):   $OVERLAP"
 echo "  one commit at a time:  $OVERLAP1"
+echo "50 writers each waiting for its record to be durable (25 in-process, 25 gRPC), embedded, fsync:"
+echo "  pipelined (default):   $CLOSED"
+echo "  one commit at a time:  $CLOSED1"
 echo
 echo "targets: 64 KiB ≥ 0.7 × raw (4 MiB write+fdatasync); 64 B ≥ 200000 records/s; p50 ≤ 2 × one fdatasync"
