@@ -197,6 +197,7 @@ export async function captureService(name: string, file: string, f: CaptureFlags
   const cut = scanner.partialBytes > 0 ? `; an incomplete last block (${scanner.partialBytes} B) was left out` : '';
   const drops = scanner.dropped > 0 && !why.includes('dropped') ? `; ${scanner.dropped} dropped` : '';
   status(`${scanner.packets} packets written${file === '-' ? '' : ` to ${file}`} (${why}${drops}${cut})`);
+  if (scanner.packets > 0) status(`by decision: ${scanner.decisionSummary()}`);
   if (failure !== undefined) {
     status(failure);
     return 1;

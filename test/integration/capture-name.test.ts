@@ -117,6 +117,7 @@ describe('ftcp capture NAME: the daemon annotates every packet with its decision
     const done = await cap.done;
     expect(done.code, done.stderr).toBe(0);
     expect(done.stderr).toMatch(/\d+ packets written to .*crash\.pcapng \(the capture client stopped\)/);
+    expect(done.stderr).toMatch(/by decision: stored \d+, delayed \d+, discarded \d+, modified \d+, passed \d+, forged \d+, released \d+/);
     await stopFtcp(h);
 
     if (process.env.FTCP_KEEP_CAPTURE) copyFileSync(file, process.env.FTCP_KEEP_CAPTURE); // to look at it

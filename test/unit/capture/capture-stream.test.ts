@@ -164,6 +164,7 @@ describe('CapturePath around a packet path', () => {
     expect(scanner.packets).toBe(6);
     expect(scanner.partialBytes).toBe(0);
     expect(scanner.endComment).toBe('capture of t ended: test');
+    expect(scanner.decisionSummary()).toBe('stored 2, discarded 1, modified 2, forged 1');
   });
 
   it('--side outer keeps only the outer TUN; a slow reader loses packets (counted), never blocks the path', () => {
