@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { LogError } from './errors.js';
 import { AppendRequest, LogService, type AppendResponse } from './gen/ftcp/v1/log.js';
 import { decodeRecord, type RecordMeta } from './record-meta.js';
-import { putVarint, varintSize } from './record-encode.js';
+import { putVarint, varintSize } from './varint.js';
 import { LogStore, type StreamListener, type StreamState } from './store.js';
 
 /** An error shaped like grpc-js's ServiceError, whichever sink raised it. */

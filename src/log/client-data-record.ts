@@ -4,29 +4,12 @@
 // logging CPU-bound on large uploads. Byte-identical to Record.encode (proto3: a zero offset and
 // empty data are omitted).
 import { Kind, type RecordMeta } from './record-meta.js';
+import { putVarint, varintSize } from './varint.js';
 
 const TAG_CONN_ID = (1 << 3) | 2; // Record.conn_id
 const TAG_CLIENT_DATA = (11 << 3) | 2; // Record.client_data
 const TAG_OFFSET = 1 << 3; // ClientData.offset (varint)
 const TAG_DATA = (2 << 3) | 2; // ClientData.data
-
-function varintSize(v: number): number {
-  let n = 1;
-  while (v >= 0x80) {
-    v = Math.floor(v / 128);
-    n++;
-  }
-  return n;
-}
-
-function putVarint(buf: Buffer, pos: number, v: number): number {
-  while (v >= 0x80) {
-    buf[pos++] = (v % 128) | 0x80;
-    v = Math.floor(v / 128);
-  }
-  buf[pos++] = v;
-  return pos;
-}
 
 export interface EncodedRecord {
   bytes: Buffer;

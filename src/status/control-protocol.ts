@@ -47,7 +47,7 @@ export function parseRequest(line: string): ParsedRequest {
   const cmd = (msg as { cmd?: unknown }).cmd;
   if (typeof cmd !== 'string') return { ok: false, error: 'bad request: missing "cmd" (e.g. {"cmd":"status"})' };
   if (!(COMMANDS as readonly string[]).includes(cmd) && !(STREAM_COMMANDS as readonly string[]).includes(cmd)) {
-    return { ok: false, error: `unknown command ${JSON.stringify(cmd.slice(0, 40))}: known commands are ${COMMANDS.join(', ')}` };
+    return { ok: false, error: `unknown command ${JSON.stringify(cmd.slice(0, 40))}: known commands are ${[...COMMANDS, ...STREAM_COMMANDS].join(', ')}` };
   }
   if (cmd === 'status') return { ok: true, cmd };
   return parseCapture(msg as Record<string, unknown>);

@@ -68,7 +68,7 @@ describe('control protocol', () => {
     const s = await start('bad');
     const lines = await exchange(s.path, 'hello\n[1,2]\n{"cmd":"nope"}\n{"cmd":"status"}\n');
     expect(lines.map((l) => Object.keys(JSON.parse(l))[0])).toEqual(['error', 'error', 'error', 'version']);
-    expect(JSON.parse(lines[2]!).error).toBe('unknown command "nope": known commands are status');
+    expect(JSON.parse(lines[2]!).error).toBe('unknown command "nope": known commands are status, capture');
     expect(await requestStatus('bad', { dir })).toMatchObject({ version: 1 });
   });
 
