@@ -23,6 +23,7 @@ import { listeningPorts } from './listen-probe.js';
 import { ConfigError, instanceNames, type RunConfig } from './run-config.js';
 import { Supervisor, type AppExit } from './supervisor.js';
 import { buildTopology, checkVipFree, type Topology } from './topology.js';
+import { watchLogLink } from './log-link-events.js';
 
 export interface DaemonOptions {
   log: Logger;
@@ -126,6 +127,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
       logTarget = target;
       logClient = new LogClient({ target, service: cfg.name });
       logClient.on('failed', (err: Error) => log.error({ err }, 'log server refused appends'));
+      watchLogLink(logClient, log);
     }
     topo = await buildTopology(cfg, log);
     const svc = new CaptureService(
