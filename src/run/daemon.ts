@@ -24,6 +24,7 @@ import { ConfigError, instanceNames, type RunConfig } from './run-config.js';
 import { Supervisor, type AppExit } from './supervisor.js';
 import { buildTopology, checkVipFree, type Topology } from './topology.js';
 import { watchLogLink } from './log-link-events.js';
+import { reportRestoreProgress } from './restore-progress.js';
 
 export interface DaemonOptions {
   log: Logger;
@@ -240,6 +241,7 @@ function watchCrashes(sup: Supervisor, wrapper: SecondWrapper, ports: number[], 
       if (ports.every((p) => open.has(p))) {
         log.info({ ms: Date.now() - started }, 'the restarted app listens again: restoring connections');
         wrapper.appListening();
+        reportRestoreProgress(wrapper, log, stop);
         return;
       }
       setTimeout(poll, 5);
