@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { LogClient, type ReadItem } from '../log/client.js';
 import { shimConnId, tupleKeyFromText } from '../log/conn-key.js';
 import { CloseIntent_How, ConnectionClosed_Reason, type ConnPosition, type Record } from '../log/gen/ftcp/v1/log.js';
-import { encodeEnvelope, type EnvelopeConn } from './checkpoint-envelope.js';
+import { EnvelopeError, encodeEnvelope, type EnvelopeConn } from './checkpoint-envelope.js';
 import type { LaterRecord, Need } from './output-gate.js';
 import { ReplayDriver } from './replay-driver.js';
 import { buildReplayPlan, type PlannedConn, type ReplayPlan } from './replay-plan.js';
@@ -79,7 +79,14 @@ export class ShimSession implements ConnSession {
         const items: ReadItem[] = [];
         for await (const it of this.client.read({ kinds: PLAN_KINDS })) items.push(it);
         const t1 = Date.now();
-        this.plan = buildReplayPlan(items);
+        try {
+          this.plan = buildReplayPlan(items);
+        } catch (err) {
+          if (!(err instanceof EnvelopeError)) throw err;
+          // Not ours (another writer's checkpoint state): replay what the log still has.
+          warn(`${err.message}: ignoring it, restored connections may be reset as divergent`);
+          this.plan = buildReplayPlan(items.filter((it) => it.type !== 'checkpoint'));
+        }
         debug(`log read: ${items.length} items in ${t1 - t0} ms, plan built in ${Date.now() - t1} ms`);
         break;
       } catch (err) {
@@ -96,7 +103,7 @@ export class ShimSession implements ConnSession {
     this.flushDeferred();
     if (plan.checkpoint) {
       this.restoredState = { state: plan.checkpoint.app };
-      for (const h of this.restoreHandlers) h(plan.checkpoint.app);
+      for (const h of this.restoreHandlers) this.callRestore(h, plan.checkpoint.app);
     }
     if (plan.conns.size === 0) {
       this.goLive();
@@ -264,7 +271,16 @@ export class ShimSession implements ConnSession {
     this.restoreHandlers.push(handler);
     if (this.restoredState) {
       const s = this.restoredState.state;
-      queueMicrotask(() => handler(s));
+      queueMicrotask(() => this.callRestore(handler, s));
+    }
+  }
+
+  /** The app's restore hook throwing is the app's bug: say so on its stderr, keep serving. */
+  private callRestore(handler: (state: unknown) => void, state: unknown): void {
+    try {
+      handler(state);
+    } catch (err) {
+      warn(`the onRestore() handler threw: ${(err as Error)?.stack ?? String(err)}`);
     }
   }
 
