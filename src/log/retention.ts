@@ -11,6 +11,12 @@ export interface ConnRetention {
   closed: boolean;
   /** lsn of the connection's newest server-progress record (always kept while open). */
   lastProgressLsn: number;
+  /**
+   * lsn of the connection's newest opened record. The daemon logs it again after each checkpoint,
+   * so the old one below the checkpoint can go and a long-lived connection does not pin the
+   * segment where it was first logged.
+   */
+  lastOpenedLsn: number;
 }
 
 export interface CheckpointRetention {
@@ -46,6 +52,7 @@ export function isLive(
   if (pos === undefined) return true; // the state does not know this connection: keep all of it
   switch (kind) {
     case Kind.Opened:
+      return conn === undefined || lsn === conn.lastOpenedLsn;
     case Kind.CloseIntent:
       return true;
     case Kind.ClientData:

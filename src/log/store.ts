@@ -86,6 +86,7 @@ interface ConnState {
   rows: number[];
   closed: boolean;
   lastProgressLsn: number;
+  lastOpenedLsn: number;
 }
 
 class ServiceIndex {
@@ -101,7 +102,7 @@ class ServiceIndex {
   conn(id: string): ConnState {
     let c = this.conns.get(id);
     if (!c) {
-      c = { id, tuple: tupleKeyOfConnId(id), slot: this.connBySlot.length, rows: [], closed: false, lastProgressLsn: -1 };
+      c = { id, tuple: tupleKeyOfConnId(id), slot: this.connBySlot.length, rows: [], closed: false, lastProgressLsn: -1, lastOpenedLsn: -1 };
       this.connBySlot.push(c);
       this.conns.set(id, c);
     }
@@ -136,6 +137,7 @@ class ServiceIndex {
     c.rows.push(row);
     if (meta.kind === Kind.Closed) c.closed = true;
     else if (meta.kind === Kind.ServerProgress) c.lastProgressLsn = lsn;
+    else if (meta.kind === Kind.Opened) c.lastOpenedLsn = lsn;
   }
 }
 
@@ -222,6 +224,7 @@ export class LogStore {
   private writeErrors = 0;
   private unlock: (() => Promise<void>) | undefined;
   private readonly recordListeners = new Map<Kind, Set<DurableRecordListener>>();
+  private readonly checkpointListeners = new Set<(service: string) => void>();
 
   private constructor(
     private readonly backend: SegmentBackend,
@@ -550,6 +553,12 @@ export class LogStore {
   }
 
   /** Watches durable records of one kind (e.g. close intents); returns the unsubscribe. */
+  /** Called (in-process) once a checkpoint of `service` is stored; returns the unsubscribe. */
+  onCheckpoint(listener: (service: string) => void): () => void {
+    this.checkpointListeners.add(listener);
+    return () => this.checkpointListeners.delete(listener);
+  }
+
   onDurableRecord(kind: Kind, listener: DurableRecordListener): () => void {
     let set = this.recordListeners.get(kind);
     if (!set) this.recordListeners.set(kind, (set = new Set()));
@@ -708,6 +717,7 @@ export class LogStore {
       await this.writeFramedFile(join(this.dataDir, 'checkpoints', serviceFileName(service)), [file]);
     }
     svc.setCheckpoint(info);
+    for (const l of this.checkpointListeners) l(service);
     const reclaimedSegments = await this.reclaim();
     return { lsn: info.lsn, reclaimedSegments };
   }

@@ -1,6 +1,7 @@
 // One protected TCP connection, from the server's point of view, in the vocabulary of DESIGN.md.
 // Client-stream positions are offsets from irs+1, server-stream positions offsets from iss0+1;
 // the 32-bit sequence numbers the wire carries are derived from them.
+import type { Record as LogRecord } from '../log/gen/ftcp/v1/log.js';
 import { tupleKey } from '../log/conn-key.js';
 import { offsetFromSeq, seqAdd, seqFromOffset } from '../wire/seq.js';
 import { ClientStream } from './client-stream.js';
@@ -87,6 +88,8 @@ export class TcpConn {
   /** Held SYN-ACK (copied) and the log seq it waits for. */
   heldSynAck: Buffer | null = null;
   openedLogSeq = -1;
+  /** The connection record as first logged (logged again, unchanged, after each checkpoint). */
+  opened: LogRecord | null = null;
   /** Held FIN/RST of the stack waiting for the app-liveness verdict. */
   heldClose: Buffer | null = null;
   /** The app is known alive after its FIN/RST: later ones go out at once. */

@@ -510,7 +510,8 @@ export class SecondWrapper implements PacketPath {
       conn.stackShift = conn.serverShift;
       if (tcp.tsOff >= 0) conn.lastTsvalOut = tcp.tsval;
       conn.lastTsvalAt = this.now();
-      conn.openedLogSeq = this.append(openedRecord(conn));
+      conn.opened = openedRecord(conn);
+      conn.openedLogSeq = this.append(conn.opened);
       if (conn.openedLogSeq < 0) {
         // Not logged, not protected: the client retries its SYN.
         this.conns.delete(conn);
@@ -795,6 +796,16 @@ export class SecondWrapper implements PacketPath {
    * The shim's log session (an Append stream) ended: a crash signal besides the supervisor's. It
    * counts only if the app is not alive (a live app may reconnect its session).
    */
+  /**
+   * A checkpoint was stored: log each open connection's record again, so the store keeps only the
+   * newest and the segment holding the first one can be reclaimed (retention.ts).
+   */
+  checkpointStored(): void {
+    for (const conn of this.conns.all()) {
+      if (conn.opened && conn.state !== 'CLOSED' && conn.state !== 'SYN_RCVD' && !conn.unprotected) this.append(conn.opened);
+    }
+  }
+
   shimSessionLost(streamId: string): void {
     if (this.stopping || this.appDown || this.liveness.isAlive()) return;
     this.counters.shimSessionsLost++;

@@ -15,6 +15,8 @@ export const SHIM_STREAM_PREFIX = 'shim-';
 export interface ShimSignals {
   closeIntent(tuple: string, how: number, serverOffset: number): void;
   shimSessionLost(streamId: string): void;
+  /** A checkpoint was stored: log the open connections' records again (see retention.ts). */
+  checkpointStored(): void;
 }
 
 export interface ShimLinkOptions {
@@ -44,8 +46,12 @@ export function linkShim(opts: ShimLinkOptions): () => void {
     wrapper.shimSessionLost(streamId);
     setTimeout(() => wrapper.shimSessionLost(streamId), 20).unref();
   });
+  const offCheckpoint = opts.store.onCheckpoint((svc) => {
+    if (svc === service) wrapper.checkpointStored();
+  });
   return () => {
     offIntent();
     offEnd?.();
+    offCheckpoint();
   };
 }

@@ -38,7 +38,7 @@ describe('shim session', () => {
         store: srv.store,
         server: srv.server,
         service: 'svc',
-        wrapper: { closeIntent: (t) => intents.push(t), shimSessionLost: (id) => lost.push(id) },
+        wrapper: { closeIntent: (t) => intents.push(t), shimSessionLost: (id) => lost.push(id), checkpointStored: () => {} },
         logger: silentLogger(),
       }),
     );

@@ -89,13 +89,16 @@ describe('record validation', () => {
 
 describe('retention', () => {
   const ckpt = { lsn: 100, positions: new Map([['a', { clientOffset: 50, serverOffset: 10 }]]) };
-  const open = { closed: false, lastProgressLsn: 90 };
+  const open = { closed: false, lastProgressLsn: 90, lastOpenedLsn: 1 };
   it('keeps everything above the checkpoint and nothing of a closed connection', () => {
     expect(isLive(Kind.ClientData, 101, 1, 'a', open, ckpt)).toBe(true);
-    expect(isLive(Kind.ClientData, 101, 1, 'a', { closed: true, lastProgressLsn: 0 }, ckpt)).toBe(false);
+    expect(isLive(Kind.ClientData, 101, 1, 'a', { closed: true, lastProgressLsn: 0, lastOpenedLsn: 0 }, ckpt)).toBe(false);
   });
   it('below the checkpoint keeps what replay from the positions needs', () => {
     expect(isLive(Kind.Opened, 1, 0, 'a', open, ckpt)).toBe(true);
+    // Logged again after the checkpoint: only the newest connection record is kept.
+    expect(isLive(Kind.Opened, 1, 0, 'a', { ...open, lastOpenedLsn: 120 }, ckpt)).toBe(false);
+    expect(isLive(Kind.Opened, 120, 0, 'a', { ...open, lastOpenedLsn: 120 }, ckpt)).toBe(true);
     expect(isLive(Kind.ClientData, 2, 50, 'a', open, ckpt)).toBe(false);
     expect(isLive(Kind.ClientData, 2, 51, 'a', open, ckpt)).toBe(true);
     expect(isLive(Kind.ServerProgress, 90, 0, 'a', open, ckpt)).toBe(true); // newest progress

@@ -43,7 +43,7 @@ async function readAll(store: LogStore, connId?: string): Promise<Record[]> {
 describe('retention by tuple key', () => {
   it('a position under the shim id covers the daemon id of the same tuple (pure)', () => {
     const ckpt = checkpointRetention(100, [{ connId: S1, clientOffset: 50, serverOffset: 20 }]);
-    const open = { closed: false, lastProgressLsn: 90 };
+    const open = { closed: false, lastProgressLsn: 90, lastOpenedLsn: 1 };
     expect(isLive(Kind.ClientData, 2, 50, T1, open, ckpt)).toBe(false);
     expect(isLive(Kind.ClientData, 2, 51, T1, open, ckpt)).toBe(true);
     expect(isLive(Kind.ShimChunks, 3, 40, T1, open, ckpt)).toBe(false);

@@ -212,3 +212,24 @@ describe('LogStore filtered read', () => {
     expect(orders).toEqual(Array.from({ length: 200 }, (_, i) => i));
   });
 });
+
+describe('LogStore reclamation with a long-lived connection', () => {
+  it('the connection record logged again after a checkpoint frees the segment of the first one', async () => {
+    const { dir, cleanup } = tempDir();
+    cleanups.push(cleanup);
+    const { store } = await open(dir, 64 * 1024);
+    let seq = 1;
+    await put(store, 's1', seq++, [openedRecord('a')]);
+    for (let i = 0; i < 40; i++) await put(store, 's1', seq++, [dataRecord('a', i * 4000, payload(i, 4000))]);
+    const before = store.stats('svc').segments;
+    expect(before).toBeGreaterThan(2);
+    // The checkpoint covers every byte; the first connection record still pins segment 0.
+    expect((await store.checkpoint('svc', 0, Buffer.from('s'), [{ connId: 'a', clientOffset: 160_000, serverOffset: 0 }])).reclaimedSegments).toBe(0);
+    // Logged again (as the daemon does after a checkpoint): the next checkpoint reclaims.
+    await put(store, 's1', seq++, [openedRecord('a')]);
+    const r = await store.checkpoint('svc', 0, Buffer.from('s'), [{ connId: 'a', clientOffset: 160_000, serverOffset: 0 }]);
+    expect(r.reclaimedSegments).toBeGreaterThan(0);
+    const kinds = (await readAll(store)).map((s) => Record.decode(s.record).kind?.$case);
+    expect(kinds).toEqual(['opened']);
+  });
+});
