@@ -24,13 +24,16 @@ export async function* readJetStreamLog(
 ): AsyncGenerator<JetStreamRecordItem> {
   const stream = streamName(service);
   const subject = q.connId === undefined ? streamSubjects(service) : recordSubject(service, q.connId);
-  const end = await lastLsn(jsm, stream, service, q.connId);
+  const end = await withRetry(() => lastLsn(jsm, stream, service, q.connId));
   const from = Math.max(1, q.fromLsn ?? 1);
   if (end < from) return;
-  const consumer = await js.consumers.get(stream, {
-    filter_subjects: subject,
-    ...(from > 1 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from } : {}),
-  });
+  // Creating a consumer needs the cluster's meta leader, which may be re-electing after a node loss.
+  const consumer = await withRetry(() =>
+    js.consumers.get(stream, {
+      filter_subjects: subject,
+      ...(from > 1 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from } : {}),
+    }),
+  );
   const msgs = await consumer.consume();
   try {
     for await (const m of msgs) {
@@ -50,6 +53,24 @@ async function lastLsn(jsm: JetStreamManager, stream: string, service: string, c
     throw err;
   });
   return m?.seq ?? 0;
+}
+
+/** Retries a JetStream API request that timed out or found JetStream unavailable (bounded). */
+async function withRetry<T>(op: () => Promise<T>, attempts = 10): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await op();
+    } catch (err) {
+      if (i >= attempts || !isTransient(err)) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** i, 1000)));
+    }
+  }
+}
+
+function isTransient(err: unknown): boolean {
+  const e = err as { name?: string; code?: number | string; message?: string };
+  if (e.name === 'TimeoutError' || e.name === 'NoRespondersError' || e.name === 'RequestError') return true;
+  return /timeout|no responders|temporarily unavailable|no suitable peers/i.test(String(e.message));
 }
 
 function toItem(m: JsMsg): JetStreamRecordItem {
