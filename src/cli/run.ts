@@ -25,6 +25,7 @@ export function registerRun(program: Command): void {
     .option('--max-replay-bytes <n>', 'without the shim: client bytes replayed at most per connection (past it: unprotected)')
     .addOption(new Option('--restart <policy>', 'restart the app when it exits (default on-failure; no with --no-log)').choices(['no', 'on-failure', 'always']))
     .option('--mtu <bytes>', 'MTU of both TUN devices', '1500')
+    .option('--busy-poll-us <us>', 'keep polling the TUNs this long after a batch before sleeping (default 50; 0 = off)')
     .option('--metrics <host:port>', 'serve Prometheus metrics on http://HOST:PORT/metrics (e.g. 127.0.0.1:9464)')
     .option('--no-offload', 'disable virtio-net headers and TSO/checksum offload on the TUNs')
     .argument('[command...]', 'the server to protect, after -- (or command = [...] in --config)')

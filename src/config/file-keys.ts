@@ -144,6 +144,20 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   },
   {
     table: undefined,
+    key: 'busy_poll_us',
+    flag: '--busy-poll-us',
+    type: 'integer 0-10000',
+    default: '50 (or FTCP_TUN_BUSY_POLL_US)',
+    doc: 'After relaying a batch, keep polling both TUNs this many microseconds before sleeping: a round trip then crosses the relay without a wake-up (p50 +8 µs instead of +32 on a quiet host), at the cost of CPU while traffic flows and a worse p99 when the host is overloaded. 0 turns it off.',
+    example: 'busy_poll_us = 50',
+    schema: z
+      .number({ error: 'expected an integer 0-10000, e.g. busy_poll_us = 50' })
+      .int({ error: 'expected an integer 0-10000, e.g. busy_poll_us = 50' })
+      .min(0, { error: 'expected an integer 0-10000, e.g. busy_poll_us = 50' })
+      .max(10_000, { error: (iss) => `${String(iss.input)} is above 10000; e.g. busy_poll_us = 50` }),
+  },
+  {
+    table: undefined,
     key: 'offload',
     flag: '--no-offload',
     type: 'boolean',

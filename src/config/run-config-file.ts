@@ -138,6 +138,7 @@ function toRaw(file: string, v: FileValues): RunRaw {
   if (v.command !== undefined) raw.command = v.command as string[];
   if (v.restart !== undefined) raw.restart = v.restart as RunRaw['restart'];
   if (v.mtu !== undefined) raw.mtu = v.mtu as number;
+  if (v.busy_poll_us !== undefined) raw.busyPollUs = v.busy_poll_us as number;
   if (v.offload !== undefined) raw.vnetHdr = v.offload as boolean;
   if (v.max_replay_bytes !== undefined) raw.maxReplayBytes = v.max_replay_bytes as number;
   if (v.metrics !== undefined) raw.metrics = v.metrics as string;

@@ -13,6 +13,7 @@ const FLAG_KEYS: ReadonlyArray<[string, keyof RunRaw]> = [
   ['maxReplayBytes', 'maxReplayBytes'],
   ['restart', 'restart'],
   ['mtu', 'mtu'],
+  ['busyPollUs', 'busyPollUs'],
   ['offload', 'vnetHdr'],
   ['metrics', 'metrics'],
 ];

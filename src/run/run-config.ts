@@ -23,6 +23,8 @@ export interface RunConfig {
   maxReplayBytes: number;
   restart: 'no' | 'on-failure' | 'always';
   mtu: number;
+  /** How long the TUN reader keeps polling after a batch before it sleeps (µs, 0 = never). */
+  busyPollUs: number | undefined;
   vnetHdr: boolean;
   command: string[];
   /** HOST:PORT of the Prometheus endpoint, if any. */
@@ -61,6 +63,12 @@ const schema = z.object({
   restart: z.enum(['no', 'on-failure', 'always'], { message: '--restart must be no, on-failure or always' }).optional(),
   mtu: z.coerce.number().int().min(1280, '--mtu must be at least 1280').max(65535, '--mtu must be at most 65535').default(1500),
   vnetHdr: z.boolean().default(true),
+  busyPollUs: z.coerce
+    .number({ message: '--busy-poll-us must be a number of microseconds' })
+    .int('--busy-poll-us must be an integer')
+    .min(0, '--busy-poll-us must be 0 (off) to 10000')
+    .max(10_000, '--busy-poll-us must be 0 (off) to 10000')
+    .optional(),
   metrics: z
     .string()
     .refine(
@@ -116,6 +124,7 @@ export function parseRunConfig(raw: unknown): RunConfig {
     // Protected services come back after a crash by default; a bare relay just ends.
     restart: o.restart ?? (o.log ? 'on-failure' : 'no'),
     mtu: o.mtu,
+    busyPollUs: o.busyPollUs,
     vnetHdr: o.vnetHdr,
     command: o.command,
     metrics: o.metrics,

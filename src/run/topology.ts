@@ -85,7 +85,7 @@ export async function buildTopology(cfg: RunConfig, log: Logger): Promise<Topolo
     destroyNetnsSync(names.netns);
   };
 
-  const busyPollUs = busyPollFromEnv(process.env.FTCP_TUN_BUSY_POLL_US);
+  const busyPollUs = cfg.busyPollUs ?? busyPollFromEnv(process.env.FTCP_TUN_BUSY_POLL_US);
   if (await linkExists(names.outerTun)) {
     throw new ConfigError(
       `interface ${names.outerTun} already exists and is held by another process: pick another --name or stop that process`,

@@ -45,6 +45,7 @@ ports = [8080, 8443]
 command = ["node", "server.js"]
 restart = "always"
 mtu = 9000
+busy_poll_us = 0
 offload = false
 max_replay_bytes = 4096
 [log]
@@ -60,6 +61,7 @@ durability = "memory"
       command: ['node', 'server.js'],
       restart: 'always',
       mtu: 9000,
+      busyPollUs: 0,
       vnetHdr: false,
       maxReplayBytes: 4096,
       log: true,
@@ -119,6 +121,7 @@ describe('config file: every error names the file, the key and the fix', () => {
     ['mtu = 100', 'key "mtu": 100 is below 1280'],
     ['mtu = 70000', 'key "mtu": 70000 is above 65535'],
     ['mtu = "1500"', 'key "mtu": expected an integer 1280-65535'],
+    ['busy_poll_us = 20000', 'key "busy_poll_us": 20000 is above 10000'],
     ['offload = "yes"', 'key "offload": expected true or false (no quotes)'],
     ['max_replay_bytes = -1', 'key "max_replay_bytes": -1: expected a byte count'],
     ['max_replay_bytes = "lots"', 'key "max_replay_bytes": "lots": expected a byte count'],
@@ -249,11 +252,11 @@ describe('runFlagsFromCommand: only flags typed on the command line', () => {
   it('carries every flag given', async () => {
     const raw = await parseRun([
       '--name', 'web', '--vip', '10.0.0.2', '--host-addr', '10.0.0.1', '--port', '80', '--port', '81', '--data-dir', '/d',
-      '--durability', 'memory', '--max-replay-bytes', '100', '--restart', 'always', '--mtu', '9000', '--no-offload', '--', 'x',
+      '--durability', 'memory', '--max-replay-bytes', '100', '--restart', 'always', '--mtu', '9000', '--busy-poll-us', '20', '--no-offload', '--', 'x',
     ]);
     expect(raw).toEqual({
       name: 'web', vip: '10.0.0.2', hostAddr: '10.0.0.1', port: ['80', '81'], dataDir: '/d', durability: 'memory',
-      maxReplayBytes: '100', restart: 'always', mtu: '9000', vnetHdr: false, command: ['x'],
+      maxReplayBytes: '100', restart: 'always', mtu: '9000', busyPollUs: '20', vnetHdr: false, command: ['x'],
     });
   });
 

@@ -32,6 +32,7 @@ async function setup(): Promise<{ target: string; seen: string[]; client: (servi
   const signals: ShimSignals = {
     closeIntent: (tuple, how, off) => seen.push(`intent ${tuple} ${how} ${off}`),
     shimSessionLost: (streamId) => seen.push(`lost ${streamId}`),
+    checkpointStored: () => seen.push('checkpoint'),
   };
   cleanups.push(linkShim({ store: srv.store, server: srv.server, service: 'svc', wrapper: signals, logger: silentLogger() }));
   const client = (service: string, streamId: string): LogClient => {
@@ -69,5 +70,13 @@ describe('linkShim', () => {
     await s.close(1000);
     await until(() => seen.some((l) => l.startsWith('lost')));
     expect([...new Set(seen.filter((l) => l.startsWith('lost')))]).toEqual(['lost shim-9-z']);
+  });
+
+  it('tells the wrapper when a checkpoint of its service is stored (it logs its connection records again)', async () => {
+    const { seen, client } = await setup();
+    await client('other', 'shim-3-c').checkpoint(Buffer.from('x'), []);
+    expect(seen).toEqual([]);
+    await client('svc', 'shim-4-d').checkpoint(Buffer.from('x'), []);
+    expect(seen).toEqual(['checkpoint']);
   });
 });
