@@ -108,6 +108,8 @@ describe('JetStream log backend on a 3-node cluster', () => {
     const w = writer;
     let durableEvents = 0;
     w.on('durable', () => durableEvents++);
+    const disconnects = new Set<string>();
+    w.on('disconnect', (err: Error) => disconnects.add(`${err.name}: ${err.message}`));
 
     const CONNS = 5;
     const PER_PHASE = 400;
@@ -147,7 +149,7 @@ describe('JetStream log backend on a 3-node cluster', () => {
       appendPhase();
       await w.waitDurable();
       // Informational only (no timed assertion): how long the engine's failover held the writer.
-      console.log(`log-jetstream: leader ${leader} killed; durable again after ${Date.now() - killedAt} ms, ${w.retriedPublishes} publishes retried`);
+      console.log(`log-jetstream: leader ${leader} killed; durable again after ${Date.now() - killedAt} ms, ${w.retriedPublishes} publishes retried (${[...disconnects].join('; ')})`);
       expect(w.durableSeq).toBe(2 * PER_PHASE);
       expect(w.lastSeq).toBe(2 * PER_PHASE);
       expect(durableEvents).toBeGreaterThan(0);
