@@ -2,7 +2,7 @@
 // durable, unduplicated and in order while the stream's leader node is killed mid-stream.
 // FTCP_KEEP_NATS=1 keeps the nodes' configs, logs and data (a ftcpt-nats-* temp dir) for a post-mortem.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -15,7 +15,8 @@ import { Record } from '../../src/log/gen/ftcp/v1/log.js';
 import { JetStreamLogWriter } from '../../src/log/jetstream/writer.js';
 import { streamName } from '../../src/log/jetstream/subjects.js';
 
-const HAVE_NATS = spawnSync('which', ['nats-server']).status === 0;
+// Debian installs it in /usr/sbin, which a non-root PATH may lack.
+const NATS_SERVER = spawnSync('which', ['nats-server']).status === 0 ? 'nats-server' : existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : undefined;
 const SERVICE = `t${process.pid}`;
 
 interface Node {
@@ -64,7 +65,7 @@ async function startCluster(base: string): Promise<void> {
       ].join('\n'),
     );
     const log = join(base, `${name}.log`);
-    const proc = spawn('nats-server', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const proc = spawn(NATS_SERVER!, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
     proc.stderr!.pipe(createWriteStream(log));
     const exited = new Promise<void>((r) => proc.once('exit', () => r()));
     nodes.push({ name, clientPort: clientPorts[i]!, proc, exited });
@@ -100,7 +101,7 @@ function dataRecord(conn: number, offset: number, len: number): Record {
 
 describe('JetStream log backend on a 3-node cluster', () => {
   it('keeps every record, once and in order, across the loss of the stream leader', async (ctx) => {
-    if (!HAVE_NATS) return ctx.skip('nats-server is not installed (Debian package nats-server)');
+    if (NATS_SERVER === undefined) return ctx.skip('nats-server is not installed (Debian package nats-server)');
     dir = await mkdtemp(join(tmpdir(), 'ftcpt-nats-'));
     await startCluster(dir);
     const servers = nodes.map((n) => `127.0.0.1:${n.clientPort}`);
