@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(iproute2 iperf3 tshark tcpdump nftables libpcap-dev protobuf-compiler python3 make g++ curl openssl systemd util-linux)
+# nats-server: the JetStream log backend's tests start their own cluster (issue 8).
+DEB_PACKAGES=(iproute2 iperf3 tshark tcpdump nftables libpcap-dev protobuf-compiler python3 make g++ curl openssl systemd util-linux nats-server)
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
@@ -19,6 +20,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${missing[@]}" >/dev/null
+  # The package enables a nats-server service of its own on :4222; ftcp's tests and the log backend
+  # run their own servers.
+  if [[ " ${missing[*]} " == *" nats-server "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now nats-server >/dev/null 2>&1 || true
+  fi
 fi
 
 # npm ci only when the lockfile changed since the last install.
