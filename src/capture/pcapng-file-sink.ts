@@ -46,15 +46,7 @@ export class PcapngFileSink {
     const chunk = Buffer.concat(this.pending);
     this.pending = [];
     this.pendingBytes = 0;
-    for (let off = 0; off < chunk.length; ) {
-      try {
-        off += writeSync(this.fd, chunk, off);
-      } catch (err) {
-        // A non-blocking stdout pipe that is full: wait for the reader.
-        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
-      }
-    }
+    writeAllSync(this.fd, chunk);
     this.bytes += chunk.length;
   }
 
@@ -66,6 +58,18 @@ export class PcapngFileSink {
     if (this.ownsFd) {
       fsyncSync(this.fd);
       closeSync(this.fd);
+    }
+  }
+}
+
+/** Writes all of `chunk` to `fd`, waiting out EAGAIN (a non-blocking stdout pipe that is full). */
+export function writeAllSync(fd: number, chunk: Buffer): void {
+  for (let off = 0; off < chunk.length; ) {
+    try {
+      off += writeSync(fd, chunk, off);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
     }
   }
 }

@@ -2,10 +2,10 @@
 //   ftcp capture --iface IFACE [--filter BPF] -w FILE   any host interface, through libpcap
 //   ftcp capture NAME -w FILE [--side outer|inner|both]  what the daemon of service NAME sees on
 //                                                        its TUNs, each packet's decision as comment
-import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { CaptureError, IfaceCapture } from '../capture/iface-capture.js';
-import { PcapngFileSink } from '../capture/pcapng-file-sink.js';
+import { PcapngFileSink, writeAllSync } from '../capture/pcapng-file-sink.js';
 import { PcapngBlockScanner, PcapngStreamError } from '../capture/pcapng-stream.js';
 import { NAME_PATTERN } from '../run/run-config.js';
 import { ControlError, openCaptureStream } from '../status/control-client.js';
@@ -103,15 +103,7 @@ class CaptureFile {
   }
 
   write(chunk: Buffer): void {
-    for (let off = 0; off < chunk.length; ) {
-      try {
-        off += writeSync(this.fd, chunk, off);
-      } catch (err) {
-        // A non-blocking stdout pipe that is full: wait for the reader.
-        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
-      }
-    }
+    writeAllSync(this.fd, chunk);
   }
 
   close(): void {
