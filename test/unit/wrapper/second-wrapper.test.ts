@@ -1,78 +1,18 @@
 // The second wrapper's decisions on synthetic segments (no TUN, no kernel): a connection whose
 // sequence numbers cross 2^32 in both directions, logged, clamped, crashed and restored.
 import { describe, expect, it } from 'vitest';
-import type { Direction, PacketOutput } from '../../../src/relay/packet-path.js';
-import type { PacketBatch } from '../../../src/tun/tun-device.js';
+import type { Direction } from '../../../src/relay/packet-path.js';
 import { silentLogger } from '../../../src/util/logger.js';
 import { buildSegment, type SegmentSpec } from '../../../src/wire/builder.js';
-import { parsePacket, type TcpFacts } from '../../../src/wire/packet-parser.js';
+import { parsePacket } from '../../../src/wire/packet-parser.js';
 import { seqAdd } from '../../../src/wire/seq.js';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../../../src/wire/tcp.js';
 import { SecondWrapper } from '../../../src/wrapper/second-wrapper.js';
-import { CLIENT, CPORT, MemoryLog, PORT, VIP } from './wrapper-harness.js';
+import { CLIENT, CPORT, MemoryLog, PORT, VIP, bytes, harness } from './wrapper-harness.js';
 
 const IRS = 0xffffff00; // the client's stream crosses 2^32 after 255 bytes
 const ISS0 = 0xffffff80; // the server's after 127 bytes
 
-interface Harness {
-  w: SecondWrapper;
-  log: MemoryLog;
-  sent: { dir: Direction; pkt: Buffer }[];
-  alive: { v: boolean };
-  /** Feeds one packet; returns whether the wrapper transmitted it (and the packet, maybe modified). */
-  feed(dir: Direction, spec: Partial<SegmentSpec> & { flags: number; seq: number }): { passed: boolean; facts: TcpFacts };
-  injected(dir: Direction): TcpFacts[];
-}
-
-function harness(): Harness {
-  const log = new MemoryLog();
-  const sent: { dir: Direction; pkt: Buffer }[] = [];
-  const alive = { v: true };
-  const w = new SecondWrapper({
-    vip: Uint8Array.from([10, 77, 0, 2]),
-    ports: [PORT],
-    log,
-    vnetHdrLen: 0,
-    inject: (dir, pkt) => sent.push({ dir, pkt: Buffer.from(pkt) }),
-    liveness: { isAlive: () => alive.v },
-    logger: silentLogger(),
-    holdIntervalMs: 1_000_000,
-  });
-  const feed: Harness['feed'] = (dir, spec) => {
-    const inbound = dir === 'inbound';
-    const full: SegmentSpec = {
-      src: inbound ? CLIENT : VIP,
-      dst: inbound ? VIP : CLIENT,
-      srcPort: inbound ? CPORT : PORT,
-      dstPort: inbound ? PORT : CPORT,
-      window: 500,
-      ...spec,
-    };
-    const pkt = buildSegment(full);
-    const batch: PacketBatch = { buffer: pkt, offsets: Uint32Array.of(0), lengths: Uint32Array.of(pkt.length), count: 1 };
-    let passed = false;
-    const out: PacketOutput = {
-      transmit: () => (passed = true),
-      transmitAll: () => (passed = true),
-      send: () => undefined,
-    };
-    w.process(batch, dir, out);
-    const facts = parsePacket(pkt);
-    if (!facts.ok) throw new Error(facts.error);
-    return { passed, facts };
-  };
-  const injected = (dir: Direction): TcpFacts[] => {
-    const got = sent.filter((s) => s.dir === dir).map((s) => parsePacket(s.pkt));
-    sent.splice(0, sent.length, ...sent.filter((s) => s.dir !== dir));
-    return got.map((f) => {
-      if (!f.ok) throw new Error(f.error);
-      return f;
-    });
-  };
-  return { w, log, sent, alive, feed, injected };
-}
-
-const bytes = (n: number, seed: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff));
 const TS = (tsval: number, tsecr: number) => ({ timestamps: { tsval, tsecr } });
 
 describe('SecondWrapper on a connection crossing 2^32', () => {
