@@ -1004,7 +1004,10 @@ export class SecondWrapper implements PacketPath {
     conn.origSndMax = conn.sndMax;
     conn.origSndUna = conn.sndUna;
     conn.pendingVerified = [];
-    this.logger.debug({ conn: conn.id, stackAckOff: conn.stackAckOff, rcvLogged: conn.client.rcvLogged }, 'restore: forged SYN');
+    this.logger.info(
+      { conn: conn.id, clientBase: conn.clientBase, serverBase: conn.serverBase, rcvLogged: conn.client.rcvLogged, sndMax: conn.sndMax },
+      'connection restore started',
+    );
     this.sendForgedSyn(conn);
   }
 
