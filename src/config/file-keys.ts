@@ -3,7 +3,7 @@
 // guide's configuration reference is generated from it, so the two cannot drift apart.
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { parseHostPort } from '../metrics/host-port.js';
+import { isHostPort } from '../metrics/host-port.js';
 import { DEFAULT_HOST4, DEFAULT_HOST6, DEFAULT_VIP4, NAME_PATTERN } from '../run/run-config.js';
 
 export interface ConfigKey {
@@ -176,17 +176,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     example: 'metrics = "127.0.0.1:9464"',
     schema: z
       .string({ error: 'expected "HOST:PORT" in quotes, e.g. metrics = "127.0.0.1:9464"' })
-      .refine(
-        (s) => {
-          try {
-            parseHostPort(s);
-            return true;
-          } catch {
-            return false;
-          }
-        },
-        { error: (iss) => `${JSON.stringify(iss.input)} is not HOST:PORT, e.g. metrics = "127.0.0.1:9464" (IPv6: "[::1]:9464")` },
-      ),
+      .refine(isHostPort, { error: (iss) => `${JSON.stringify(iss.input)} is not HOST:PORT, e.g. metrics = "127.0.0.1:9464" (IPv6: "[::1]:9464")` }),
   },
   {
     table: undefined,

@@ -25,3 +25,13 @@ export function parseHostPort(text: string): HostPort {
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
+
+/** Whether `s` parses as HOST:PORT (for schema refinements). */
+export function isHostPort(s: string): boolean {
+  try {
+    parseHostPort(s);
+    return true;
+  } catch {
+    return false;
+  }
+}

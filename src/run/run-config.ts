@@ -1,7 +1,7 @@
 // Validated configuration of one protected service (`ftcp run`). Every error names the flag and the fix.
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { parseHostPort } from '../metrics/host-port.js';
+import { isHostPort } from '../metrics/host-port.js';
 
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,11}$/;
 
@@ -71,17 +71,7 @@ const schema = z.object({
     .optional(),
   metrics: z
     .string()
-    .refine(
-      (s) => {
-        try {
-          parseHostPort(s);
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      { message: '--metrics must be HOST:PORT, e.g. 127.0.0.1:9464 (IPv6: [::1]:9464)' },
-    )
+    .refine(isHostPort, { message: '--metrics must be HOST:PORT, e.g. 127.0.0.1:9464 (IPv6: [::1]:9464)' })
     .optional(),
   command: z.array(z.string()).min(1, 'the command to protect is missing: put it after `--`, e.g. `-- node server.js`'),
 });
