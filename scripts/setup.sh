@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # nats-server: the JetStream log backend's tests start their own cluster (issue 8).
-DEB_PACKAGES=(iproute2 iperf3 tshark tcpdump nftables libpcap-dev protobuf-compiler python3 make g++ curl openssl systemd util-linux nats-server)
+DEB_PACKAGES=(iproute2 iperf3 tshark tcpdump nftables libpcap-dev protobuf-compiler python3 make g++ curl openssl systemd util-linux nats-server iputils-arping)
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
