@@ -13,6 +13,7 @@ import { SecondWrapper } from '../wrapper/second-wrapper.js';
 import { LogClientWrapperLog } from '../wrapper/wrapper-log.js';
 import { linkShim } from '../wrapper/shim-link.js';
 import { checkpointSource } from '../wrapper/checkpoint-source.js';
+import { collectAdoptable } from '../wrapper/adopt.js';
 import { FtcpMetrics } from '../metrics/metrics.js';
 import { isLoopback, startMetricsServer, type MetricsServer } from '../metrics/metrics-server.js';
 import { startControlServer, type ControlServer } from '../status/control-server.js';
@@ -158,17 +159,23 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     sup = new Supervisor({ netns: topo.netns, command: cfg.command, restart: cfg.restart, log, env: appEnv });
     const supervisor = sup;
     if (logClient) {
+      const wlog = new LogClientWrapperLog(logClient, logTarget);
+      const checkpoints = checkpointSource(logClient, logTarget);
       wrapper = new SecondWrapper({
         vip: parseIpAddr(cfg.vip),
         ports: cfg.ports,
-        log: metrics ? metrics.timeAppends(new LogClientWrapperLog(logClient, logTarget)) : new LogClientWrapperLog(logClient, logTarget),
+        log: metrics ? metrics.timeAppends(wlog) : wlog,
         vnetHdrLen: topo.outer.vnetHdrLen,
         inject: (direction, packet) => relay?.inject(direction, packet),
         liveness: { isAlive: () => isProcessAlive(supervisor.pid) },
         logger: log.child({ component: 'wrapper' }),
         maxReplayBytes: cfg.maxReplayBytes,
-        checkpoints: checkpointSource(logClient, logTarget),
+        checkpoints,
       });
+      // Connections the log still has open (this daemon's own crash, or a host taken over) are
+      // held before any packet flows, and restored once the app listens.
+      const found = await collectAdoptable(wlog.records(), await checkpoints.latest());
+      if (found.length > 0) wrapper.adopt(found);
     }
     // Embedded log: close intents and the shim's session reach the wrapper in-process.
     if (wrapper && logServer) {
@@ -182,6 +189,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
       onError: (err, direction) => log.error({ err, direction }, 'relay error'),
     });
     relay.start();
+    wrapper?.probeHeld();
     if (wrapper) watchCrashes(sup, wrapper, cfg.ports, abort.signal, log);
     metrics?.trackRecoveries(sup);
     const stopped = new Promise<void>((resolve) => {
@@ -213,6 +221,8 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     await metricsHttp?.close();
     metrics?.close();
     if (relay) log.info({ wrapper: wrapper?.counters, relay: relay.counters }, 'final counters');
+    // A stop on purpose: what is still open is logged closed, so a later start adopts nothing.
+    wrapper?.logShutdownCloses();
     // No packet may reach the wrapper once the log is closed.
     unlinkShim?.();
     wrapper?.close();

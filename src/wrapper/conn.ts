@@ -58,7 +58,8 @@ export class TcpConn {
   clientBase = 0;
 
   // Client stream.
-  readonly client: ClientStream;
+  /** Replaced only when a connection is adopted from the log (its stream starts at a checkpoint). */
+  client: ClientStream;
   /** Offset of the client's FIN, -1 before it. */
   clientFinOff = -1;
   clientFinLogSeq = -1;
@@ -75,7 +76,8 @@ export class TcpConn {
   sndMax = 0;
   /** Offset of the server's FIN (client view), -1 before it. */
   serverFinOff = -1;
-  readonly hasher = new ServerStreamHasher(0);
+  /** Re-based when an adopted connection learns where the client stands. */
+  hasher = new ServerStreamHasher(0);
 
   // What the client was shown.
   lastAckOff = -1;
@@ -128,6 +130,15 @@ export class TcpConn {
   recoveries = 0;
   /** Bytes of client stream beyond which the connection is no longer protected (no shim). */
   unprotected = false;
+  /**
+   * Adopted from the log (daemon restart, host takeover) and not yet heard from: sndUna and the
+   * last TSval the client saw are unknown until its reply to a probe (second-wrapper.ts).
+   */
+  learning = false;
+  /** When the connection was adopted (daemon clock, ms); 0 if it was not. */
+  adoptedAt = 0;
+  /** Server-stream end an adopted connection had reached, with no hashes of it (nothing to compare). */
+  unhashedEnd = 0;
 
   closeLogged = false;
   /** When the client's SYN was seen (daemon clock, ms). */

@@ -21,6 +21,9 @@ import { Forge, FLAGS } from './forge.js';
 import { ReplaySource } from './replay-source.js';
 import { StreamVerifier } from './server-stream-hash.js';
 import type { WrapperLog } from './wrapper-log.js';
+import type { AdoptedConn } from './adopt.js';
+import { ClientStream } from './client-stream.js';
+import { ServerStreamHasher } from './server-stream-hash.js';
 import { newWrapperCounters, type WrapperCounters } from './wrapper-counters.js';
 
 export type { WrapperCounters };
@@ -118,6 +121,8 @@ const REPLAY_RTO_MS = 300;
 const CKPT_CLOCK_SLACK_MS = 1000;
 /** A handshake the client never completed (spoofed or abandoned SYN) is forgotten after this. */
 const SYN_RCVD_TIMEOUT_MS = 75_000;
+/** An adopted connection whose client never answers a probe (it is gone) is dropped after this. */
+const ADOPT_LEARN_TIMEOUT_MS = 120_000;
 
 export class SecondWrapper implements PacketPath {
   readonly conns = new ConnTable();
@@ -149,6 +154,8 @@ export class SecondWrapper implements PacketPath {
   private holdTimer: NodeJS.Timeout | undefined;
   private closeTimer: NodeJS.Timeout | undefined;
   private observer: DecisionObserver | null = null;
+  /** The checkpoint the last restore started from: adopted connections learned later use it too. */
+  private restoreCkpt: CheckpointInfo | undefined;
 
   constructor(opts: SecondWrapperOptions) {
     this.vip = opts.vip;
@@ -839,12 +846,14 @@ export class SecondWrapper implements PacketPath {
   /** Forged handshakes for every held connection, from the checkpoint's positions where it has one. */
   private restoreAll(ckpt: CheckpointInfo | undefined): void {
     if (this.appDown) return; // crashed again meanwhile: the next appListening restores
+    this.restoreCkpt = ckpt;
     const positions = new Map<string, ConnPosition>();
     for (const p of ckpt?.positions ?? []) positions.set(tupleKeyOfConnId(p.connId), p);
     if (ckpt) this.logger.info({ lsn: ckpt.lsn, createdUnixMs: ckpt.createdUnixMs, positions: positions.size }, 'restore: latest checkpoint');
     const restoring = new Map<string, TcpConn>();
     for (const conn of [...this.conns.all()]) {
-      if (conn.state !== 'RECOVERING') continue;
+      // An adopted connection not heard from yet restores once its client answers (restoreOne).
+      if (conn.state !== 'RECOVERING' || conn.learning) continue;
       const pos = positions.get(conn.tuple);
       if (pos && ckpt && !this.applyPosition(conn, pos, ckpt)) continue;
       this.startRestore(conn);
@@ -880,6 +889,119 @@ export class SecondWrapper implements PacketPath {
     this.counters.restoredFromCheckpoint++;
     this.logger.debug({ conn: conn.id, clientBase: c, serverBase: sOff, rcvLogged: conn.client.rcvLogged, sndUna: conn.sndUna, sndMax: conn.sndMax }, 'restore: from the checkpoint');
     return true;
+  }
+
+  /** One held connection restored on its own (an adopted one whose client answered after the app listened). */
+  private restoreOne(conn: TcpConn): void {
+    const ckpt = this.restoreCkpt;
+    const pos = ckpt?.positions.find((p) => tupleKeyOfConnId(p.connId) === conn.tuple);
+    if (pos && ckpt && !this.applyPosition(conn, pos, ckpt)) return;
+    this.startRestore(conn);
+    this.readReplay(conn, conn.clientBase);
+  }
+
+  /**
+   * Connections found open in the log when the daemon starts (its own restart, or a takeover from
+   * a failed host): each is held like after an app crash, and probed so that its client tells
+   * where it stands. Call before any packet flows (a client segment for an unknown connection
+   * would reach the new stack, which answers with a reset), then `probeHeld()` once the relay runs.
+   */
+  adopt(found: readonly AdoptedConn[]): void {
+    const now = this.now();
+    for (const a of found) {
+      const o = a.opened;
+      const clientAddr = Uint8Array.from(o.client?.addr ?? []);
+      if ((clientAddr.length !== 4 && clientAddr.length !== 16) || this.conns.byTuple(tupleKeyOfConnId(a.id))) continue;
+      const opt = o.options;
+      const conn = new TcpConn({
+        id: a.id,
+        ipVersion: clientAddr.length === 4 ? 4 : 6,
+        clientAddr,
+        clientPort: o.client?.port ?? 0,
+        serverAddr: this.vip,
+        serverPort: o.server?.port ?? 0,
+        irs: o.irs,
+        opts: {
+          clientMss: opt && opt.mss > 0 ? opt.mss : -1,
+          serverMss: opt && opt.serverMss > 0 ? opt.serverMss : -1,
+          clientWscale: opt?.clientWindowScale ?? -1,
+          serverWscale: opt?.serverWindowScale ?? -1,
+          sackOk: opt?.sackPermitted ?? false,
+          tsOk: opt?.timestamps ?? false,
+          clientSynWindow: o.clientWindow,
+        },
+      });
+      if (!this.ports.has(conn.serverPort)) continue;
+      conn.iss0 = o.iss0;
+      conn.stackShift = conn.serverShift;
+      conn.clientTsval = opt?.firstTsval ?? 0;
+      conn.lastTsvalOut = opt?.firstTsecr ?? 0;
+      conn.lastTsvalAt = now;
+      conn.clientWindow = o.clientWindow;
+      conn.opened = { connId: a.id, kind: { $case: 'opened', value: o } };
+      conn.openedLogSeq = 0;
+      // The logged client stream, all durable (the log gave it back).
+      conn.client = new ClientStream(a.clientStart);
+      for (const [start, end] of a.pieces) conn.client.appended(start, end, 0);
+      conn.client.durableUpTo(0);
+      if (a.finOff >= 0 && a.finOff === conn.client.rcvLogged) {
+        conn.clientFinOff = a.finOff;
+        conn.clientFinLogSeq = 0;
+        conn.clientFinDurable = true;
+      }
+      // Nothing is known of the server stream beyond the checkpoint's position, the reference for
+      // reading the client's first ACK.
+      conn.sndUna = conn.sndMax = a.serverStart;
+      conn.lastAckOff = conn.lastRightEdge = conn.durableAckOff;
+      conn.state = 'RECOVERING';
+      conn.replaySource = new ReplaySource();
+      conn.replaySourceActive = true;
+      conn.learning = true;
+      conn.adoptedAt = now;
+      conn.openedWallMs = 0; // opened before any checkpoint this daemon can read
+      this.conns.add(conn);
+      this.counters.adopted++;
+    }
+    if (this.counters.adopted > 0) {
+      this.appDown = true;
+      this.logger.warn({ connections: this.counters.adopted }, 'connections found open in the log: holding their clients until the app restores them');
+    }
+  }
+
+  /** Probes every held connection now (adopted ones learn where their client stands from the answer). */
+  probeHeld(): void {
+    for (const conn of this.conns.all()) if (conn.state === 'RECOVERING' || conn.state === 'REPLAYING') this.sendHoldAck(conn);
+  }
+
+  /**
+   * The client of an adopted connection answered: its ACK is how far it received the server
+   * stream (regenerated output below is the app catching up, not sent again), its TSecr the last
+   * TSval it accepted (forged TSvals continue above it, or its PAWS check drops them).
+   */
+  private learnFromClient(conn: TcpConn, tcp: TcpPacket): void {
+    const ackOff = conn.serverOff(tcp.ack);
+    conn.learning = false;
+    // Below a checkpoint's position this is a client lacking bytes the app will not produce
+    // again: applyPosition then resets the connection.
+    conn.sndUna = conn.sndMax = ackOff;
+    conn.unhashedEnd = conn.sndMax;
+    conn.hasher = new ServerStreamHasher(conn.sndMax);
+    if (conn.opts.tsOk && tcp.tsOff >= 0) {
+      conn.lastTsvalOut = tcp.tsecr;
+      conn.lastTsvalAt = this.now();
+    }
+    this.counters.adoptedLearned++;
+    this.logger.info({ conn: conn.id, sndUna: conn.sndUna, rcvLogged: conn.client.rcvLogged }, 'adopted connection: the client answered');
+  }
+
+  /**
+   * The service is stopping on purpose: every open connection is logged closed, so that a later
+   * start of the daemon does not adopt connections the app already closed.
+   */
+  logShutdownCloses(): void {
+    for (const conn of this.conns.all()) {
+      if (conn.state !== 'CLOSED' && conn.state !== 'SYN_RCVD' && !conn.closeLogged) this.closeConn(conn, ConnectionClosed_Reason.ABORTED);
+    }
   }
 
   /** One pass over the log feeds every restoring connection (not one read per connection). */
@@ -927,10 +1049,13 @@ export class SecondWrapper implements PacketPath {
     const ackOff = conn.durableAckOff;
     if (ackOff > conn.lastAckOff) conn.lastAckOff = ackOff;
     this.counters.holdAcks++;
+    // Learning: one below anything the client can expect, so it answers with an ACK telling where
+    // it stands (as to a keep-alive probe), whatever the server stream's length.
+    const seqOff = conn.learning ? conn.sndNxtOff - 1 : conn.sndNxtOff;
     this.emit(
       'outbound',
       this.forge.toClient(conn, {
-        seq: conn.serverSeq(conn.sndNxtOff),
+        seq: conn.serverSeq(seqOff),
         ack: conn.clientSeq(ackOff),
         flags: FLAGS.ACK,
         window: 0,
@@ -944,6 +1069,12 @@ export class SecondWrapper implements PacketPath {
   private sendHoldAcks(): void {
     const now = this.now();
     for (const conn of [...this.conns.all()]) {
+      if (conn.learning && now - conn.adoptedAt > ADOPT_LEARN_TIMEOUT_MS) {
+        this.counters.adoptedDropped++;
+        this.logger.info({ conn: conn.id }, 'adopted connection: the client never answered; dropped');
+        this.closeConn(conn, ConnectionClosed_Reason.ABORTED);
+        continue;
+      }
       if (conn.state === 'RECOVERING' || conn.state === 'REPLAYING') this.sendHoldAck(conn);
       if (conn.state === 'REPLAYING' && now - conn.restoreStartedAt > 2000) {
         this.logger.debug(
@@ -979,14 +1110,23 @@ export class SecondWrapper implements PacketPath {
     const flags = tcp.flags;
     if (flags & TCP_RST) {
       if (!this.rstInWindow(conn, tcp)) return;
+      if (conn.learning) {
+        this.counters.adoptedDropped++;
+        this.logger.info({ conn: conn.id }, 'adopted connection: the client reset it');
+      }
       this.closeConn(conn, ConnectionClosed_Reason.RESET_BY_CLIENT);
       if (conn.issK !== 0) this.purgeStackSocket(conn);
       return;
+    }
+    if (conn.learning) {
+      if (!(flags & TCP_ACK)) return;
+      this.learnFromClient(conn, tcp);
     }
     this.storeClientBytes(conn, tcp);
     this.noteClientAck(conn, tcp);
     if (conn.state === 'REPLAYING' && conn.issK !== 0 && flags & TCP_ACK) this.ackStackFromClient(conn);
     this.sendHoldAck(conn);
+    if (conn.state === 'RECOVERING' && conn.adoptedAt > 0 && !this.appDown) this.restoreOne(conn);
   }
 
   private startRestore(conn: TcpConn): void {
@@ -1000,7 +1140,7 @@ export class SecondWrapper implements PacketPath {
     conn.replayRead = 'pending';
     conn.restoreStartedAt = this.now();
     conn.hasher.dropBelow(conn.serverBase);
-    conn.verifier = new StreamVerifier(conn.hasher.snapshot(), conn.serverBase);
+    conn.verifier = new StreamVerifier(conn.hasher.snapshot(), conn.serverBase, conn.unhashedEnd);
     conn.origSndMax = conn.sndMax;
     conn.origSndUna = conn.sndUna;
     conn.pendingVerified = [];

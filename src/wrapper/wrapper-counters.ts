@@ -27,6 +27,12 @@ export interface WrapperCounters {
   shimSessionsLost: number;
   /** Restores that started from a checkpoint's positions instead of the stream's start. */
   restoredFromCheckpoint: number;
+  /** Open connections found in the log at start (daemon restart, host takeover). */
+  adopted: number;
+  /** Adopted connections whose client answered (where it stands learned). */
+  adoptedLearned: number;
+  /** Adopted connections whose client never answered, or answered with a reset: dropped. */
+  adoptedDropped: number;
 }
 
 export function newWrapperCounters(): WrapperCounters {
@@ -51,5 +57,8 @@ export function newWrapperCounters(): WrapperCounters {
     closeIntentsUnmatched: 0,
     shimSessionsLost: 0,
     restoredFromCheckpoint: 0,
+    adopted: 0,
+    adoptedLearned: 0,
+    adoptedDropped: 0,
   };
 }

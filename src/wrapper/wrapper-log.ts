@@ -61,7 +61,8 @@ export class LogClientWrapperLog implements WrapperLog {
     this.client.on('durable', listener);
   }
 
-  private async *records(connId: string, fromOffset: number): AsyncIterable<Record> {
+  /** Live records of the service (connId '') or of one connection, in log order (adoption reads them all). */
+  async *records(connId = '', fromOffset = 0): AsyncIterable<Record> {
     if (this.store) {
       for await (const batch of this.store.read(this.client.service, { connId, fromOffset })) {
         for (const b of batch) yield Record.decode(StoredRecord.decode(b).record);

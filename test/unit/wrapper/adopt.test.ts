@@ -1,0 +1,148 @@
+// Adoption: a daemon that starts with connections open in the log (its own crash, or a host taken
+// over) rebuilds them from their records, probes each client, learns from its answer how much of
+// the server stream it has and the last TSval it saw, and restores the connection once the app
+// listens — the new wrapper never saw a packet of the connection before.
+import { describe, expect, it } from 'vitest';
+import type { Record as LogRecord } from '../../../src/log/gen/ftcp/v1/log.js';
+import { seqAdd } from '../../../src/wire/seq.js';
+import { TCP_ACK, TCP_PSH, TCP_RST, TCP_SYN } from '../../../src/wire/tcp.js';
+import { collectAdoptable, mergePieces } from '../../../src/wrapper/adopt.js';
+import { bytes, harness, type Harness } from './wrapper-harness.js';
+
+const IRS = 0xfffffff0; // the client stream crosses 2^32
+const ISS0 = 0x7ffffff0;
+const ISSK = 1234;
+const REQ = bytes(300, 1);
+const RESP = bytes(5000, 3);
+const TS0 = 1000; // the server's TSval at the handshake
+
+/** On wrapper A: a connection that carried REQ and RESP (all acked by the client). */
+function carry(h: Harness): void {
+  h.feed('inbound', { flags: TCP_SYN, seq: IRS, mss: 1460, timestamps: { tsval: 50, tsecr: 0 } });
+  h.feed('outbound', { flags: TCP_SYN | TCP_ACK, seq: ISS0, ack: seqAdd(IRS, 1), mss: 1460, timestamps: { tsval: TS0, tsecr: 50 } });
+  h.log.makeDurable();
+  h.feed('inbound', { flags: TCP_ACK | TCP_PSH, seq: seqAdd(IRS, 1), ack: seqAdd(ISS0, 1), payload: REQ, timestamps: { tsval: 60, tsecr: TS0 } });
+  h.log.makeDurable();
+  h.feed('outbound', { flags: TCP_ACK | TCP_PSH, seq: seqAdd(ISS0, 1), ack: seqAdd(IRS, 301), payload: RESP, timestamps: { tsval: TS0 + 500, tsecr: 60 } });
+  h.feed('inbound', { flags: TCP_ACK, seq: seqAdd(IRS, 301), ack: seqAdd(ISS0, 5001), timestamps: { tsval: 70, tsecr: TS0 + 500 } });
+  h.log.makeDurable();
+}
+
+async function adoptInto(records: LogRecord[]): Promise<Harness> {
+  const b = harness();
+  b.log.records = records.map((r) => structuredClone(r));
+  b.log.makeDurable();
+  b.w.adopt(await collectAdoptable(b.log.records));
+  return b;
+}
+
+describe('collectAdoptable', () => {
+  it('keeps connections with an opened record and no closed one, with their client stream and FIN', async () => {
+    const opened = (id: string): LogRecord => ({
+      connId: id,
+      kind: { $case: 'opened', value: { ipVersion: 4, client: { addr: Buffer.from([10, 0, 0, 1]), port: 5 }, server: { addr: Buffer.from([10, 0, 0, 2]), port: 80 }, irs: 1, iss0: 2, clientWindow: 100 } },
+    });
+    const data = (id: string, offset: number, n: number): LogRecord => ({ connId: id, kind: { $case: 'clientData', value: { offset, data: new Uint8Array(n) } } });
+    const recs: LogRecord[] = [
+      opened('10.0.0.1:5>80/1'),
+      data('10.0.0.1:5>80/1', 0, 10),
+      data('10.0.0.1:5>80/1', 20, 5),
+      data('10.0.0.1:5>80/1', 10, 10),
+      { connId: '10.0.0.1:5>80/1', kind: { $case: 'clientFin', value: { offset: 25 } } },
+      opened('10.0.0.1:6>80/7'),
+      { connId: '10.0.0.1:6>80/7', kind: { $case: 'closed', value: { reason: 1 } } },
+      { connId: '10.0.0.1:5>80#1', kind: { $case: 'shimAccept', value: { acceptOrder: 1, globalOrder: 1 } } },
+    ];
+    const found = await collectAdoptable(recs, { service: 's', epoch: 0, lsn: 1, state: new Uint8Array(), positions: [{ connId: '10.0.0.1:5>80#1', clientOffset: 4, serverOffset: 9 }], createdUnixMs: 0 });
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatchObject({ id: '10.0.0.1:5>80/1', clientStart: 4, serverStart: 9, pieces: [[4, 25]], finOff: 25 });
+  });
+
+  it('merges pieces and cuts them at the start offset', () => {
+    expect(mergePieces([[10, 20], [0, 5], [5, 8], [30, 40], [15, 25]], 3)).toEqual([[3, 8], [10, 25], [30, 40]]);
+  });
+});
+
+describe('SecondWrapper.adopt', () => {
+  it('holds the client, learns from its answer to a probe, and restores into the new stack', async () => {
+    const a = harness();
+    carry(a);
+    a.w.close();
+
+    const b = await adoptInto(a.log.records);
+    expect(b.w.counters.adopted).toBe(1);
+    expect(b.w.appDown).toBe(true);
+
+    // The probe: zero window, ack at the durable point, seq one below anything the client expects.
+    b.w.probeHeld();
+    const probe = b.injected('outbound');
+    expect(probe).toHaveLength(1);
+    expect(probe[0]).toMatchObject({ flags: TCP_ACK, ack: seqAdd(IRS, 301), window: 0, seq: seqAdd(ISS0, 0) });
+
+    // The client answers where it stands: it has the 5000 bytes, and saw TSval TS0 + 500 last.
+    const ans = b.feed('inbound', { flags: TCP_ACK, seq: seqAdd(IRS, 301), ack: seqAdd(ISS0, 5001), timestamps: { tsval: 90, tsecr: TS0 + 500 } });
+    expect(ans.passed).toBe(false);
+    expect(b.w.counters.adoptedLearned).toBe(1);
+    const hold = b.injected('outbound');
+    expect(hold.at(-1)).toMatchObject({ seq: seqAdd(ISS0, 5001), ack: seqAdd(IRS, 301), window: 0 });
+    expect(hold.at(-1)!.tsval! - (TS0 + 500)).toBeGreaterThanOrEqual(0);
+
+    // The app listens: forged SYN with the client's ISN, replay of REQ.
+    b.w.appListening();
+    const syn = b.injected('inbound').filter((p) => p.flags & TCP_SYN);
+    expect(syn.map((p) => p.seq)).toEqual([IRS]);
+    b.feed('outbound', { flags: TCP_SYN | TCP_ACK, seq: ISSK, ack: seqAdd(IRS, 1), mss: 1460, timestamps: { tsval: 7, tsecr: 90 } });
+    await new Promise((r) => setImmediate(r));
+    const replay = b.injected('inbound').filter((p) => p.payloadLen > 0);
+    expect(replay.map((p) => [p.seq, p.payloadLen])).toEqual([[seqAdd(IRS, 1), 300]]);
+
+    // The stack regenerates RESP (the client has it): the daemon acks it, nothing reaches the client.
+    b.feed('outbound', { flags: TCP_ACK, seq: ISSK + 1, ack: seqAdd(IRS, 301), window: 4000, timestamps: { tsval: 8, tsecr: 90 } });
+    b.feed('outbound', { flags: TCP_ACK | TCP_PSH, seq: ISSK + 1, ack: seqAdd(IRS, 301), window: 4000, payload: RESP, timestamps: { tsval: 9, tsecr: 90 } });
+    expect(b.injected('inbound').some((p) => p.flags === TCP_ACK && p.ack === ISSK + 5001)).toBe(true);
+    expect(b.injected('outbound').every((p) => p.payloadLen === 0)).toBe(true);
+    expect(b.w.counters.recovered).toBe(1);
+    expect(b.w.appDown).toBe(false);
+
+    // New output continues the client's view: seq and a TSval above what it saw.
+    const more = b.feed('outbound', { flags: TCP_ACK | TCP_PSH, seq: ISSK + 5001, ack: seqAdd(IRS, 301), window: 4000, payload: bytes(10, 4), timestamps: { tsval: 10, tsecr: 90 } });
+    expect(more.passed).toBe(true);
+    expect(more.facts.seq).toBe(seqAdd(ISS0, 5001));
+    expect(more.facts.tsval! - (TS0 + 500)).toBeGreaterThan(0);
+    b.w.close();
+  });
+
+  it('restores a connection whose client answers only after the app listens', async () => {
+    const a = harness();
+    carry(a);
+    a.w.close();
+    const b = await adoptInto(a.log.records);
+    b.w.appListening();
+    expect(b.injected('inbound').filter((p) => p.flags & TCP_SYN)).toHaveLength(0);
+    b.feed('inbound', { flags: TCP_ACK, seq: seqAdd(IRS, 301), ack: seqAdd(ISS0, 5001), timestamps: { tsval: 90, tsecr: TS0 + 500 } });
+    expect(b.injected('inbound').filter((p) => p.flags & TCP_SYN).map((p) => p.seq)).toEqual([IRS]);
+    b.w.close();
+  });
+
+  it('drops a connection whose client answers with a reset (it is gone)', async () => {
+    const a = harness();
+    carry(a);
+    a.w.close();
+    const b = await adoptInto(a.log.records);
+    b.feed('inbound', { flags: TCP_RST, seq: seqAdd(IRS, 301) });
+    expect(b.w.counters.adoptedDropped).toBe(1);
+    expect(b.log.records.at(-1)?.kind?.$case).toBe('closed');
+    b.w.close();
+  });
+
+  it('adopts nothing from a log whose connections were closed at a stop on purpose', async () => {
+    const a = harness();
+    carry(a);
+    a.w.logShutdownCloses();
+    a.w.close();
+    const b = await adoptInto(a.log.records);
+    expect(b.w.counters.adopted).toBe(0);
+    expect(b.w.appDown).toBe(false);
+    b.w.close();
+  });
+});
