@@ -1,0 +1,267 @@
+// The primary's lease (src/failover/lease.ts) on a real 3-node nats-server cluster on loopback:
+// take, renew, expiry after the holder dies (SIGKILL), the zombie rule for a paused holder
+// (SIGSTOP past the ttl), release, and the loss of one NATS node. Holders that must die or pause
+// are child processes (test/apps/lease_holder.mjs, on the compiled module); standbys run here.
+// Every process prints times as performance.timeOrigin + performance.now(), one machine clock.
+// FTCP_KEEP_NATS=1 keeps the nodes' configs, logs and data for a post-mortem.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { Lease, leaseBucketName, type LeaseLoss } from '../../src/failover/lease.js';
+import { silentLogger } from '../../src/util/logger.js';
+import { NATS_SERVER, NatsCluster } from '../helpers/nats-cluster.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const HOLDER = join(ROOT, 'test', 'apps', 'lease_holder.mjs');
+const TTL_MS = 1000;
+const POLL_MS = 100;
+
+let cluster: NatsCluster | undefined;
+const leases: Lease[] = [];
+const children: ChildProcess[] = [];
+let serviceNo = 0;
+
+const wallNow = (): number => performance.timeOrigin + performance.now();
+const newService = (): string => `t${process.pid}x${++serviceNo}`;
+
+beforeAll(async () => {
+  // Other modules may not typecheck yet; tsc still emits ours, which the holder process loads.
+  spawnSync('npm', ['run', 'build:ts'], { cwd: ROOT, stdio: 'ignore', timeout: 300_000 });
+  if (!existsSync(join(ROOT, 'dist', 'failover', 'lease.js'))) throw new Error('dist/failover/lease.js missing after npm run build:ts');
+  cluster = await NatsCluster.start({ nodes: 3 });
+}, 360_000);
+
+afterAll(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) {
+    c.kill('SIGCONT');
+    c.kill('SIGKILL');
+  }
+  await Promise.all(leases.map((l) => l.close().catch(() => undefined)));
+  await cluster?.stop();
+});
+
+async function openLease(service: string, id: string): Promise<Lease> {
+  const l = await Lease.open({ servers: cluster!.urls, service, ttlMs: TTL_MS, pollMs: POLL_MS, holder: { id, host: hostname() }, log: silentLogger() });
+  leases.push(l);
+  return l;
+}
+
+interface HolderEvent {
+  ev: string;
+  t: number;
+  epoch?: number;
+  deadline?: number;
+  validNow?: boolean;
+  loss?: LeaseLoss;
+  err?: string;
+}
+
+interface Holder {
+  proc: ChildProcess;
+  events: HolderEvent[];
+  /** Resolves with the first event named `ev` (bounded). */
+  waitFor(ev: string, timeoutMs?: number): Promise<HolderEvent>;
+}
+
+function spawnHolder(service: string, id: string): Holder {
+  const cfg = { servers: cluster!.urls, service, ttlMs: TTL_MS, pollMs: POLL_MS, id };
+  const proc = spawn(process.execPath, [HOLDER, JSON.stringify(cfg)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  children.push(proc);
+  const events: HolderEvent[] = [];
+  const waiters: (() => void)[] = [];
+  createInterface({ input: proc.stdout! }).on('line', (line) => {
+    try {
+      events.push(JSON.parse(line) as HolderEvent);
+    } catch {
+      return;
+    }
+    for (const w of waiters.splice(0)) w();
+  });
+  const waitFor = async (ev: string, timeoutMs = 20_000): Promise<HolderEvent> => {
+    const give = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = events.find((e) => e.ev === ev);
+      if (hit) return hit;
+      if (proc.exitCode !== null) throw new Error(`holder exited (${proc.exitCode}) before '${ev}': ${JSON.stringify(events)}`);
+      if (Date.now() > give) throw new Error(`holder: no '${ev}' within ${timeoutMs} ms: ${JSON.stringify(events)}`);
+      await Promise.race([new Promise<void>((r) => waiters.push(r)), sleep(200)]);
+    }
+  };
+  return { proc, events, waitFor };
+}
+
+function killed(proc: ChildProcess): Promise<void> {
+  return new Promise((r) => (proc.exitCode !== null || proc.signalCode !== null ? r() : proc.once('exit', () => r())));
+}
+
+/** acquire() with a bound, so a broken lease fails the test instead of hanging it. */
+async function acquireWithin(l: Lease, ms: number): Promise<{ epoch: number; at: number }> {
+  const epoch = await l.acquire(AbortSignal.timeout(ms));
+  return { epoch, at: wallNow() };
+}
+
+describe.skipIf(NATS_SERVER === undefined)('lease on a 3-node JetStream cluster', () => {
+  it('is taken once, renewals keep its epoch, a second lease cannot take it; concurrent bucket creation works', async () => {
+    const service = newService();
+    // Both create the bucket at the same moment.
+    const [a, b] = await Promise.all([openLease(service, 'a'), openLease(service, 'b')]);
+    const lost: LeaseLoss[] = [];
+    a.on('lost', (x) => lost.push(x));
+    const epoch = await a.tryAcquire();
+    expect(epoch).toBeGreaterThan(0);
+    expect(a.held).toBe(true);
+    expect(a.valid()).toBe(true);
+    expect(await b.tryAcquire()).toBeUndefined();
+
+    // b polls for three lease times while a renews.
+    const bTry = b.acquire(AbortSignal.timeout(3 * TTL_MS)).then(() => 'acquired', () => 'still held');
+    expect(await bTry).toBe('still held');
+    expect(lost).toEqual([]);
+    expect(a.epoch).toBe(epoch);
+    expect(a.held).toBe(true);
+    expect(a.stats.renewals).toBeGreaterThanOrEqual(3);
+    const seen = await b.peek();
+    expect(seen).toMatchObject({ holder: 'a', host: hostname(), pid: process.pid, epoch });
+    console.log(`lease: epoch ${epoch}, ${a.stats.renewals} renewals in ${3 * TTL_MS} ms, ${a.stats.failedRenewals} failed; peek age ${seen?.ageMs} ms`);
+
+    const conn = await connect({ servers: cluster!.urls });
+    try {
+      const si = await (await jetstreamManager(conn)).streams.info(`KV_${leaseBucketName(service)}`);
+      expect(si.config.num_replicas).toBe(3);
+      expect(si.config.max_msgs_per_subject).toBe(1);
+    } finally {
+      await conn.close();
+    }
+    await a.release();
+    expect(a.held).toBe(false);
+    expect(a.valid()).toBe(false);
+  });
+
+  it('a killed holder is replaced by the standby with a higher epoch (5 runs: kill → acquire)', async () => {
+    const service = newService();
+    const standby = await openLease(service, 'standby');
+    const gaps: number[] = [];
+    for (let run = 0; run < 5; run++) {
+      const holder = spawnHolder(service, `holder${run}`);
+      const { epoch: held } = await holder.waitFor('acquired');
+      expect(standby.held).toBe(false);
+      const taking = acquireWithin(standby, 20_000);
+      let early = false;
+      void taking.then(() => (early = true), () => undefined);
+      await sleep(1.5 * TTL_MS); // the standby polls while the holder renews
+      expect(early).toBe(false);
+      const killedAt = wallNow();
+      holder.proc.kill('SIGKILL');
+      const { epoch, at } = await taking;
+      await killed(holder.proc);
+      expect(epoch).toBeGreaterThan(held!);
+      expect(standby.valid()).toBe(true);
+      gaps.push(Math.round(at - killedAt));
+      await standby.release();
+    }
+    console.log(`lease takeover after SIGKILL of the holder (R3, ttl ${TTL_MS} ms, poll ${POLL_MS} ms): ${gaps.join(', ')} ms`);
+  });
+
+  it('a holder paused past the ttl is suspended before the standby takes over, then loses (never resumes)', async () => {
+    const service = newService();
+    const holder = spawnHolder(service, 'paused');
+    const { epoch: held } = await holder.waitFor('acquired');
+    const standby = await openLease(service, 'standby');
+    const taking = acquireWithin(standby, 20_000);
+    await sleep(TTL_MS / 2);
+    holder.proc.kill('SIGSTOP');
+    const stoppedAt = wallNow();
+    const { epoch, at: acquiredAt } = await taking;
+    expect(epoch).toBeGreaterThan(held!);
+    await sleep(TTL_MS / 2);
+    holder.proc.kill('SIGCONT');
+    const lostEv = await holder.waitFor('lost');
+    await sleep(TTL_MS); // room for a wrong 'resumed'
+    const after = holder.events.filter((e) => e.ev !== 'error' && e.t >= stoppedAt - 1).map((e) => e.ev);
+    const suspended = holder.events.find((e) => e.ev === 'suspended');
+    console.log(
+      `paused holder: stopped ${Math.round(stoppedAt)}, suspended at its deadline ${Math.round(suspended?.deadline ?? NaN)} ` +
+        `(${Math.round((suspended?.deadline ?? NaN) - stoppedAt)} ms after the stop), standby acquired ${Math.round(acquiredAt)} ` +
+        `(${Math.round(acquiredAt - (suspended?.deadline ?? NaN))} ms after the deadline); holder events: ${after.join(' ')}`,
+    );
+    expect(after).toEqual(['suspended', 'lost']);
+    expect(suspended!.deadline!).toBeLessThan(acquiredAt);
+    expect(lostEv.validNow).toBe(false);
+    expect(lostEv.loss).toMatchObject({ holder: 'standby', epoch });
+    expect(holder.events.some((e) => e.ev === 'resumed')).toBe(false);
+    holder.proc.kill('SIGKILL');
+    await killed(holder.proc);
+    await standby.release();
+  });
+
+  it('release() lets a polling standby take the lease without waiting for the ttl', async () => {
+    const service = newService();
+    const a = await openLease(service, 'a');
+    const b = await openLease(service, 'b');
+    const c = await openLease(service, 'c');
+    const lost: LeaseLoss[] = [];
+    a.on('lost', (x) => lost.push(x));
+    const first = await a.tryAcquire();
+    await sleep(TTL_MS / 2);
+    await a.release();
+    expect(a.held).toBe(false);
+    expect(a.valid()).toBe(false);
+    // Deleted, not left to expire: nobody holds it right after the release.
+    expect(await b.peek()).toBeUndefined();
+    const second = await b.tryAcquire();
+    expect(second).toBeGreaterThan(first!);
+
+    // The same with a standby polling (informational delay).
+    const taking = acquireWithin(c, 20_000);
+    await sleep(TTL_MS / 2);
+    const releasedAt = wallNow();
+    await b.release();
+    const { epoch: third, at } = await taking;
+    expect(third).toBeGreaterThan(second!);
+    expect(lost).toEqual([]);
+    console.log(`release → polling standby acquired after ${Math.round(at - releasedAt)} ms (poll ${POLL_MS} ms)`);
+    await c.release();
+  });
+
+  it('the lease survives the loss of one NATS node', async () => {
+    const service = newService();
+    const a = await openLease(service, 'a');
+    const events: string[] = [];
+    a.on('lost', () => events.push('lost'));
+    a.on('suspended', () => events.push('suspended'));
+    a.on('resumed', () => events.push('resumed'));
+    const epoch = await a.tryAcquire();
+    const conn = await connect({ servers: cluster!.urls });
+    let leader: string | undefined;
+    try {
+      const si = await (await jetstreamManager(conn)).streams.info(`KV_${leaseBucketName(service)}`);
+      leader = si.cluster?.leader;
+    } finally {
+      await conn.close();
+    }
+    // A follower of the bucket's stream: the stream keeps its leader; a client connected to the
+    // node reconnects to another.
+    const victim = cluster!.nodes.find((n) => n.name !== leader)!;
+    await sleep(TTL_MS);
+    const before = a.stats.renewals;
+    await cluster!.kill(victim.name);
+    await sleep(4 * TTL_MS);
+    console.log(
+      `one NATS node (${victim.name}, bucket leader ${leader}) killed: renewals failed for ${a.stats.lastFailureStreakMs} ms ` +
+        `(${a.stats.failedRenewals} failed attempts); events: ${events.join(' ') || 'none'}`,
+    );
+    expect(events).not.toContain('lost');
+    expect(a.held).toBe(true);
+    expect(a.epoch).toBe(epoch);
+    expect(a.stats.renewals).toBeGreaterThan(before);
+    expect(a.valid()).toBe(true);
+    await a.release();
+  });
+});
