@@ -1,0 +1,141 @@
+// The VIP on the LAN: the host that owns it answers ARP for it on its LAN link and forwards its
+// traffic into the daemon's outer TUN; a host taking it over announces it with gratuitous ARP.
+//
+// How (decided with test/integration/lan-vip.test.ts, docs/FAILOVER.md "Standby and takeover"):
+// a proxy-ARP entry `ip neigh add proxy VIP dev LANIF` — the VIP stays a non-local address routed
+// into the TUN, so the host's own stack never answers for it (no RST for a connection the daemon
+// is restoring). The kernel answers a proxied ARP request only while forwarding is on for the LAN
+// link and the VIP's route leaves by another device (the TUN): when the daemon dies its TUN and
+// route vanish, and the host stops answering for the VIP by itself. Forwarding is enabled per
+// interface (LAN link: client → VIP; outer TUN: app → client), never net.ipv4.ip_forward.
+import { ip, ipJson } from '../netns/ip-command.js';
+import type { Logger } from '../util/logger.js';
+import { isIP } from 'node:net';
+import { announceVip, type AnnounceResult, type Announcement } from './vip-announce.js';
+import { VipError } from './vip-errors.js';
+import { pickLanLink, vipRouteDevice, type IpLinkAddrs, type IpRouteGet } from './vip-lan-link.js';
+import { ifSysctl, restoreSysctl, setSysctl, type SysctlChange } from './vip-sysctl.js';
+
+export { VipError, type VipErrorCode } from './vip-errors.js';
+export { checkAnnounceTools, type AnnounceResult } from './vip-announce.js';
+
+export interface VipClaimOptions {
+  vip: string;
+  /** The LAN link (see lanIfFor). */
+  lanIf: string;
+  /** The daemon's outer TUN; the VIP's route must lead there. Looked up from the route when absent. */
+  outerTun?: string;
+  log: Logger;
+  /** Gratuitous ARPs sent: the first at once, then one a second (default 3). */
+  announceCount?: number;
+}
+
+export interface VipClaim {
+  readonly vip: string;
+  readonly lanIf: string;
+  readonly outerTun: string;
+  /**
+   * Settles when the last gratuitous ARP has gone out, or with ok=false when arping failed (the
+   * claim still holds: neighbours then find the VIP when their cache entry expires). Never rejects.
+   */
+  readonly announced: Promise<AnnounceResult>;
+  /** Undoes exactly what the claim did (proxy entry, settings it changed). Idempotent. */
+  release(): Promise<void>;
+}
+
+/** The link whose connected subnet contains VIP, in this process's network namespace. */
+export async function lanIfFor(vip: string): Promise<string> {
+  if (isIP(vip) === 0) throw new VipError('bad-vip', `VIP ${JSON.stringify(vip)} is not an IP address`);
+  const links = await ipJson<IpLinkAddrs[]>([isIP(vip) === 6 ? '-6' : '-4', 'addr', 'show']);
+  return pickLanLink(links, vip).ifname;
+}
+
+async function proxyEntries(lanIf: string): Promise<string[]> {
+  const rows = await ipJson<{ dst?: string }[]>(['-4', 'neigh', 'show', 'proxy', 'dev', lanIf]);
+  return rows.map((r) => r.dst ?? '').filter(Boolean);
+}
+
+/**
+ * Makes this host answer ARP for VIP on LANIF and forward its traffic into the daemon's outer TUN,
+ * then announces it; resolves once the first gratuitous ARP is sent. On failure nothing is left.
+ */
+export async function claimVip(opts: VipClaimOptions): Promise<VipClaim> {
+  const { vip, lanIf, log } = opts;
+  const family = isIP(vip);
+  if (family === 0) throw new VipError('bad-vip', `VIP ${JSON.stringify(vip)} is not an IP address`);
+  if (family === 6) {
+    throw new VipError('unsupported-family', `VIP ${vip}: moving an IPv6 VIP between hosts is not supported yet (IPv4 only)`);
+  }
+  try {
+    await ip(['link', 'show', 'dev', lanIf]);
+  } catch {
+    throw new VipError('no-such-link', `LAN link ${lanIf} does not exist: check --lan-if`);
+  }
+  const outerTun = vipRouteDevice(await ipJson<IpRouteGet[]>(['-4', 'route', 'get', vip]), vip, lanIf, opts.outerTun);
+
+  const lanChanges: SysctlChange[] = [];
+  const tunChanges: SysctlChange[] = [];
+  let addedProxy = false;
+  let announcement: Announcement | undefined;
+  let released = false;
+
+  const release = async (): Promise<void> => {
+    if (released) return;
+    released = true;
+    announcement?.stop();
+    if (addedProxy) {
+      try {
+        await ip(['-4', 'neigh', 'del', 'proxy', vip, 'dev', lanIf]);
+      } catch (err) {
+        log.warn({ vip, lanIf, err: (err as Error).message }, 'removing the proxy ARP entry failed');
+      }
+    }
+    for (const c of tunChanges) restoreSysctl(c);
+    // The LAN link's settings are shared with any other VIP this host still answers for.
+    let others: string[] = [];
+    try {
+      others = await proxyEntries(lanIf);
+    } catch {
+      /* link gone: its settings went with it */
+    }
+    if (others.length === 0) for (const c of lanChanges) restoreSysctl(c);
+    else log.info({ lanIf, others }, 'LAN link settings kept: other proxied addresses remain');
+    log.info({ vip, lanIf }, 'VIP released');
+  };
+
+  try {
+    const keep = (list: SysctlChange[], c: SysctlChange | undefined): void => void (c && list.push(c));
+    keep(lanChanges, setSysctl(ifSysctl('ipv4/conf', lanIf, 'forwarding'), '1'));
+    // Broadcast requests for a proxied address are otherwise answered after a random delay of up
+    // to 0.8 s (proxy_delay): a client that lost the VIP's entry waits for nothing.
+    keep(lanChanges, setSysctl(ifSysctl('ipv4/neigh', lanIf, 'proxy_delay'), '0'));
+    keep(tunChanges, setSysctl(ifSysctl('ipv4/conf', outerTun, 'forwarding'), '1'));
+    if ((await proxyEntries(lanIf)).includes(vip)) {
+      log.info({ vip, lanIf }, 'proxy ARP entry for the VIP was already there (kept on release)');
+    } else {
+      await ip(['-4', 'neigh', 'add', 'proxy', vip, 'dev', lanIf]);
+      addedProxy = true;
+    }
+  } catch (err) {
+    await release();
+    throw err;
+  }
+
+  const count = opts.announceCount ?? 3;
+  let announced: Promise<AnnounceResult>;
+  try {
+    announcement = await announceVip(vip, lanIf, count, log);
+    announced = announcement.done.then((r) => {
+      if (!r.ok && !released) log.error({ vip, lanIf, error: r.error }, 'gratuitous ARP failed');
+      return r;
+    });
+  } catch (err) {
+    // The host answers for the VIP all the same; neighbours that cached the old owner's MAC
+    // find the new one only when their entry expires.
+    const error = (err as Error).message;
+    log.error({ vip, lanIf, error }, 'VIP claimed but not announced');
+    announced = Promise.resolve({ ok: false, sent: 0, error });
+  }
+  log.info({ vip, lanIf, outerTun, announceCount: count }, 'VIP claimed');
+  return { vip, lanIf, outerTun, announced, release };
+}

@@ -1,0 +1,188 @@
+// The VIP moves between hosts as on a real LAN (issue 8): a bridge, a client, a primary and a
+// secondary host, each a namespace. The primary runs `ftcp run --no-log` around an echo server and
+// claims the VIP (proxy ARP + gratuitous ARP, src/failover/vip.ts); the client echoes through it.
+// Then every process of the primary is SIGKILLed and its LAN link goes down; the secondary starts
+// its own `ftcp run` with the same VIP and claims it: the client's ARP entry takes the secondary's
+// MAC from the gratuitous ARP alone (no cache expiry awaited) and a new connection is served there.
+// Needs `npm run build:ts` (the daemon and the claim script run from dist/).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ROOT, TestNetns, sh, sleep, startFtcp, stopFtcp, type FtcpRunHandle } from '../helpers/host.js';
+import { LanTopology, netnsPidsOf } from '../helpers/lan-topology.js';
+
+const ECHO = join(ROOT, 'test', 'apps', 'echo.py');
+const CLIENT = join(ROOT, 'test', 'apps', 'echo_client.py');
+const VIP_JS = join(ROOT, 'dist', 'failover', 'vip.js');
+const LOGGER_JS = join(ROOT, 'dist', 'util', 'logger.js');
+const PORT = '9000';
+const tag = (process.pid % 10000).toString(36);
+const namePrimary = `vp${tag}`;
+const nameSecondary = `vs${tag}`;
+
+// Claims the VIP from inside a host namespace the way the daemon will: finds the LAN link, claims,
+// prints one JSON line; releases on SIGTERM and prints "released".
+const CLAIM_SCRIPT = `
+const [vipJs, loggerJs, vip] = process.argv.slice(1);
+const { claimVip, lanIfFor } = await import(vipJs);
+const { createLogger } = await import(loggerJs);
+const log = createLogger('vip-claim', 'info');
+const lanIf = await lanIfFor(vip);
+const t0 = performance.now();
+const claim = await claimVip({ vip, lanIf, log });
+console.log(JSON.stringify({ lanIf, outerTun: claim.outerTun, claimMs: performance.now() - t0 }));
+claim.announced.then((r) => console.log(JSON.stringify({ announced: r })));
+process.on('SIGTERM', async () => { await claim.release(); console.log('released'); process.exit(0); });
+setInterval(() => {}, 1 << 30);
+`;
+
+interface ClaimProc {
+  child: ChildProcess;
+  out: () => string;
+  err: () => string;
+  first: { lanIf: string; outerTun: string; claimMs: number };
+}
+
+let lan: LanTopology;
+let vip: string;
+let runDir: string;
+const daemons: FtcpRunHandle[] = [];
+const claims: ClaimProc[] = [];
+
+function startClaim(host: string): Promise<ClaimProc> {
+  const child = lan.spawn(host, process.execPath, ['--input-type=module', '-e', CLAIM_SCRIPT, VIP_JS, LOGGER_JS, vip]);
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`claim in ${host} not done in 15 s; stderr: ${err}`));
+    }, 15_000);
+    child.stdout!.on('data', () => {
+      const line = out.split('\n')[0];
+      if (out.includes('\n') && line) {
+        clearTimeout(timer);
+        const proc: ClaimProc = { child, out: () => out, err: () => err, first: JSON.parse(line) as ClaimProc['first'] };
+        claims.push(proc);
+        resolve(proc);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`claim in ${host} exited ${code}; stderr: ${err}`));
+    });
+  });
+}
+
+function echo(bytes: number): { sentSha: string; recvSha: string; received: number; error?: string } {
+  const out = lan.exec('client', 'python3', [CLIENT, vip, PORT, String(bytes), '20'], { timeout: 40_000 });
+  return JSON.parse(out) as { sentSha: string; recvSha: string; received: number };
+}
+
+/** The client's neighbour entry for the VIP: MAC and state. */
+function clientNeigh(): { lladdr?: string; state?: string[] } {
+  const rows = JSON.parse(lan.exec('client', 'ip', ['-j', '-4', 'neigh', 'show', 'to', vip, 'dev', 'lan0'])) as {
+    lladdr?: string;
+    state?: string[];
+  }[];
+  return rows[0] ?? {};
+}
+
+async function waitFor(what: string, ok: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await sleep(20);
+  }
+}
+
+const hostOf = (h: string): TestNetns => new TestNetns(lan.ns(h));
+
+beforeAll(() => {
+  if (!existsSync(VIP_JS)) throw new Error(`${VIP_JS} missing: run npm run build:ts first`);
+  runDir = mkdtempSync(join(tmpdir(), 'ftcpt-lanvip-'));
+  process.env.FTCP_RUN_DIR = runDir; // the daemons' pid files and control sockets
+  lan = LanTopology.create({ id: `lv${tag}`, hosts: ['client', 'primary', 'secondary'] });
+  vip = lan.freeAddr(0);
+});
+
+afterAll(async () => {
+  for (const c of claims) c.child.kill('SIGKILL');
+  for (const d of daemons) await stopFtcp(d, 3_000);
+  lan?.destroy();
+  for (const n of [namePrimary, nameSecondary]) {
+    const ns = `ftcp-${n}`;
+    for (const pid of netnsPidsOf(ns)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    if (existsSync(`/var/run/netns/${ns}`)) sh('ip', ['netns', 'del', ns]);
+  }
+  if (runDir) rmSync(runDir, { recursive: true, force: true });
+});
+
+describe('the VIP moves between hosts on a LAN', () => {
+  it('the client reaches the primary, then after the primary host is lost, the secondary', async () => {
+    const ftcpArgs = (name: string): string[] => ['run', '--name', name, '--vip', vip, '--port', PORT, '--no-log', '--', 'python3', ECHO, PORT];
+
+    // Primary: daemon + app, then the claim.
+    daemons.push(await startFtcp(hostOf('primary'), ftcpArgs(namePrimary)));
+    const cp = await startClaim('primary');
+    expect(cp.first.lanIf).toBe('lan0');
+    expect(cp.first.outerTun).toBe(`ft-${namePrimary}`);
+    const proxied = JSON.parse(lan.exec('primary', 'ip', ['-j', 'neigh', 'show', 'proxy', 'dev', 'lan0'])) as { dst: string }[];
+    expect(proxied.map((p) => p.dst)).toContain(vip);
+    expect(lan.exec('primary', 'sysctl', ['-n', 'net.ipv4.ip_forward']).trim()).toBe('0'); // per-interface only
+    expect(lan.exec('primary', 'sysctl', ['-n', 'net.ipv4.ip_nonlocal_bind']).trim()).toBe('0'); // window closed
+
+    const first = echo(200_000);
+    expect(first.error).toBeUndefined();
+    expect(first.recvSha).toBe(first.sentSha);
+    const primaryMac = lan.mac('primary');
+    expect(clientNeigh().lladdr).toBe(primaryMac);
+
+    // The primary host is lost: every process of it (daemon, app, claim), then its LAN link.
+    const killed = lan.killAll('primary', [`ftcp-${namePrimary}`]);
+    expect(killed.length).toBeGreaterThanOrEqual(2);
+    await waitFor('primary processes gone', () => netnsPidsOf(lan.ns('primary')).length === 0);
+    // With the daemon dead its TUN and route are gone: the proxy entry alone answers nothing.
+    await waitFor('VIP route gone with the TUN', () => lan.exec('primary', 'ip', ['-4', 'route', 'get', vip]).includes('dev lan0'));
+    lan.setLinkDown('primary');
+    expect(clientNeigh().lladdr).toBe(primaryMac); // the client still points at the lost host
+
+    // Secondary: its own daemon with the same VIP, then the claim with gratuitous ARP.
+    daemons.push(await startFtcp(hostOf('secondary'), ftcpArgs(nameSecondary)));
+    const secondaryMac = lan.mac('secondary');
+    const t0 = performance.now();
+    const cs = await startClaim('secondary');
+    expect(cs.first.outerTun).toBe(`ft-${nameSecondary}`);
+    // The client has sent nothing since: only the gratuitous ARP can have changed its entry.
+    await waitFor('client ARP entry takes the secondary MAC', () => clientNeigh().lladdr === secondaryMac);
+    const moved = clientNeigh();
+    const after = echo(200_000);
+    const t1 = performance.now();
+    expect(after.error).toBeUndefined();
+    expect(after.recvSha).toBe(after.sentSha);
+    console.log(
+      `lan-vip: claim ${cs.first.claimMs.toFixed(1)} ms; claim script start → new connection echoed: ${(t1 - t0).toFixed(0)} ms; ` +
+        `client entry after GARP: ${moved.lladdr} ${moved.state?.join(',')}`,
+    );
+
+    // All three announcements go out, then release undoes the claim.
+    await waitFor('announcements done', () => cs.out().includes('"announced"'), 6_000);
+    expect(cs.out()).toMatch(/"announced":\{"ok":true,"sent":3\}/);
+    cs.child.kill('SIGTERM');
+    await waitFor('released', () => cs.out().includes('released'));
+    expect(lan.exec('secondary', 'ip', ['-j', 'neigh', 'show', 'proxy', 'dev', 'lan0']).trim()).toMatch(/^\[?\]?$/);
+    expect(lan.exec('secondary', 'sysctl', ['-n', 'net.ipv4.conf.lan0.forwarding']).trim()).toBe('0');
+    expect(lan.exec('secondary', 'sysctl', ['-n', 'net.ipv4.neigh.lan0.proxy_delay']).trim()).toBe('80');
+    expect(lan.exec('secondary', 'sysctl', ['-n', `net.ipv4.conf.ft-${nameSecondary}.forwarding`]).trim()).toBe('0');
+  });
+});
