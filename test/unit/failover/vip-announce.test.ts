@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { arpingArgv, parseArpingSent } from '../../../src/failover/vip-announce.js';
+import { ifSysctl } from '../../../src/failover/vip-sysctl.js';
+
+describe('gratuitous ARP command', () => {
+  it('is unsolicited arping on the LAN link, line-buffered', () => {
+    expect(arpingArgv('10.9.8.100', 'lan0', 3)).toEqual(['stdbuf', '-oL', 'arping', '-U', '-c', '3', '-I', 'lan0', '10.9.8.100']);
+  });
+  it('refuses a silly count', () => {
+    expect(() => arpingArgv('10.9.8.100', 'lan0', 0)).toThrow(RangeError);
+    expect(() => arpingArgv('10.9.8.100', 'lan0', 1.5)).toThrow(RangeError);
+  });
+  it('reads the count arping reports', () => {
+    expect(parseArpingSent('ARPING 10.9.8.100 from 10.9.8.100 lan0\nSent 3 probes (3 broadcast(s))\nReceived 0 response(s)\n')).toBe(3);
+    expect(parseArpingSent('Sent 1 probe (1 broadcast(s))\n')).toBe(1);
+    expect(parseArpingSent('')).toBe(0);
+  });
+});
+
+describe('per-interface sysctl paths', () => {
+  it('keep interface names as they are (dots included)', () => {
+    expect(ifSysctl('ipv4/conf', 'eth0.100', 'forwarding')).toBe('net/ipv4/conf/eth0.100/forwarding');
+    expect(ifSysctl('ipv4/neigh', 'lan0', 'proxy_delay')).toBe('net/ipv4/neigh/lan0/proxy_delay');
+  });
+  it('refuse names that would leave the interface directory', () => {
+    for (const bad of ['', '..', 'a/b', 'x'.repeat(16), 'a b']) expect(() => ifSysctl('ipv4/conf', bad, 'forwarding')).toThrow();
+  });
+});
