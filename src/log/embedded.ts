@@ -7,8 +7,13 @@ import { LogServer, type TlsFiles } from './server.js';
 import { LogStore, type Durability } from './store.js';
 
 export interface EmbeddedLogServerOptions {
-  /** Segment files live here (fsync); the default socket too. */
-  dataDir: string;
+  /** Segment files live here (fsync); the default socket too. Needed unless `store` and `listen` are given. */
+  dataDir?: string;
+  /**
+   * Serve this already-open store (e.g. a replicated one, src/log/replica) instead of opening one
+   * under dataDir; durability/segmentBytes/inlineCommitBytes are then ignored. close() closes it.
+   */
+  store?: LogStore;
   durability?: Durability;
   /** Listen addresses (`unix:/path`, `host:port`); default `unix:<dataDir>/logd.sock`. */
   listen?: string[];
@@ -34,15 +39,20 @@ export interface EmbeddedLogServer {
 
 export async function startEmbeddedLogServer(opts: EmbeddedLogServerOptions): Promise<EmbeddedLogServer> {
   const log = opts.log ?? silentLogger();
-  const specs = (opts.listen ?? [`unix:${join(opts.dataDir, 'logd.sock')}`]).map(parseListen);
+  if (opts.dataDir === undefined && (opts.store === undefined || opts.listen === undefined)) {
+    throw new Error('embedded log server: give dataDir (or both store and listen)');
+  }
+  const specs = (opts.listen ?? [`unix:${join(opts.dataDir!, 'logd.sock')}`]).map(parseListen);
   checkListenSecurity(specs, { tls: opts.tls !== undefined, token: opts.token !== undefined });
-  const store = await LogStore.open({
-    dataDir: opts.dataDir,
-    durability: opts.durability ?? 'fsync',
-    log,
-    ...(opts.segmentBytes !== undefined ? { segmentBytes: opts.segmentBytes } : {}),
-    inlineCommitBytes: opts.inlineCommitBytes ?? 0,
-  });
+  const store =
+    opts.store ??
+    (await LogStore.open({
+      dataDir: opts.dataDir!,
+      durability: opts.durability ?? 'fsync',
+      log,
+      ...(opts.segmentBytes !== undefined ? { segmentBytes: opts.segmentBytes } : {}),
+      inlineCommitBytes: opts.inlineCommitBytes ?? 0,
+    }));
   const server = new LogServer({ store, log, ...(opts.token !== undefined ? { token: opts.token } : {}) });
   let addresses: string[];
   try {

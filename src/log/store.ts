@@ -33,8 +33,24 @@ export interface LogStoreOptions {
    * overrides the default.
    */
   maxCommitsInFlight?: number;
+  /**
+   * Wraps the segment backend (replication: src/log/replica). The store writes every commit
+   * through the wrapper; reads and reclaim go through it too.
+   */
+  wrapBackend?: (backend: SegmentBackend) => SegmentBackend;
+  /**
+   * Start empty: delete the data directory's segments, checkpoints and meta file after locking it
+   * (a replica whose contents are rebuilt from the replicated log).
+   */
+  discardExisting?: boolean;
   log: Logger;
 }
+
+/**
+ * Publishes an encoded CheckpointFile before checkpoint() stores it locally and resolves (a
+ * replicated store: the checkpoint is durable on the replicated log first, after the records it covers).
+ */
+export type CheckpointPublisher = (file: Uint8Array, info: CheckpointInfo) => Promise<void>;
 
 const DEFAULT_COMMITS_IN_FLIGHT = 2;
 /**
@@ -225,6 +241,9 @@ export class LogStore {
   private unlock: (() => Promise<void>) | undefined;
   private readonly recordListeners = new Map<Kind, Set<DurableRecordListener>>();
   private readonly checkpointListeners = new Set<(service: string) => void>();
+  private checkpointPublisher: CheckpointPublisher | undefined;
+  /** Ingests of a follower, one at a time. */
+  private ingestChain: Promise<unknown> = Promise.resolve();
 
   private constructor(
     private readonly backend: SegmentBackend,
@@ -237,17 +256,21 @@ export class LogStore {
   static async open(opts: LogStoreOptions): Promise<LogStore> {
     const segmentBytes = opts.segmentBytes ?? 64 * 1024 * 1024;
     const maxInFlight = commitsInFlight(opts.maxCommitsInFlight);
+    const wrap = opts.wrapBackend ?? ((b: SegmentBackend) => b);
     if (opts.durability === 'memory') {
-      return new LogStore(new MemorySegments(segmentBytes), 'memory', undefined, opts.log, maxInFlight);
+      return new LogStore(wrap(new MemorySegments(segmentBytes)), 'memory', undefined, opts.log, maxInFlight);
     }
     if (!opts.dataDir) throw new Error('the log store needs a data directory for fsync durability');
     await fsp.mkdir(opts.dataDir, { recursive: true });
     const unlock = await lockDataDir(opts.dataDir);
     try {
+      if (opts.discardExisting) {
+        for (const name of ['segments', 'checkpoints', META_FILE]) await fsp.rm(join(opts.dataDir, name), { recursive: true, force: true });
+      }
       await fsp.mkdir(join(opts.dataDir, 'checkpoints'), { recursive: true });
       const { backend, scan } = await FileSegments.open(opts.dataDir, segmentBytes, opts.log);
       backend.inlineBytes = opts.inlineCommitBytes ?? 0;
-      const store = new LogStore(backend, 'fsync', opts.dataDir, opts.log, maxInFlight);
+      const store = new LogStore(wrap(backend), 'fsync', opts.dataDir, opts.log, maxInFlight);
       store.unlock = unlock;
       for (const cut of scan.cuts) {
         opts.log.warn(cut, 'log store: cut a torn or corrupt segment tail');
@@ -712,14 +735,119 @@ export class LogStore {
     }
     await this.flushed();
     const info: CheckpointInfo = { service, epoch, lsn: this.lastLsn, state, positions, createdUnixMs: Date.now() };
-    if (this.dataDir) {
+    if (this.dataDir || this.checkpointPublisher) {
       const file = CheckpointFile.encode({ info, streams: this.streamMarks(svc) }).finish();
-      await this.writeFramedFile(join(this.dataDir, 'checkpoints', serviceFileName(service)), [file]);
+      if (this.checkpointPublisher) await this.checkpointPublisher(file, info);
+      if (this.dataDir) await this.writeFramedFile(join(this.dataDir, 'checkpoints', serviceFileName(service)), [file]);
     }
     svc.setCheckpoint(info);
     for (const l of this.checkpointListeners) l(service);
     const reclaimedSegments = await this.reclaim();
     return { lsn: info.lsn, reclaimedSegments };
+  }
+
+  /** Installs (or removes, with undefined) the checkpoint publisher; see CheckpointPublisher. */
+  setCheckpointPublisher(p: CheckpointPublisher | undefined): void {
+    this.checkpointPublisher = p;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Ingest (a follower's store fed from a replicated log: same lsns, epochs, stream seqs)
+
+  /**
+   * Stores frames exactly as another store wrote them (whole frames, CRCs intact) and indexes
+   * them under their original lsn, epoch, stream id and seq. Frames at or below the last lsn are
+   * skipped (already held). Not for a store taking appends at the same time. Returns how many
+   * records were added.
+   */
+  ingestFrames(buf: Buffer): Promise<number> {
+    const run = this.ingestChain.then(() => this.ingestFramesNow(buf));
+    this.ingestChain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async ingestFramesNow(buf: Buffer): Promise<number> {
+    if (this.closed) throw new LogError('UNAVAILABLE', 'log store is shutting down');
+    if (this.pending.length > 0 || this.inFlight.length > 0) {
+      throw new LogError('FAILED_PRECONDITION', 'log store: cannot ingest replicated frames while appends are in flight');
+    }
+    if (validPrefix(buf, 0) !== buf.length) throw new LogError('DATA_LOSS', 'replicated record batch failed its CRC check');
+    const items: { off: number; len: number; stored: DecodedStored; meta: RecordMeta | undefined }[] = [];
+    let start = -1;
+    let prevLsn = this.lastLsn;
+    for (const [off, payload] of framesOf(buf, 0, buf.length)) {
+      const stored = decodeStored(payload);
+      if (stored.lsn <= this.lastLsn) continue;
+      if (stored.lsn <= prevLsn) throw new LogError('DATA_LOSS', `replicated record batch: lsn ${stored.lsn} after ${prevLsn}`);
+      prevLsn = stored.lsn;
+      if (start < 0) start = off;
+      let meta: RecordMeta | undefined;
+      try {
+        meta = recordMeta(Record.decode(stored.record));
+      } catch (err) {
+        this.log.warn({ lsn: stored.lsn, err: String(err) }, 'log store: skipped an undecodable replicated record');
+      }
+      items.push({ off, len: payload.length, stored, meta });
+    }
+    if (start < 0) return 0;
+    const where = await this.backend.write(start === 0 ? buf : buf.subarray(start));
+    let n = 0;
+    for (const it of items) {
+      const { stored, meta } = it;
+      if (meta) {
+        const svc = this.service(stored.service);
+        svc.insert(stored.lsn, where.segment, where.pos + (it.off - start) + FRAME_HEADER, it.len, meta);
+        if (stored.epoch > svc.epoch) svc.epoch = stored.epoch;
+        const st = svc.stream(stored.streamId);
+        if (stored.seq > st.applied) st.applied = st.durable = stored.seq;
+        n++;
+      }
+      this.lastLsn = stored.lsn;
+    }
+    this.nextLsn = this.lastLsn + 1;
+    this.commits++;
+    this.appendedRecords += n;
+    if (where.segment !== this.lastSegment) {
+      if (this.lastSegment !== 0) void this.reclaim().catch((err: unknown) => this.log.warn({ err: String(err) }, 'log store: reclaim failed'));
+      this.lastSegment = where.segment;
+    }
+    return n;
+  }
+
+  /** Takes another store's checkpoint (same lsn, positions, state and stream marks) as its own. */
+  ingestCheckpoint(file: CheckpointFile): Promise<void> {
+    const run = this.ingestChain.then(async () => {
+      const info = file.info;
+      if (!info) throw new LogError('DATA_LOSS', 'replicated checkpoint without info');
+      if (this.dataDir) {
+        const enc = CheckpointFile.encode(file).finish();
+        await this.writeFramedFile(join(this.dataDir, 'checkpoints', serviceFileName(info.service)), [enc]);
+      }
+      const svc = this.service(info.service);
+      svc.setCheckpoint(info);
+      if (info.epoch > svc.epoch) svc.epoch = info.epoch;
+      for (const m of file.streams) {
+        const st = svc.stream(m.streamId);
+        if (m.seq > st.applied) st.applied = st.durable = m.seq;
+      }
+      if (info.lsn > this.lastLsn) this.lastLsn = info.lsn;
+      this.nextLsn = this.lastLsn + 1;
+      for (const l of this.checkpointListeners) l(info.service);
+      await this.reclaim();
+    });
+    this.ingestChain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Raises a service's epoch (a new primary's marker): appends of an older epoch are refused. */
+  raiseEpoch(service: string, epoch: number): void {
+    const svc = this.service(service);
+    if (epoch > svc.epoch) svc.epoch = epoch;
+  }
+
+  /** Resolves once every ingest started before the call has finished. */
+  ingested(): Promise<void> {
+    return this.ingestChain.then(() => undefined);
   }
 
   private streamMarks(svc: ServiceIndex): { streamId: string; seq: number }[] {

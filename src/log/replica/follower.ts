@@ -1,0 +1,275 @@
+// Hot standby of a replicated log: reads the service's stream from its first message (an ordered
+// consumer) and applies it to a local LogStore — record batches ingested with their original
+// lsn/epoch/stream id/seq, checkpoints taken as the store's own, epoch markers raising its epoch —
+// so the store reads exactly as the primary's. promote() turns the same store into the writable
+// primary of a new epoch, fencing the old primary through the stream's sequence chain.
+import { EventEmitter } from 'node:events';
+import { DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import type { Logger } from '../../util/logger.js';
+import { LogError } from '../errors.js';
+import { CheckpointFile } from '../gen/ftcp/v1/log.js';
+import { LogStore } from '../store.js';
+import { PartAssembler } from './chunk.js';
+import { PART_HEADER, decodeEpochMarker, encodeEpochMarker, kindOfSubject, msgId, parseMsgId, parsePartHeader, streamSubjects } from './names.js';
+import { ReplicatedBackend, type Replica } from './replicated-backend.js';
+import { StreamLink, retryTransient } from './stream-link.js';
+
+export interface FollowerOptions {
+  /** NATS servers, `host:port` (see parseNatsTarget). */
+  servers: string[];
+  service: string;
+  /** Replicas of the stream if it has to be created (default 3). */
+  replicas?: number;
+  /** Local copy in `fsync` mode under this directory (emptied at start: rebuilt from the stream); default in memory. */
+  dataDir?: string;
+  /** Local segment size (default 64 MiB); the stream is purged a segment at a time. */
+  segmentBytes?: number;
+  log: Logger;
+}
+
+interface CatchUpWaiter {
+  target: number;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+const API_BUDGET_MS = 30_000;
+
+export class LogFollower extends EventEmitter {
+  /** Stream sequence of the last message applied to the store. */
+  appliedSeq = 0;
+  private knownLast = 0;
+  /** Highest epoch seen in markers and message ids (a promotion must not go below it). */
+  private maxEpoch = 0;
+  private idEpoch = 0;
+  private idCounter = 0;
+  private readonly parts = new PartAssembler();
+  private msgs: ConsumerMessages | undefined;
+  private waiters: CatchUpWaiter[] = [];
+  private pauseGate: { promise: Promise<void>; open: () => void } | undefined;
+  private applying: Promise<void> = Promise.resolve();
+  private stopped = false;
+  private promoted = false;
+  private failure: Error | undefined;
+
+  private constructor(
+    private readonly link: StreamLink,
+    private readonly backend: ReplicatedBackend,
+    /** The local store being filled (read it; do not append to it before promote()). */
+    readonly store: LogStore,
+    private readonly service: string,
+    private readonly log: Logger,
+  ) {
+    super();
+  }
+
+  static async start(opts: FollowerOptions): Promise<LogFollower> {
+    const link = await StreamLink.open({
+      servers: opts.servers,
+      service: opts.service,
+      ...(opts.replicas !== undefined ? { replicas: opts.replicas } : {}),
+      name: `ftcp ${opts.service} replica`,
+      log: opts.log,
+    });
+    let backend: ReplicatedBackend | undefined;
+    let store: LogStore;
+    try {
+      store = await LogStore.open({
+        durability: opts.dataDir !== undefined ? 'fsync' : 'memory',
+        ...(opts.dataDir !== undefined ? { dataDir: opts.dataDir, discardExisting: true } : {}),
+        ...(opts.segmentBytes !== undefined ? { segmentBytes: opts.segmentBytes } : {}),
+        log: opts.log,
+        wrapBackend: (b) => (backend = new ReplicatedBackend(b, link, opts.log)),
+      });
+    } catch (err) {
+      await link.close();
+      throw err;
+    }
+    const f = new LogFollower(link, backend!, store, opts.service, opts.log);
+    try {
+      await f.follow(1);
+    } catch (err) {
+      await store.close().catch(() => undefined);
+      throw err;
+    }
+    return f;
+  }
+
+  /** Messages in the stream not applied yet (as of the last message or catch-up seen). */
+  lag(): number {
+    return Math.max(0, this.knownLast - this.appliedSeq);
+  }
+
+  /** Resolves once everything stored in the stream when called is applied. */
+  async catchUp(): Promise<void> {
+    if (this.failure) throw this.failure;
+    const info = await retryTransient(() => this.link.info(), API_BUDGET_MS);
+    const target = info.state.last_seq;
+    if (target > this.knownLast) this.knownLast = target;
+    if (info.state.messages === 0 || target <= this.appliedSeq) return;
+    await new Promise<void>((resolve, reject) => this.waiters.push({ target, resolve, reject }));
+  }
+
+  /**
+   * Takes over as the primary of `epoch`: catches up, appends the epoch marker chained on the last
+   * applied message (retrying after catching up again while the old primary still writes), stops
+   * following and makes the same store a writable replicated store. Appends to it must use an
+   * epoch >= `epoch` (the store refuses older ones).
+   */
+  async promote(epoch: number): Promise<Replica> {
+    if (this.promoted) throw new Error('LogFollower: already promoted');
+    if (!Number.isSafeInteger(epoch) || epoch < 0) throw new LogError('INVALID_ARGUMENT', `epoch must be a non-negative integer, got ${epoch}`);
+    let delay = 50;
+    for (;;) {
+      await this.catchUp();
+      await this.pause();
+      try {
+        if (epoch < this.maxEpoch) {
+          throw new LogError('FAILED_PRECONDITION', `replicated log ${this.link.stream}: epoch ${epoch} is older than the stream's epoch ${this.maxEpoch} (fenced)`);
+        }
+        const counter = (this.idEpoch === epoch ? this.idCounter : 0) + 1;
+        const id = msgId(epoch, counter);
+        const after = this.appliedSeq;
+        const r = await this.link.publish('e', encodeEpochMarker(this.service, epoch), id, after);
+        let markerSeq: number | undefined;
+        if (r.ok && (!r.duplicate || r.seq === after + 1)) markerSeq = r.seq;
+        else if (r.ok) throw new LogError('FAILED_PRECONDITION', `replicated log ${this.link.stream}: marker id ${id} names message ${r.seq} already`);
+        else if (r.kind === 'fatal') throw new LogError('FAILED_PRECONDITION', `replicated log ${this.link.stream}: ${r.error}`);
+        else if (r.kind === 'wrong-last-seq' && (await this.link.msgIdAt(after + 1).catch(() => undefined)) === id) markerSeq = after + 1;
+        if (markerSeq !== undefined) {
+          this.finishPromotion(epoch, counter, markerSeq);
+          return this.backend;
+        }
+        this.log.info({ stream: this.link.stream, epoch, after, reason: r.ok ? 'duplicate' : r.error }, 'replicated log: epoch marker not stored yet; catching up and retrying');
+      } finally {
+        this.resume();
+      }
+      await new Promise((res) => setTimeout(res, delay));
+      delay = Math.min(delay * 2, 1000);
+    }
+  }
+
+  private finishPromotion(epoch: number, counter: number, markerSeq: number): void {
+    this.promoted = true;
+    this.stopped = true;
+    this.msgs?.stop();
+    this.store.raiseEpoch(this.service, epoch);
+    this.appliedSeq = markerSeq;
+    this.backend.becomePrimary(epoch, counter, markerSeq);
+    this.store.setCheckpointPublisher((file) => this.backend.publishCheckpoint(file));
+    this.log.info({ stream: this.link.stream, epoch, markerSeq, lastLsn: this.store.stats().lastLsn }, 'replicated log: primary from here on');
+    for (const w of this.waiters.splice(0)) w.resolve();
+  }
+
+  /** Stops following; closes the store and the connection unless promoted (then the store is the caller's). */
+  async stop(): Promise<void> {
+    if (this.promoted) return;
+    this.stopped = true;
+    this.msgs?.stop();
+    await this.applying.catch(() => undefined);
+    const err = new LogError('UNAVAILABLE', 'log follower stopped');
+    for (const w of this.waiters.splice(0)) w.reject(err);
+    await this.store.close();
+  }
+
+  // ---- Following -----------------------------------------------------------------------------
+
+  private async follow(fromSeq: number): Promise<void> {
+    const consumer = await retryTransient(
+      () =>
+        this.link.js.consumers.get(this.link.stream, {
+          filter_subjects: [streamSubjects(this.service)],
+          ...(fromSeq > 1 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: fromSeq } : {}),
+        }),
+      API_BUDGET_MS,
+    );
+    this.msgs = await consumer.consume();
+    void this.loop(this.msgs);
+  }
+
+  private async loop(msgs: ConsumerMessages): Promise<void> {
+    try {
+      for await (const m of msgs) {
+        while (this.pauseGate) await this.pauseGate.promise;
+        if (this.stopped) break;
+        if (m.seq <= this.appliedSeq) continue; // a consumer re-created after a gap re-delivers
+        this.applying = this.apply(m);
+        await this.applying;
+      }
+    } catch (err) {
+      if (this.stopped) return;
+      if (err instanceof LogError) return this.fail(err);
+      this.log.warn({ stream: this.link.stream, err: String(err), appliedSeq: this.appliedSeq }, 'replicated log: follower consumer failed; re-creating it');
+    }
+    if (this.stopped || this.failure) return;
+    // The consumer ended without being stopped: follow again from the next message.
+    await new Promise((r) => setTimeout(r, 200));
+    if (this.stopped) return;
+    this.follow(this.appliedSeq + 1).catch((err: unknown) => this.fail(err instanceof Error ? err : new Error(String(err))));
+  }
+
+  private async apply(m: JsMsg): Promise<void> {
+    const kind = kindOfSubject(this.service, m.subject);
+    const id = parseMsgId(m.headers?.get('Nats-Msg-Id') ?? '');
+    if (id) {
+      if (id.epoch > this.idEpoch) {
+        this.idEpoch = id.epoch;
+        this.idCounter = id.counter;
+      } else if (id.epoch === this.idEpoch && id.counter > this.idCounter) this.idCounter = id.counter;
+      if (id.epoch > this.maxEpoch) this.maxEpoch = id.epoch;
+    }
+    const data = Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength);
+    if (kind === 'r') {
+      this.parts.reset();
+      this.backend.ingestSeq = m.seq;
+      await this.store.ingestFrames(data);
+    } else if (kind === 'k') {
+      const part = parsePartHeader(m.headers?.get(PART_HEADER) ?? '');
+      if (!part) throw new LogError('DATA_LOSS', `replicated log ${this.link.stream}: checkpoint message ${m.seq} without a valid ${PART_HEADER} header`);
+      const whole = this.parts.add(part.i, part.n, data);
+      if (whole) await this.store.ingestCheckpoint(CheckpointFile.decode(whole));
+    } else if (kind === 'e') {
+      this.parts.reset();
+      const marker = decodeEpochMarker(data);
+      if (!marker) throw new LogError('DATA_LOSS', `replicated log ${this.link.stream}: malformed epoch marker at ${m.seq}`);
+      this.store.raiseEpoch(marker.service, marker.epoch);
+      if (marker.epoch > this.maxEpoch) this.maxEpoch = marker.epoch;
+    } else {
+      this.log.warn({ stream: this.link.stream, subject: m.subject, seq: m.seq }, 'replicated log: skipped a message on an unknown subject');
+    }
+    this.appliedSeq = m.seq;
+    const last = m.seq + (m.info.pending ?? 0);
+    if (last > this.knownLast) this.knownLast = last;
+    this.emit('applied', m.seq);
+    if (this.waiters.length > 0) {
+      this.waiters = this.waiters.filter((w) => {
+        if (w.target > this.appliedSeq) return true;
+        w.resolve();
+        return false;
+      });
+    }
+  }
+
+  private fail(err: Error): void {
+    if (this.failure) return;
+    this.failure = err;
+    this.stopped = true;
+    this.msgs?.stop();
+    this.log.error({ stream: this.link.stream, err: err.message, appliedSeq: this.appliedSeq }, 'replicated log: follower stopped');
+    for (const w of this.waiters.splice(0)) w.reject(err);
+    this.emit('failed', err);
+  }
+
+  private async pause(): Promise<void> {
+    let open!: () => void;
+    const promise = new Promise<void>((r) => (open = r));
+    this.pauseGate = { promise, open };
+    await this.applying.catch(() => undefined);
+  }
+
+  private resume(): void {
+    const g = this.pauseGate;
+    this.pauseGate = undefined;
+    g?.open();
+  }
+}
