@@ -431,7 +431,9 @@ export class Lease extends EventEmitter {
     const ms = Math.max(0, this.deadline.at - this.deadline.now() + 1);
     this.deadlineTimer = setTimeout(() => {
       this.deadlineTimer = undefined;
-      if (this.isHeld) this.checkDeadline();
+      if (!this.isHeld) return;
+      if (this.deadline.valid()) this.armDeadline(); // fired early
+      else this.checkDeadline();
     }, ms);
   }
 
