@@ -10,7 +10,7 @@ import { LogError } from '../errors.js';
 import { CheckpointFile } from '../gen/ftcp/v1/log.js';
 import { LogStore } from '../store.js';
 import { PartAssembler } from './chunk.js';
-import { PART_HEADER, decodeEpochMarker, encodeEpochMarker, kindOfSubject, msgId, parseMsgId, parsePartHeader, streamSubjects } from './names.js';
+import { PART_HEADER, decodeEpochMarker, encodeEpochMarker, kindOfSubject, msgId, parseMsgId, parsePartHeader } from './names.js';
 import { ReplicatedBackend, type Replica } from './replicated-backend.js';
 import { StreamLink, retryTransient } from './stream-link.js';
 
@@ -177,10 +177,8 @@ export class LogFollower extends EventEmitter {
   private async follow(fromSeq: number): Promise<void> {
     const consumer = await retryTransient(
       () =>
-        this.link.js.consumers.get(this.link.stream, {
-          filter_subjects: [streamSubjects(this.service)],
-          ...(fromSeq > 1 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: fromSeq } : {}),
-        }),
+        // Unfiltered: the stream holds only this service's subjects (filter_subjects needs 2.10).
+        this.link.js.consumers.get(this.link.stream, fromSeq > 1 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: fromSeq } : {}),
       API_BUDGET_MS,
     );
     this.msgs = await consumer.consume();

@@ -68,7 +68,7 @@ export class StreamLink {
     }
     try {
       const jsm = await retryTransient(() => jetstreamManager(nc), 30_000);
-      await ensureStream(jsm, opts.service, replicas, opts.log);
+      await ensureStream(jsm, opts.service, replicas, opts.replicas, opts.log);
       const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
       return new StreamLink(nc, jetstream(nc, { timeout: 5000 }), jsm, opts.service, maxPayload - HEADER_ROOM);
     } catch (err) {
@@ -124,7 +124,7 @@ export class StreamLink {
   }
 }
 
-async function ensureStream(jsm: JetStreamManager, service: string, replicas: number, log: Logger): Promise<StreamInfo> {
+async function ensureStream(jsm: JetStreamManager, service: string, replicas: number, asked: number | undefined, log: Logger): Promise<StreamInfo> {
   const name = streamName(service);
   const subjects = streamSubjects(service);
   const info = await retryTransient(async () => {
@@ -144,7 +144,7 @@ async function ensureStream(jsm: JetStreamManager, service: string, replicas: nu
           `it needs subjects ["${subjects}"], discard new, file storage: fix or delete it (nats stream rm ${name})`,
       );
     }
-    if (c.num_replicas !== replicas) log.warn({ stream: name, replicas: c.num_replicas, asked: replicas }, 'replicated log: the stream exists with another replica count; keeping it');
+    if (asked !== undefined && c.num_replicas !== asked) log.warn({ stream: name, replicas: c.num_replicas, asked }, 'replicated log: the stream exists with another replica count; keeping it');
     return info;
   }
   log.info({ stream: name, replicas }, 'replicated log: creating the stream');
@@ -167,6 +167,8 @@ async function ensureStream(jsm: JetStreamManager, service: string, replicas: nu
 /** Sorts a failed publish or API call into what to do about it. */
 export function classify(err: unknown): { kind: 'wrong-last-seq' | 'fatal' | 'transient'; error: string } {
   const msg = err instanceof Error ? err.message : String(err);
+  const name = err instanceof Error ? err.name : '';
+  if (name === 'InvalidArgumentError' || name === 'InvalidOperationError') return { kind: 'fatal', error: msg };
   if (err instanceof JetStreamApiError) {
     if (err.code === API.WRONG_LAST_SEQUENCE) return { kind: 'wrong-last-seq', error: msg };
     if (err.code === API.STREAM_NOT_FOUND || err.code === API.STREAM_NAME_MISMATCH) return { kind: 'fatal', error: msg };
