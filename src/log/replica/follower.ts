@@ -158,6 +158,8 @@ export class LogFollower extends EventEmitter {
     this.backend.becomePrimary(epoch, counter, markerSeq);
     this.store.setCheckpointPublisher((file) => this.backend.publishCheckpoint(file));
     this.log.info({ stream: this.link.stream, epoch, markerSeq, lastLsn: this.store.stats().lastLsn }, 'replicated log: primary from here on');
+    // Older markers say nothing the new one does not.
+    this.link.purgeBelow('e', markerSeq).catch((err: unknown) => this.log.warn({ stream: this.link.stream, err: String(err) }, 'replicated log: purging older epoch markers failed'));
     for (const w of this.waiters.splice(0)) w.resolve();
   }
 
