@@ -137,8 +137,6 @@ export class TcpConn {
   learning = false;
   /** When the connection was adopted (daemon clock, ms); 0 if it was not. */
   adoptedAt = 0;
-  /** Server-stream end an adopted connection had reached, with no hashes of it (nothing to compare). */
-  unhashedEnd = 0;
 
   closeLogged = false;
   /** When the client's SYN was seen (daemon clock, ms). */

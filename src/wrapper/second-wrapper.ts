@@ -984,7 +984,7 @@ export class SecondWrapper implements PacketPath {
     // Below a checkpoint's position this is a client lacking bytes the app will not produce
     // again: applyPosition then resets the connection.
     conn.sndUna = conn.sndMax = ackOff;
-    conn.unhashedEnd = conn.sndMax;
+    // Hashes start here: regenerated output below is taken as it comes (nothing to compare with).
     conn.hasher = new ServerStreamHasher(conn.sndMax);
     if (conn.opts.tsOk && tcp.tsOff >= 0) {
       conn.lastTsvalOut = tcp.tsecr;
@@ -1140,7 +1140,7 @@ export class SecondWrapper implements PacketPath {
     conn.replayRead = 'pending';
     conn.restoreStartedAt = this.now();
     conn.hasher.dropBelow(conn.serverBase);
-    conn.verifier = new StreamVerifier(conn.hasher.snapshot(), conn.serverBase, conn.unhashedEnd);
+    conn.verifier = new StreamVerifier(conn.hasher.snapshot(), conn.serverBase);
     conn.origSndMax = conn.sndMax;
     conn.origSndUna = conn.sndUna;
     conn.pendingVerified = [];

@@ -40,7 +40,7 @@ describe('collectAdoptable', () => {
   it('keeps connections with an opened record and no closed one, with their client stream and FIN', async () => {
     const opened = (id: string): LogRecord => ({
       connId: id,
-      kind: { $case: 'opened', value: { ipVersion: 4, client: { addr: Buffer.from([10, 0, 0, 1]), port: 5 }, server: { addr: Buffer.from([10, 0, 0, 2]), port: 80 }, irs: 1, iss0: 2, clientWindow: 100 } },
+      kind: { $case: 'opened', value: { ipVersion: 4, client: { addr: Buffer.from([10, 0, 0, 1]), port: 5 }, server: { addr: Buffer.from([10, 0, 0, 2]), port: 80 }, irs: 1, iss0: 2, options: undefined, clientWindow: 100 } },
     });
     const data = (id: string, offset: number, n: number): LogRecord => ({ connId: id, kind: { $case: 'clientData', value: { offset, data: new Uint8Array(n) } } });
     const recs: LogRecord[] = [

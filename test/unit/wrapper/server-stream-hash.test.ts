@@ -69,4 +69,23 @@ describe('ServerStreamHasher + StreamVerifier', () => {
     const v = new StreamVerifier(snap);
     expect(v.feed(2 * HASH_BLOCK, data, 2 * HASH_BLOCK, 2 * HASH_BLOCK)).toBe('ok');
   });
+
+  it('a hasher started mid-stream (adopted connection): bytes before take as they come, fed in order, the rest is compared', () => {
+    const data = randomBytes(3 * HASH_BLOCK);
+    const L = HASH_BLOCK + 1000; // where the client stood when the connection was adopted
+    const h = new ServerStreamHasher(L);
+    h.update(L, data, L, data.length - L);
+    const v = new StreamVerifier(h.snapshot(), 0);
+    expect(v.fedEnd).toBe(0);
+    expect(v.feed(0, data, 0, 500)).toBe('ok');
+    expect(v.fedEnd).toBe(500); // not past what was fed: the daemon acks the stack only that far
+    expect(v.feed(500, data, 500, L - 500)).toBe('ok');
+    expect(v.verifiedEnd).toBe(L);
+    expect(v.feed(L, data, L, data.length - L)).toBe('ok');
+    expect(v.verifiedEnd).toBe(data.length);
+    const other = Buffer.from(data);
+    other[2 * HASH_BLOCK + 5]! ^= 1;
+    const v2 = new StreamVerifier(h.snapshot(), 0);
+    expect(v2.feed(0, other, 0, other.length)).toBe('mismatch');
+  });
 });
