@@ -78,11 +78,13 @@ export function announceVip(vip: string, lanIf: string, count: number, log: Logg
         let out = '';
         let err = '';
         let started = false;
+        // arping reports some failures on stdout ("Interface "eth0" is down"), others on stderr.
+        const why = (fallback: string): string => [err.trim(), out.trim()].filter(Boolean).join('; ') || fallback;
         const done = new Promise<AnnounceResult>((settle) => {
           child.once('close', (code, signal) => {
             const sent = parseArpingSent(out);
             if (code === 0) settle({ ok: true, sent });
-            else settle({ ok: false, sent, error: err.trim() || `arping exited ${code ?? signal}` });
+            else settle({ ok: false, sent, error: why(`arping exited ${code ?? signal}`) });
           });
           child.once('error', (e) => settle({ ok: false, sent: 0, error: e.message }));
         });
@@ -111,7 +113,7 @@ export function announceVip(vip: string, lanIf: string, count: number, log: Logg
         });
         child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
         child.once('error', (e) => fail(e.message));
-        child.once('close', (code) => fail(err.trim() || `arping exited ${code} before sending`));
+        child.once('close', (code) => fail(why(`arping exited ${code} before sending`)));
       }),
   );
 }

@@ -14,6 +14,7 @@ import { isIP } from 'node:net';
 import { announceVip, type AnnounceResult, type Announcement } from './vip-announce.js';
 import { VipError } from './vip-errors.js';
 import { pickLanLink, vipRouteDevice, type IpLinkAddrs, type IpRouteGet } from './vip-lan-link.js';
+import { enableLanSettings, restoreLanSettings } from './vip-lan-settings.js';
 import { ifSysctl, restoreSysctl, setSysctl, type SysctlChange } from './vip-sysctl.js';
 
 export { VipError, type VipErrorCode } from './vip-errors.js';
@@ -39,7 +40,11 @@ export interface VipClaim {
    * claim still holds: neighbours then find the VIP when their cache entry expires). Never rejects.
    */
   readonly announced: Promise<AnnounceResult>;
-  /** Undoes exactly what the claim did (proxy entry, settings it changed). Idempotent. */
+  /**
+   * Undoes the claim: stops the announcements, removes the VIP's proxy entry, puts back the outer
+   * TUN's forwarding and, once no other VIP is proxied on the link, the LAN link's settings as the
+   * first claim found them. Idempotent.
+   */
   release(): Promise<void>;
 }
 
@@ -66,14 +71,16 @@ export async function claimVip(opts: VipClaimOptions): Promise<VipClaim> {
   if (family === 6) {
     throw new VipError('unsupported-family', `VIP ${vip}: moving an IPv6 VIP between hosts is not supported yet (IPv4 only)`);
   }
+  let ifindex: number;
   try {
-    await ip(['link', 'show', 'dev', lanIf]);
+    const rows = await ipJson<{ ifindex: number }[]>(['link', 'show', 'dev', lanIf]);
+    ifindex = rows[0]!.ifindex;
   } catch {
     throw new VipError('no-such-link', `LAN link ${lanIf} does not exist: check --lan-if`);
   }
   const outerTun = vipRouteDevice(await ipJson<IpRouteGet[]>(['-4', 'route', 'get', vip]), vip, lanIf, opts.outerTun);
 
-  const lanChanges: SysctlChange[] = [];
+  let lanEnabled = false;
   const tunChanges: SysctlChange[] = [];
   let addedProxy = false;
   let announcement: Announcement | undefined;
@@ -91,31 +98,35 @@ export async function claimVip(opts: VipClaimOptions): Promise<VipClaim> {
       }
     }
     for (const c of tunChanges) restoreSysctl(c);
-    // The LAN link's settings are shared with any other VIP this host still answers for.
-    let others: string[] = [];
-    try {
-      others = await proxyEntries(lanIf);
-    } catch {
-      /* link gone: its settings went with it */
+    if (lanEnabled) {
+      // The LAN link's settings are shared with any other VIP this host still answers for.
+      let others: string[] = [];
+      try {
+        others = await proxyEntries(lanIf);
+      } catch {
+        /* link gone: its settings went with it */
+      }
+      if (others.length === 0) restoreLanSettings(lanIf, ifindex);
+      else log.info({ lanIf, others }, 'LAN link settings kept: other proxied addresses remain');
     }
-    if (others.length === 0) for (const c of lanChanges) restoreSysctl(c);
-    else log.info({ lanIf, others }, 'LAN link settings kept: other proxied addresses remain');
     log.info({ vip, lanIf }, 'VIP released');
   };
 
   try {
-    const keep = (list: SysctlChange[], c: SysctlChange | undefined): void => void (c && list.push(c));
-    keep(lanChanges, setSysctl(ifSysctl('ipv4/conf', lanIf, 'forwarding'), '1'));
-    // Broadcast requests for a proxied address are otherwise answered after a random delay of up
-    // to 0.8 s (proxy_delay): a client that lost the VIP's entry waits for nothing.
-    keep(lanChanges, setSysctl(ifSysctl('ipv4/neigh', lanIf, 'proxy_delay'), '0'));
-    keep(tunChanges, setSysctl(ifSysctl('ipv4/conf', outerTun, 'forwarding'), '1'));
+    // Forwarding on the LAN link (client → VIP) and, without delay, proxied ARP answers: a
+    // broadcast request for a proxied address otherwise waits a random 0–0.8 s (proxy_delay).
+    lanEnabled = true;
+    enableLanSettings(lanIf, ifindex);
+    const tun = setSysctl(ifSysctl('ipv4/conf', outerTun, 'forwarding'), '1'); // app → client
+    if (tun) tunChanges.push(tun);
     if ((await proxyEntries(lanIf)).includes(vip)) {
-      log.info({ vip, lanIf }, 'proxy ARP entry for the VIP was already there (kept on release)');
+      // Only a claim of this VIP on this host makes that entry: one whose daemon died. Taken over,
+      // so that release removes it (left behind, it would answer for the VIP with a new route).
+      log.warn({ vip, lanIf }, 'proxy ARP entry for the VIP left by an earlier claim: taken over');
     } else {
       await ip(['-4', 'neigh', 'add', 'proxy', vip, 'dev', lanIf]);
-      addedProxy = true;
     }
+    addedProxy = true;
   } catch (err) {
     await release();
     throw err;

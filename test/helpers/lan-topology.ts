@@ -3,8 +3,8 @@
 // the root namespace: the veths are created straight into their namespaces. destroy() removes it
 // all, also after a failed create, and may be called any number of times.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { sh } from './host.js';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { TestNetns, sh } from './host.js';
 
 export interface LanTopologyOptions {
   /** Short tag unique among the test files (names, and the subnet, derive from it). */
@@ -41,6 +41,36 @@ function killPids(pids: number[]): number[] {
     }
   }
   return killed;
+}
+
+/** Every descendant of ROOTS (children of a host's daemon live in other namespaces: its app). */
+export function descendantsOf(roots: number[]): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid <= 0) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const list = children.get(ppid) ?? [];
+      list.push(pid);
+      children.set(ppid, list);
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  const seen = new Set<number>();
+  const stack = [...roots];
+  while (stack.length > 0) {
+    const p = stack.pop()!;
+    for (const c of children.get(p) ?? []) {
+      if (!seen.has(c) && !roots.includes(c)) {
+        seen.add(c);
+        stack.push(c);
+      }
+    }
+  }
+  return [...seen];
 }
 
 /** PIDs whose network namespace is the named one (empty when it does not exist). */
@@ -174,12 +204,28 @@ export class LanTopology {
     sh('ip', ['-n', this.ns(host), 'link', 'set', LAN_IF, 'up']);
   }
 
+  /** The host as a TestNetns, for the helpers of host.ts (startFtcp enters it with nsenter). */
+  netns(host: string): TestNetns {
+    return new TestNetns(this.ns(host));
+  }
+
   /**
-   * SIGKILLs every process in the host's namespace and in ALSO (further namespaces that belong to
-   * that host, e.g. the `ftcp-NAME` app namespaces its daemons made). Returns the pids killed.
+   * The "host lost" event for its processes: SIGKILLs every process in the host's namespace, all
+   * their descendants (a daemon's app runs in its own namespace) and every process in ALSO (more
+   * namespaces that belong to the host, e.g. `ftcp-NAME`). Returns the pids killed.
    */
   killAll(host: string, also: string[] = []): number[] {
-    return [this.ns(host), ...also].flatMap((ns) => killPids(netnsPidsOf(ns)));
+    const inHost = netnsPidsOf(this.ns(host));
+    const pids = new Set([...inHost, ...descendantsOf(inHost), ...also.flatMap((ns) => netnsPidsOf(ns))]);
+    // Stop them first so none can fork or restart another while the rest are killed.
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGSTOP');
+      } catch {
+        /* gone */
+      }
+    }
+    return killPids([...pids]);
   }
 
   /** Kills every process in the LAN's namespaces and deletes them. Idempotent. */

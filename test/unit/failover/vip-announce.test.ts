@@ -26,3 +26,11 @@ describe('per-interface sysctl paths', () => {
     for (const bad of ['', '..', 'a/b', 'x'.repeat(16), 'a b']) expect(() => ifSysctl('ipv4/conf', bad, 'forwarding')).toThrow();
   });
 });
+
+describe('saved LAN link settings', () => {
+  it('are keyed by namespace, link name and ifindex', async () => {
+    const { lanSettingsFile } = await import('../../../src/failover/vip-lan-settings.js');
+    expect(lanSettingsFile(4026531840, 'eth0', 2, '/run/ftcp')).toBe('/run/ftcp/vip-lan-4026531840-eth0-2.json');
+    expect(lanSettingsFile(1, 'eth0', 2, '/d')).not.toBe(lanSettingsFile(1, 'eth0', 3, '/d'));
+  });
+});
