@@ -208,17 +208,20 @@ describe('the VIP moves between hosts on a LAN', () => {
     const secondaryMac = lan.mac('secondary');
     const t0 = performance.now();
     const cs = await startClaim('secondary');
+    const tClaimed = performance.now();
     expect(cs.first.outerTun).toBe(`ft-${nameSecondary}`);
     // The client has sent nothing since: only the gratuitous ARP can have changed its entry.
     await waitFor('client ARP entry takes the secondary MAC', () => clientNeigh().lladdr === secondaryMac);
     const moved = clientNeigh();
+    const tMoved = performance.now();
     const after = echo(200_000);
     const t1 = performance.now();
     expect(after.error).toBeUndefined();
     expect(after.recvSha).toBe(after.sentSha);
     console.log(
-      `lan-vip: claim ${cs.first.claimMs.toFixed(1)} ms; claim script start → new connection echoed: ${(t1 - t0).toFixed(0)} ms; ` +
-        `client entry after GARP: ${moved.lladdr} ${moved.state?.join(',')}`,
+      `lan-vip: claimVip ${cs.first.claimMs.toFixed(1)} ms; claim script start → claimed ${(tClaimed - t0).toFixed(0)} ms` +
+        ` → client entry on the secondary's MAC ${(tMoved - tClaimed).toFixed(0)} ms → new connection echoed (200 kB)` +
+        ` ${(t1 - tMoved).toFixed(0)} ms; total ${(t1 - t0).toFixed(0)} ms; entry: ${moved.lladdr} ${moved.state?.join(',')}`,
     );
 
     // All three announcements go out, then release undoes the claim.
