@@ -27,6 +27,8 @@ export const LEASE_KEY = 'primary';
 const MAX_VALUE_BYTES = 4096;
 /** How long `open` keeps retrying the bucket (creation races, a meta leader being elected). */
 const OPEN_RETRY_MS = 10_000;
+/** Delay before another renewal after a transient failure (at most the renewal period). */
+const RETRY_MS = 100;
 
 // ---------------------------------------------------------------------------------------------
 // The value stored under `primary`
@@ -454,7 +456,10 @@ export class Lease extends EventEmitter {
     const sentAt = this.deadline.now();
     let next = this.o.renewEveryMs;
     try {
-      const rev = await this.kv.update(LEASE_KEY, encodeLeaseValue(this.value(this.currentEpoch)), this.lastRevision, this.o.ttlMs);
+      // A reply later than ttl/2 is not waited for: the next attempt still has time before the
+      // deadline (and if the late one was stored, recheck() adopts it).
+      const timeout = Math.max(this.o.renewEveryMs, Math.floor(this.o.ttlMs / 2));
+      const rev = await this.kv.update(LEASE_KEY, encodeLeaseValue(this.value(this.currentEpoch)), this.lastRevision, timeout);
       if (!this.isHeld) return;
       this.lastRevision = rev;
       this.renewed(sentAt);
@@ -465,6 +470,7 @@ export class Lease extends EventEmitter {
         next = 0; // our own late write was found: renew on it now
       } else {
         this.renewalFailed(sentAt, err);
+        next = Math.min(next, RETRY_MS); // the deadline is running: try again soon
       }
     }
     if (this.isHeld) this.scheduleRenewal(Math.max(0, sentAt + next - this.deadline.now()));
