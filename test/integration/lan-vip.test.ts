@@ -6,7 +6,7 @@
 // MAC from the gratuitous ARP alone (no cache expiry awaited) and a new connection is served there.
 // Needs `npm run build:ts` (the daemon and the claim script run from dist/).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -138,6 +138,12 @@ function clientNeigh(): { lladdr?: string; state?: string[] } {
   return rows[0] ?? {};
 }
 
+/** Asks the LAN who has the VIP (arping from the client); returns the MACs that answered. */
+function whoHasVip(): string[] {
+  const r = spawnSync('ip', ['netns', 'exec', lan.ns('client'), 'arping', '-c', '1', '-w', '1', '-I', 'lan0', vip], { encoding: 'utf8', timeout: 10_000 });
+  return [...r.stdout.matchAll(/reply from \S+ \[([0-9a-fA-F:]+)\]/g)].map((m) => m[1]!.toLowerCase());
+}
+
 async function waitFor(what: string, ok: () => boolean, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!ok()) {
@@ -191,6 +197,7 @@ describe('the VIP moves between hosts on a LAN', () => {
     expect(first.recvSha).toBe(first.sentSha);
     const primaryMac = lan.mac('primary');
     expect(clientNeigh().lladdr).toBe(primaryMac);
+    expect(whoHasVip()).toEqual([primaryMac]);
 
     // The primary host is lost: every process of it (daemon, app, claim), then its LAN link.
     const appPids = netnsPidsOf(`ftcp-${namePrimary}`);
@@ -200,6 +207,7 @@ describe('the VIP moves between hosts on a LAN', () => {
     await waitFor('primary processes gone', () => netnsPidsOf(lan.ns('primary')).length === 0);
     // With the daemon dead its TUN and route are gone: the proxy entry alone answers nothing.
     await waitFor('VIP route gone with the TUN', () => lan.exec('primary', 'ip', ['-4', 'route', 'get', vip]).includes('dev lan0'));
+    expect(whoHasVip()).toEqual([]); // link still up, proxy entry still there: nobody answers
     lan.setLinkDown('primary');
     expect(clientNeigh().lladdr).toBe(primaryMac); // the client still points at the lost host
 
