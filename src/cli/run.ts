@@ -19,7 +19,7 @@ export function registerRun(program: Command): void {
     .option('--host-addr <addr>', 'host-side address the app can reach (default 10.77.0.1 / fd77::1)')
     .option('--port <port>', 'TCP port the app listens on (repeatable)', collect, [])
     .option('--data-dir <dir>', 'directory of the embedded log server (default /var/lib/ftcp/NAME)')
-    .option('--log <target>', 'external log server: unix:/PATH or HOST:PORT (instead of the embedded one)')
+    .option('--log <target>', 'external log server: unix:/PATH or HOST:PORT, or a replicated log: nats://HOST:PORT[,HOST:PORT...] (instead of the embedded one)')
     .option('--no-log', 'pass-through mode: relay only, nothing logged or protected')
     .addOption(new Option('--durability <mode>', 'durability of the embedded log server').choices(['fsync', 'memory']).default('fsync'))
     .option('--max-replay-bytes <n>', 'without the shim: client bytes replayed at most per connection (past it: unprotected)')
@@ -28,6 +28,9 @@ export function registerRun(program: Command): void {
     .option('--busy-poll-us <us>', 'keep polling the TUNs this long after a batch before sleeping (default 50; 0 = off)')
     .option('--metrics <host:port>', 'serve Prometheus metrics on http://HOST:PORT/metrics (e.g. 127.0.0.1:9464)')
     .option('--no-offload', 'disable virtio-net headers and TSO/checksum offload on the TUNs')
+    .option('--replicas <n>', 'with --log nats://: replicas of the log stream and the lease (default 3)')
+    .option('--lease-ms <ms>', 'with --log nats://: primary lease time; a standby takes over after it (default 1000)')
+    .option('--lan-if <ifname>', 'LAN link the VIP is claimed on (proxy ARP, gratuitous ARP); default: the link whose subnet holds the VIP, with --log nats://')
     .argument('[command...]', 'the server to protect, after -- (or command = [...] in --config)')
     .passThroughOptions()
     .action(async (command: string[], flags: Record<string, unknown>, cmd: Command) => {

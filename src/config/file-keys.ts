@@ -53,9 +53,10 @@ const notAPort = (iss: { input?: unknown }): string => `${JSON.stringify(iss.inp
 const port = z.number({ error: notAPort }).int({ error: notAPort }).min(1, { error: notAPort }).max(65535, { error: notAPort });
 
 const logTarget = z
-  .string({ error: 'expected "unix:/PATH" or "HOST:PORT", e.g. target = "unix:/run/ftcp/logd.sock"' })
-  .refine((s) => /^unix:\/./.test(s) || /^(?:\[[0-9a-fA-F:.]+\]|[^:[\]\s]+):\d{1,5}$/.test(s), {
-    error: (iss) => `${JSON.stringify(iss.input)} is not a log server address: use "unix:/PATH" or "HOST:PORT", e.g. target = "unix:/run/ftcp/logd.sock"`,
+  .string({ error: 'expected "unix:/PATH", "HOST:PORT" or "nats://HOST:PORT,...", e.g. target = "unix:/run/ftcp/logd.sock"' })
+  .refine((s) => /^unix:\/./.test(s) || /^(?:\[[0-9a-fA-F:.]+\]|[^:[\]\s]+):\d{1,5}$/.test(s) || /^nats:\/\/\S+$/.test(s), {
+    error: (iss) =>
+      `${JSON.stringify(iss.input)} is not a log server address: use "unix:/PATH", "HOST:PORT" or "nats://HOST:PORT,HOST:PORT", e.g. target = "unix:/run/ftcp/logd.sock"`,
   });
 
 const oneOf = <T extends string>(values: readonly [T, ...T[]], example: string): z.ZodType =>
@@ -226,8 +227,38 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     flag: '--log TARGET',
     type: 'string',
     default: '(none)',
-    doc: 'Address of an external log server (`ftcp logd`): "unix:/PATH" or "HOST:PORT" (mode = "external").',
+    doc: 'Address of an external log server (`ftcp logd`): "unix:/PATH" or "HOST:PORT"; or a replicated log on NATS JetStream, "nats://HOST:PORT,HOST:PORT,..." (host failover, `ftcp standby`) (mode = "external").',
     example: 'target = "unix:/run/ftcp/logd.sock"',
     schema: logTarget,
+  },
+  {
+    table: 'log',
+    key: 'replicas',
+    flag: '--replicas',
+    type: 'integer',
+    default: '3',
+    doc: 'With a nats:// target: replicas of the log stream and of the lease bucket when this daemon creates them (a record is acknowledged once a majority stored it).',
+    example: 'replicas = 3',
+    schema: z.number({ error: 'expected an integer 1-5, e.g. replicas = 3' }).int({ error: 'expected an integer 1-5, e.g. replicas = 3' }).min(1, { error: 'expected 1-5, e.g. replicas = 3' }).max(5, { error: 'expected 1-5, e.g. replicas = 3' }),
+  },
+  {
+    table: 'log',
+    key: 'lease_ms',
+    flag: '--lease-ms',
+    type: 'integer (ms)',
+    default: '1000',
+    doc: 'With a nats:// target: the primary lease time. A primary that cannot renew its lease for this long stops sending; a standby takes over once it expired.',
+    example: 'lease_ms = 1000',
+    schema: z.number({ error: 'expected milliseconds 300-60000, e.g. lease_ms = 1000' }).int({ error: 'expected an integer, e.g. lease_ms = 1000' }).min(300, { error: 'expected 300-60000, e.g. lease_ms = 1000' }).max(60_000, { error: 'expected 300-60000, e.g. lease_ms = 1000' }),
+  },
+  {
+    table: undefined,
+    key: 'lan_if',
+    flag: '--lan-if',
+    type: 'string',
+    default: '(the link whose subnet holds the VIP, with a nats:// log)',
+    doc: 'LAN link on which this host answers ARP for the VIP (proxy ARP) and announces it with gratuitous ARP when it becomes primary.',
+    example: 'lan_if = "eth0"',
+    schema: z.string({ error: 'expected an interface name in quotes, e.g. lan_if = "eth0"' }).regex(/^[A-Za-z0-9_.@-]{1,15}$/, { error: 'expected an interface name (1-15 characters), e.g. lan_if = "eth0"' }),
   },
 ];

@@ -107,6 +107,10 @@ function toRaw(file: string, v: FileValues): RunRaw {
   if (mode !== 'external' && target !== undefined) {
     throw err('log.target', `only used with mode = "external" (mode is "${mode}"): remove it or set mode = "external"`);
   }
+  const nats = target?.startsWith('nats://') ?? false;
+  for (const k of ['log.replicas', 'log.lease_ms']) {
+    if (!nats && v[k] !== undefined) throw err(k, 'only used with a replicated log: target = "nats://HOST:PORT,..." — remove it or set that target');
+  }
   for (const k of ['log.data_dir', 'log.durability']) {
     if (mode !== 'embedded' && v[k] !== undefined) {
       throw err(k, `only used with mode = "embedded" (mode is "${mode}"): remove it${mode === 'external' ? ' (the external log server has its own)' : ''}`);
@@ -146,6 +150,9 @@ function toRaw(file: string, v: FileValues): RunRaw {
   if (target !== undefined) raw.logTarget = target;
   if (v['log.data_dir'] !== undefined) raw.dataDir = v['log.data_dir'] as string;
   if (v['log.durability'] !== undefined) raw.durability = v['log.durability'] as RunRaw['durability'];
+  if (v['log.replicas'] !== undefined) raw.replicas = v['log.replicas'] as number;
+  if (v['log.lease_ms'] !== undefined) raw.leaseMs = v['log.lease_ms'] as number;
+  if (v.lan_if !== undefined) raw.lanIf = v.lan_if as string;
   return raw;
 }
 

@@ -16,6 +16,9 @@ const FLAG_KEYS: ReadonlyArray<[string, keyof RunRaw]> = [
   ['busyPollUs', 'busyPollUs'],
   ['offload', 'vnetHdr'],
   ['metrics', 'metrics'],
+  ['replicas', 'replicas'],
+  ['leaseMs', 'leaseMs'],
+  ['lanIf', 'lanIf'],
 ];
 
 const given = (cmd: Command, key: string): boolean => {

@@ -2,6 +2,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { isHostPort } from '../metrics/host-port.js';
+import { parseNatsTarget } from '../log/replica/target.js';
 
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,11}$/;
 
@@ -17,6 +18,17 @@ export interface RunConfig {
   log: boolean;
   /** External log server (`unix:/path` or `host:port`); otherwise an embedded one on dataDir. */
   logTarget: string | undefined;
+  /**
+   * `--log nats://…`: the log is replicated on NATS JetStream (these servers) and the service has a
+   * primary lease there, so a standby host can take it over (issue 8). logTarget is then undefined.
+   */
+  natsServers: string[] | undefined;
+  /** Replicas of the JetStream stream and lease bucket when this daemon creates them. */
+  replicas: number;
+  /** Lease time: a primary that cannot renew for this long stops; a standby takes over after it. */
+  leaseMs: number;
+  /** The LAN link the VIP is claimed on (proxy ARP + gratuitous ARP); found from the VIP's subnet if absent. */
+  lanIf: string | undefined;
   dataDir: string;
   durability: 'fsync' | 'memory';
   /** Without the shim a connection is replayed from its start; past this it is unprotected. */
@@ -52,7 +64,20 @@ const schema = z.object({
   hostAddr: ipAddress('--host-addr').optional(),
   port: z.array(port).min(1, 'at least one --port is required (the TCP port the app listens on)'),
   log: z.boolean().default(true),
-  logTarget: z.string().min(1, '--log needs a target: unix:/path or host:port').optional(),
+  logTarget: z.string().min(1, '--log needs a target: unix:/path, host:port or nats://host:port,...').optional(),
+  replicas: z.coerce
+    .number({ message: '--replicas must be a number (1, 3 or 5)' })
+    .int('--replicas must be an integer')
+    .min(1, '--replicas must be 1 to 5')
+    .max(5, '--replicas must be 1 to 5')
+    .default(3),
+  leaseMs: z.coerce
+    .number({ message: '--lease-ms must be a number of milliseconds' })
+    .int('--lease-ms must be an integer')
+    .min(300, '--lease-ms must be 300 to 60000')
+    .max(60_000, '--lease-ms must be 300 to 60000')
+    .default(1000),
+  lanIf: z.string().regex(/^[A-Za-z0-9_.@-]{1,15}$/, '--lan-if must be a network interface name (1-15 characters)').optional(),
   dataDir: z.string().min(1, '--data-dir must be a directory path').optional(),
   durability: z.enum(['fsync', 'memory'], { message: '--durability must be fsync or memory' }).default('fsync'),
   maxReplayBytes: z.coerce
@@ -97,7 +122,16 @@ export function parseRunConfig(raw: unknown): RunConfig {
     throw new ConfigError(`--host-addr ${hostAddr} and --vip ${vip} must be of the same IP version`);
   }
   if (hostAddr === vip) throw new ConfigError(`--host-addr must differ from --vip (both are ${vip})`);
-  if (o.logTarget !== undefined && o.dataDir !== undefined) {
+  let natsServers: string[] | undefined;
+  let logTarget = o.logTarget;
+  if (logTarget?.startsWith('nats://')) {
+    try {
+      natsServers = parseNatsTarget(logTarget);
+    } catch (err) {
+      throw new ConfigError(`--log: ${(err as Error).message}`);
+    }
+    logTarget = undefined;
+  } else if (o.logTarget !== undefined && o.dataDir !== undefined) {
     throw new ConfigError('--log and --data-dir exclude each other: --log names an external log server, --data-dir the embedded one');
   }
   return {
@@ -107,7 +141,11 @@ export function parseRunConfig(raw: unknown): RunConfig {
     hostAddr,
     ports: [...new Set(o.port)],
     log: o.log,
-    logTarget: o.logTarget,
+    logTarget,
+    natsServers: o.log ? natsServers : undefined,
+    replicas: o.replicas,
+    leaseMs: o.leaseMs,
+    lanIf: o.lanIf,
     dataDir: o.dataDir ?? `/var/lib/ftcp/${o.name}`,
     durability: o.durability,
     maxReplayBytes: o.maxReplayBytes,

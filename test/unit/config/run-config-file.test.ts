@@ -262,7 +262,25 @@ describe('runFlagsFromCommand: only flags typed on the command line', () => {
 
   it('--log TARGET and --no-log', async () => {
     expect(await parseRun(['--name', 'w', '--log', 'unix:/s', '--', 'x'])).toMatchObject({ log: true, logTarget: 'unix:/s' });
+    expect(await parseRun(['--name', 'w', '--log', 'nats://a:1,b:2', '--replicas', '1', '--lease-ms', '500', '--lan-if', 'eth0', '--', 'x'])).toMatchObject({
+      log: true,
+      logTarget: 'nats://a:1,b:2',
+      replicas: '1',
+      leaseMs: '500',
+      lanIf: 'eth0',
+    });
     expect(await parseRun(['--name', 'w', '--no-log', '--', 'x'])).toMatchObject({ log: false });
+  });
+});
+
+describe('replicated log keys', () => {
+  it('a nats:// target with replicas, lease_ms and lan_if', () => {
+    const raw = parse(['lan_if = "eth1"', 'ports = [80]', 'command = ["x"]', '[log]', 'target = "nats://10.0.0.5:4222,10.0.0.6:4222"', 'replicas = 3', 'lease_ms = 1500'].join('\n'));
+    expect(raw).toMatchObject({ logTarget: 'nats://10.0.0.5:4222,10.0.0.6:4222', replicas: 3, leaseMs: 1500, lanIf: 'eth1' });
+  });
+
+  it('replicas and lease_ms only with a nats:// target', () => {
+    expect(() => parse(['ports = [80]', 'command = ["x"]', '[log]', 'lease_ms = 1500'].join('\n'))).toThrow(/log.lease_ms.*only used with a replicated log/);
   });
 });
 

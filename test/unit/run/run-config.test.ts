@@ -16,6 +16,15 @@ describe('parseRunConfig', () => {
     expect(cfg).toMatchObject({ vip: 'fd77::2', ipVersion: 6, hostAddr: 'fd77::1' });
   });
 
+  it('takes a replicated log: --log nats://… with replicas, lease time and LAN link', () => {
+    const cfg = parseRunConfig({ ...base, log: true, logTarget: 'nats://10.0.0.5:4222,10.0.0.6:4222', replicas: '3', leaseMs: '1500', lanIf: 'eth0' });
+    expect(cfg).toMatchObject({ natsServers: ['10.0.0.5:4222', '10.0.0.6:4222'], logTarget: undefined, replicas: 3, leaseMs: 1500, lanIf: 'eth0' });
+    expect(parseRunConfig({ ...base, log: true }).natsServers).toBeUndefined();
+    expect(() => parseRunConfig({ ...base, log: true, logTarget: 'nats://10.0.0.5' })).toThrow(/--log: .*lacks a :PORT/);
+    expect(() => parseRunConfig({ ...base, log: true, logTarget: 'nats://a:1', leaseMs: '100' })).toThrow(/--lease-ms must be 300 to 60000/);
+    expect(() => parseRunConfig({ ...base, log: true, logTarget: 'nats://a:1', replicas: '7' })).toThrow(/--replicas must be 1 to 5/);
+  });
+
   it('deduplicates ports', () => {
     expect(parseRunConfig({ ...base, port: ['80', '80', '443'] }).ports).toEqual([80, 443]);
   });
