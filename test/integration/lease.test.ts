@@ -268,6 +268,8 @@ describe.skipIf(NATS_SERVER === undefined)('lease on a 3-node JetStream cluster'
     const leader = await bucketLeader(long);
     const short = await openLease(newService(), 'short');
     const shortEvents = track(short);
+    let shortLostAt: number | undefined;
+    short.once('lost', () => (shortLostAt = wallNow()));
     await short.tryAcquire();
     const shortLeader = await bucketLeader(short);
     await sleep(3 * TTL_MS); // the restarted node catches up
@@ -281,8 +283,8 @@ describe.skipIf(NATS_SERVER === undefined)('lease on a 3-node JetStream cluster'
     console.log(
       `bucket leader ${leader} killed: ttl ${LONG_TTL_MS} ms lease renewals failed for ${long.stats.lastFailureStreakMs} ms ` +
         `(${long.stats.failedRenewals - failedBefore} attempts), events: ${longEvents.join(' ') || 'none'}; ` +
-        `ttl ${TTL_MS} ms lease (bucket leader ${shortLeader}): events ${shortEvents.join(' ') || 'none'} ` +
-        `(${Math.round(wallNow() - killedAt)} ms after the kill)`,
+        `ttl ${TTL_MS} ms lease (bucket leader ${shortLeader}): events ${shortEvents.join(' ') || 'none'}` +
+        (shortLostAt === undefined ? '' : ` (lost ${Math.round(shortLostAt - killedAt)} ms after the kill)`),
     );
     expect(longEvents).toEqual([]);
     expect(long.held).toBe(true);
