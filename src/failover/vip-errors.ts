@@ -7,7 +7,8 @@ export type VipErrorCode =
   | 'vip-is-local'
   | 'not-routed'
   | 'no-such-link'
-  | 'announce-failed';
+  | 'announce-failed'
+  | 'probe-failed';
 
 export class VipError extends Error {
   override name = 'VipError';

@@ -19,6 +19,7 @@ import { ifSysctl, restoreSysctl, setSysctl, type SysctlChange } from './vip-sys
 
 export { VipError, type VipErrorCode } from './vip-errors.js';
 export { checkAnnounceTools, type AnnounceResult } from './vip-announce.js';
+export { probeVipOwner } from './vip-probe.js';
 
 export interface VipClaimOptions {
   vip: string;

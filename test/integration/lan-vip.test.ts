@@ -84,6 +84,17 @@ out.end = state();
 console.log(JSON.stringify(out));
 `;
 
+// probeVipOwner from a host that is not involved: the MAC answering for the VIP, or null.
+const PROBE_SCRIPT = `
+const [vipJs, vip] = process.argv.slice(1);
+const { probeVipOwner } = await import(vipJs);
+console.log(JSON.stringify({ owner: (await probeVipOwner(vip, 'lan0')) ?? null }));
+`;
+
+const probeFromSpare = (): string | null =>
+  (JSON.parse(lan.exec('spare', process.execPath, ['--input-type=module', '-e', PROBE_SCRIPT, VIP_JS, vip], { timeout: 20_000 })) as { owner: string | null })
+    .owner;
+
 interface ClaimProc {
   child: ChildProcess;
   out: () => string;
@@ -198,6 +209,7 @@ describe('the VIP moves between hosts on a LAN', () => {
     const primaryMac = lan.mac('primary');
     expect(clientNeigh().lladdr).toBe(primaryMac);
     expect(whoHasVip()).toEqual([primaryMac]);
+    expect(probeFromSpare()).toBe(primaryMac);
 
     // The primary host is lost: every process of it (daemon, app, claim), then its LAN link.
     const appPids = netnsPidsOf(`ftcp-${namePrimary}`);
@@ -208,6 +220,7 @@ describe('the VIP moves between hosts on a LAN', () => {
     // With the daemon dead its TUN and route are gone: the proxy entry alone answers nothing.
     await waitFor('VIP route gone with the TUN', () => lan.exec('primary', 'ip', ['-4', 'route', 'get', vip]).includes('dev lan0'));
     expect(whoHasVip()).toEqual([]); // link still up, proxy entry still there: nobody answers
+    expect(probeFromSpare()).toBeNull();
     lan.setLinkDown('primary');
     expect(clientNeigh().lladdr).toBe(primaryMac); // the client still points at the lost host
 

@@ -34,3 +34,12 @@ describe('saved LAN link settings', () => {
     expect(lanSettingsFile(1, 'eth0', 2, '/d')).not.toBe(lanSettingsFile(1, 'eth0', 3, '/d'));
   });
 });
+
+describe('arping answers', () => {
+  it('gives the MACs that answered, lower case', async () => {
+    const { parseArpingReplies } = await import('../../../src/failover/vip-probe.js');
+    const out = 'ARPING 10.5.5.2 from 0.0.0.0 d0\nUnicast reply from 10.5.5.2 [32:34:15:DE:9A:45]  0.528ms\nSent 1 probes (1 broadcast(s))\nReceived 1 response(s)\n';
+    expect(parseArpingReplies(out)).toEqual(['32:34:15:de:9a:45']);
+    expect(parseArpingReplies('ARPING 10.5.5.9 from 0.0.0.0 d0\nSent 1 probes (1 broadcast(s))\nReceived 0 response(s)\n')).toEqual([]);
+  });
+});
