@@ -26,12 +26,22 @@ import { Supervisor, type AppExit } from './supervisor.js';
 import { buildTopology, checkVipFree, type Topology } from './topology.js';
 import { watchLogLink } from './log-link-events.js';
 import { reportRestoreProgress } from './restore-progress.js';
+import { becomePrimary, closePrimary, guardPrimary, type PrimaryLog } from './primary-role.js';
+import { claimVip, lanIfFor, type VipClaim } from '../failover/vip.js';
 
 export interface DaemonOptions {
   log: Logger;
   /** Where the ready line goes (stdout). */
   ready?: (line: string) => void;
+  /**
+   * `ftcp standby` taking over: the log it followed, promoted at the lease's epoch (with
+   * `--log nats://` and no takeover, the daemon takes the lease and opens the log itself).
+   */
+  takeover?: PrimaryLog;
 }
+
+/** Exit status of a primary fenced by a newer one (it must not be restarted blindly). */
+export const EXIT_FENCED = 3;
 
 function requireRoot(): void {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
@@ -89,12 +99,16 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
   let control: ControlServer | undefined;
   let metricsHttp: MetricsServer | undefined;
   let unlinkShim: (() => void) | undefined;
+  let primary: PrimaryLog | undefined = opts.takeover;
+  let unguard: (() => void) | undefined;
+  let vipClaim: VipClaim | undefined;
+  let fenced: string | undefined;
   // `ftcp capture NAME`: a decorator on the relay's path, idle until a capture is asked for.
   let capturePath: CapturePath | undefined;
   let captures: CaptureService | undefined;
   const startedAt = Date.now();
   // Read at request/scrape time: parts not built yet are undefined.
-  const source = (): StatusSource => ({ cfg, wrapper, relay, supervisor: sup, logClient, startedAt });
+  const source = (): StatusSource => ({ cfg, wrapper, relay, supervisor: sup, logClient, startedAt, primary });
   const metrics = cfg.metrics !== undefined ? new FtcpMetrics(source, { service: cfg.name }) : undefined;
   const abort = new AbortController();
   let finalExit: AppExit | undefined;
@@ -121,7 +135,27 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     await checkVipFree(cfg);
     if (cfg.log) {
       let target = cfg.logTarget;
-      if (target === undefined) {
+      if (cfg.natsServers !== undefined) {
+        // Replicated log: this daemon is the service's primary while it holds the lease.
+        primary ??= await becomePrimary(cfg, log);
+        const p = primary;
+        unguard = guardPrimary(
+          p,
+          {
+            suspended: () => undefined, // the wrapper checks the lease itself, per batch
+            fenced: (why) => {
+              fenced = why;
+              if (wrapper) wrapper.silenced = true;
+              log.error({ epoch: p.epoch }, `${why}: this daemon is no longer the primary; stopping without a word to the clients`);
+              abort.abort();
+            },
+          },
+          log,
+        );
+        mkdirSync(cfg.dataDir, { recursive: true, mode: 0o750 });
+        logServer = await startEmbeddedLogServer({ dataDir: cfg.dataDir, store: p.store, log: log.child({ component: 'logd' }) });
+        target = logServer.target;
+      } else if (target === undefined) {
         mkdirSync(cfg.dataDir, { recursive: true, mode: 0o750 });
         logServer = await startEmbeddedLogServer({ dataDir: cfg.dataDir, durability: cfg.durability, log: log.child({ component: 'logd' }) });
         target = logServer.target;
@@ -171,6 +205,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
         logger: log.child({ component: 'wrapper' }),
         maxReplayBytes: cfg.maxReplayBytes,
         checkpoints,
+        ...(primary ? { fence: primary.lease } : {}),
       });
       // Connections the log still has open (this daemon's own crash, or a host taken over) are
       // held before any packet flows, and restored once the app listens.
@@ -190,6 +225,14 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     });
     relay.start();
     wrapper?.probeHeld();
+    // On a LAN (host failover, or --lan-if): answer ARP for the VIP here and announce it.
+    if (cfg.lanIf !== undefined || primary) {
+      const lanIf = cfg.lanIf ?? (await lanIfFor(cfg.vip).catch(() => undefined));
+      if (lanIf !== undefined) {
+        vipClaim = await claimVip({ vip: cfg.vip, lanIf, outerTun: topo.outer.name, log: log.child({ component: 'vip' }) });
+        log.info({ vip: cfg.vip, lanIf }, 'VIP claimed on the LAN (proxy ARP, gratuitous ARP sent)');
+      } else log.info({ vip: cfg.vip }, 'no LAN link holds the VIP\'s subnet: the VIP is reachable from this host only (give --lan-if to claim it on a LAN)');
+    }
     if (wrapper) watchCrashes(sup, wrapper, cfg.ports, abort.signal, log);
     metrics?.trackRecoveries(sup);
     const stopped = new Promise<void>((resolve) => {
@@ -207,6 +250,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
       if (abort.signal.aborted) resolve();
       else abort.signal.addEventListener('abort', () => resolve(), { once: true });
     });
+    if (fenced !== undefined) return EXIT_FENCED;
     // The app's own final exit gives the daemon's status; a stop request exits 0.
     return finalExit ? exitCodeOf(finalExit) : 0;
   } catch (err) {
@@ -214,21 +258,25 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     throw err;
   } finally {
     // A deliberate stop: the app's closes reach the clients as closes, not as a crash to hide.
-    wrapper?.shutdown();
+    // Fenced: the app dies without a word reaching the clients (the new primary holds them).
+    if (fenced === undefined) wrapper?.shutdown();
     await sup?.stop();
+    await vipClaim?.release().catch((err: unknown) => log.warn({ err }, 'releasing the VIP claim failed'));
     await captures?.stopAll('the daemon is stopping');
     await control?.close();
     await metricsHttp?.close();
     metrics?.close();
     if (relay) log.info({ wrapper: wrapper?.counters, relay: relay.counters }, 'final counters');
     // A stop on purpose: what is still open is logged closed, so a later start adopts nothing.
-    wrapper?.logShutdownCloses();
+    if (fenced === undefined) wrapper?.logShutdownCloses();
     // No packet may reach the wrapper once the log is closed.
     unlinkShim?.();
     wrapper?.close();
     relay?.close();
     await logClient?.close(2_000).catch(() => undefined);
     await logServer?.close().catch(() => undefined);
+    unguard?.();
+    if (primary) await closePrimary(primary);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     process.off('SIGHUP', onSignal);

@@ -45,6 +45,12 @@ export function formatStatus(s: StatusSnapshot): string {
   ];
   if (sv.uptimeSeconds !== null) parts.push(`up ${formatDuration(sv.uptimeSeconds)}`);
   out.push(parts.join(', '));
+  const f = sv.failover;
+  if (f) {
+    const lease = f.role === 'standby' ? `lease ${f.leaseMs} ms (held elsewhere)` : `lease ${f.leaseMs} ms ${f.leaseValid ? 'valid' : 'LAPSED (sending nothing)'}`;
+    const pos = f.lag !== null ? `${f.lag} message${f.lag === 1 ? '' : 's'} behind the log` : f.streamSeq !== null ? `log at message ${f.streamSeq}` : '';
+    out.push([`role ${f.role}`, `epoch ${f.epoch}`, lease, pos].filter(Boolean).join(', '));
+  }
 
   const byState = new Map<string, number>();
   for (const c of s.connections) byState.set(c.state, (byState.get(c.state) ?? 0) + 1);

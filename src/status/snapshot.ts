@@ -41,6 +41,31 @@ export interface StatusSource {
   logClient?: { readonly durableSeq: number; readonly lastSeq: number; readonly unacknowledgedBytes: number } | undefined;
   /** Epoch ms when the daemon started. */
   startedAt?: number;
+  /** Host failover (`--log nats://`, `ftcp standby`): the role and the lease. */
+  primary?: FailoverView | undefined;
+}
+
+/** What status reads of a primary's (or standby's) lease and replicated log. */
+export interface FailoverView {
+  readonly role: 'standby' | 'taking over' | 'primary' | 'fenced';
+  readonly epoch: number;
+  readonly lease: { valid(): boolean; readonly ttlMs: number; readonly held: boolean };
+  /** Stream sequence of the last message stored (primary) or applied (standby). */
+  readonly replica?: { readonly streamSeq: number } | undefined;
+  /** A standby's distance to the log's end, in stream messages (undefined on a primary). */
+  lag?: (() => number) | undefined;
+}
+
+export interface FailoverStatus {
+  role: FailoverView['role'];
+  epoch: number;
+  leaseHeld: boolean;
+  /** The holder's lease is valid now (false: lapsed, the daemon sends nothing). */
+  leaseValid: boolean;
+  leaseMs: number;
+  streamSeq: number | null;
+  /** Standby only: stream messages not applied yet. */
+  lag: number | null;
 }
 
 export interface LogStatus {
@@ -84,6 +109,8 @@ export interface ServiceStatus {
   appDown: boolean;
   /** null when the daemon runs without a log (pass-through). */
   log: LogStatus | null;
+  /** null unless the log is replicated (host failover). */
+  failover: FailoverStatus | null;
 }
 
 export interface StatusSnapshot {
@@ -130,6 +157,18 @@ export function logStatus(l: NonNullable<StatusSource['logClient']>): LogStatus 
   };
 }
 
+export function failoverStatus(p: FailoverView): FailoverStatus {
+  return {
+    role: p.role,
+    epoch: p.epoch,
+    leaseHeld: p.lease.held,
+    leaseValid: p.lease.valid(),
+    leaseMs: p.lease.ttlMs,
+    streamSeq: p.replica?.streamSeq ?? null,
+    lag: p.lag ? p.lag() : null,
+  };
+}
+
 /** The snapshot of one daemon; `now` (epoch ms) for the uptime. */
 export function statusSnapshot(src: StatusSource, now = Date.now()): StatusSnapshot {
   const w = src.wrapper;
@@ -148,6 +187,7 @@ export function statusSnapshot(src: StatusSource, now = Date.now()): StatusSnaps
       appRestarts: src.supervisor?.restarts ?? 0,
       appDown: w?.appDown ?? false,
       log: src.logClient ? logStatus(src.logClient) : null,
+      failover: src.primary ? failoverStatus(src.primary) : null,
     },
     connections,
     // Copies: the snapshot must not change under a caller that keeps it.

@@ -106,6 +106,11 @@ export interface SecondWrapperOptions {
   closeGraceMs?: number;
   /** Without one, every restore replays from the stream's start. */
   checkpoints?: CheckpointSource;
+  /**
+   * Host failover: the primary lease. While it is not valid (its deadline passed unrenewed) the
+   * wrapper is silent, exactly from the deadline on (checked per batch, not on a timer).
+   */
+  fence?: { valid(): boolean };
   now?: () => number;
 }
 
@@ -131,6 +136,11 @@ export class SecondWrapper implements PacketPath {
   appDown = false;
   /** The service is being stopped on purpose (see shutdown()). */
   private stopping = false;
+  /**
+   * Fenced (host failover): this daemon may no longer hold the service — its lease lapsed or a
+   * newer primary owns the log — so nothing reaches a client or the app, made or relayed.
+   */
+  silenced = false;
 
   private readonly parser = new PacketParser();
   private readonly parser2 = new PacketParser();
@@ -145,6 +155,7 @@ export class SecondWrapper implements PacketPath {
   private readonly maxReplayBytes: number;
   private readonly closeGraceMs: number;
   private readonly checkpoints: CheckpointSource | undefined;
+  private readonly fence: { valid(): boolean } | undefined;
   private readonly now: () => number;
   /** Connections with something waiting for the log (pieces, FIN, held SYN-ACK, held ACK). */
   private readonly waiting = new Set<TcpConn>();
@@ -169,6 +180,7 @@ export class SecondWrapper implements PacketPath {
     this.maxReplayBytes = opts.maxReplayBytes ?? 1 << 30;
     this.closeGraceMs = opts.closeGraceMs ?? 30;
     this.checkpoints = opts.checkpoints;
+    this.fence = opts.fence;
     this.now = opts.now ?? (() => performance.now());
     this.log.onDurable((seq) => this.onDurable(seq));
     this.holdTimer = setInterval(() => this.sendHoldAcks(), opts.holdIntervalMs ?? 1000);
@@ -188,6 +200,10 @@ export class SecondWrapper implements PacketPath {
     if (this.closeTimer) clearTimeout(this.closeTimer);
   }
 
+  private isSilent(): boolean {
+    return this.silenced || (this.fence !== undefined && !this.fence.valid());
+  }
+
   /** Capture mode: report decisions to `o` from now on (null: stop). */
   setDecisionObserver(o: DecisionObserver | null): void {
     this.observer = o;
@@ -199,6 +215,10 @@ export class SecondWrapper implements PacketPath {
 
   /** Every packet the wrapper sends on its own goes through here. */
   private emit(direction: Direction, packet: Buffer, kind: InjectKind): void {
+    if (this.isSilent()) {
+      this.counters.silencedDrops++;
+      return;
+    }
     if (this.observer !== null) this.observer.injected(direction, packet, kind);
     this.inject(direction, packet);
   }
@@ -208,6 +228,10 @@ export class SecondWrapper implements PacketPath {
   // ------------------------------------------------------------------------------------------
 
   process(batch: PacketBatch, direction: Direction, out: PacketOutput): void {
+    if (this.isSilent()) {
+      this.counters.silencedDrops += batch.count;
+      return;
+    }
     const { buffer, offsets, lengths } = batch;
     const p = this.parser;
     const vnet = this.vnet;

@@ -33,6 +33,8 @@ export interface WrapperCounters {
   adoptedLearned: number;
   /** Adopted connections whose client never answered, or answered with a reset: dropped. */
   adoptedDropped: number;
+  /** Packets dropped while fenced (lease lapsed or lost: a zombie primary sends nothing). */
+  silencedDrops: number;
 }
 
 export function newWrapperCounters(): WrapperCounters {
@@ -60,5 +62,6 @@ export function newWrapperCounters(): WrapperCounters {
     adopted: 0,
     adoptedLearned: 0,
     adoptedDropped: 0,
+    silencedDrops: 0,
   };
 }

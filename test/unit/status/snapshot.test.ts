@@ -18,6 +18,7 @@ describe('statusSnapshot', () => {
       appRestarts: 2,
       appDown: false,
       log: { lastSeq: 97, durableSeq: 90, lag: 7, unacknowledgedBytes: 5000 },
+      failover: null,
     });
     expect(s.connections.map((c) => c.client)).toEqual(['192.0.2.10:40001', '192.0.2.9:40003', '[2001:db8::5]:40002']);
     expect(s.connections[0]).toEqual({
@@ -82,5 +83,18 @@ describe('formatStatus', () => {
     expect(text).toContain('recoveries 5, recovered 4, divergences 1');
     expect(text).toContain('in  read 100 packets (146 KiB)');
     expect(text).toContain('dropped 2');
+  });
+
+  it('shows the failover role, epoch and lease of a replicated service', () => {
+    const d = fakeDaemon();
+    let valid = true;
+    const src = { ...d.source, primary: { role: 'primary' as const, epoch: 42, lease: { valid: () => valid, ttlMs: 1000, held: true }, replica: { streamSeq: 777 } } };
+    const s = statusSnapshot(src, 1_000_000 + 65_000);
+    expect(s.service.failover).toEqual({ role: 'primary', epoch: 42, leaseHeld: true, leaseValid: true, leaseMs: 1000, streamSeq: 777, lag: null });
+    expect(formatStatus(s)).toContain('role primary, epoch 42, lease 1000 ms valid, log at message 777');
+    valid = false;
+    expect(formatStatus(statusSnapshot(src))).toContain('LAPSED (sending nothing)');
+    const standby = { ...d.source, primary: { role: 'standby' as const, epoch: 0, lease: { valid: () => false, ttlMs: 1000, held: false }, lag: () => 3 } };
+    expect(formatStatus(statusSnapshot(standby))).toContain('role standby, epoch 0, lease 1000 ms (held elsewhere), 3 messages behind the log');
   });
 });

@@ -1,0 +1,108 @@
+// Host failover (issue 8): what makes a daemon the primary of a service whose log is replicated on
+// NATS JetStream — the primary lease (src/failover/lease.ts) and the log opened at the lease's
+// epoch (src/log/replica) — and what makes it stop being one: the lease lapsing (silent until it
+// is renewed) or lost, or the log fenced by a newer primary (silent for good).
+import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Lease, type LeaseOptions } from '../failover/lease.js';
+import { openReplicatedStore, type Replica } from '../log/replica/index.js';
+import type { LogStore } from '../log/store.js';
+import type { Logger } from '../util/logger.js';
+import { ConfigError, type RunConfig } from './run-config.js';
+
+export type FailoverRole = 'standby' | 'taking over' | 'primary' | 'fenced';
+
+/** The replicated log and lease of a primary; `ftcp status` reads `role` and the rest. */
+export interface PrimaryLog {
+  store: LogStore;
+  replica: Replica;
+  lease: Lease;
+  epoch: number;
+  role: FailoverRole;
+}
+
+export function leaseOptions(cfg: RunConfig, servers: string[], log: Logger): LeaseOptions {
+  return { servers, service: cfg.name, ttlMs: cfg.leaseMs, replicas: cfg.replicas, holder: { id: cfg.name, host: hostname() }, log: log.child({ component: 'lease' }) };
+}
+
+/**
+ * `ftcp run` with a replicated log: takes the primary lease (waiting up to two lease times, the
+ * time a lease of this same daemon's previous life takes to expire), then opens the log at that
+ * epoch: every record stored before is read in, so open connections are adopted.
+ */
+export async function becomePrimary(cfg: RunConfig, log: Logger): Promise<PrimaryLog> {
+  const servers = cfg.natsServers!;
+  const lease = await Lease.open(leaseOptions(cfg, servers, log));
+  try {
+    let epoch: number | undefined;
+    const until = performance.now() + 2 * cfg.leaseMs + 500;
+    while ((epoch = await lease.tryAcquire()) === undefined) {
+      if (performance.now() > until) {
+        const h = await lease.peek();
+        const who = h ? `${h.host} (pid ${h.pid}, epoch ${h.epoch})` : 'another daemon';
+        throw new ConfigError(`service ${cfg.name} is already primary on ${who}: run \`ftcp standby\` here to take over when it fails`);
+      }
+      await sleep(100);
+    }
+    log.info({ epoch, servers }, 'primary lease taken: opening the replicated log');
+    const { store, replica } = await openReplicatedStore({ servers, service: cfg.name, epoch, replicas: cfg.replicas, log: log.child({ component: 'replica' }) });
+    return { store, replica, lease, epoch, role: 'primary' };
+  } catch (err) {
+    await lease.release().catch(() => undefined);
+    await lease.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+export interface FencingHandlers {
+  /** The lease lapsed or came back: the wrapper is silent meanwhile (it checks lease.valid() itself). */
+  suspended(on: boolean): void;
+  /** Another primary owns the service now: stop for good (the message says why). */
+  fenced(why: string): void;
+}
+
+/** Wires the lease's and the log's fencing events; returns the unsubscribe. */
+export function guardPrimary(p: PrimaryLog, h: FencingHandlers, log: Logger): () => void {
+  const onSuspended = (): void => {
+    log.warn({ epoch: p.epoch }, 'primary lease not renewed in time: sending nothing until it is');
+    h.suspended(true);
+  };
+  const onResumed = (): void => {
+    log.info({ epoch: p.epoch }, 'primary lease renewed again: sending');
+    h.suspended(false);
+  };
+  const onLost = (loss: { holder?: string | undefined; host?: string | undefined; epoch?: number | undefined }): void => {
+    p.role = 'fenced';
+    const to = loss.host !== undefined ? `${loss.host} at epoch ${loss.epoch}` : 'nobody yet (it expired)';
+    h.fenced(`lost the primary lease to ${to}`);
+  };
+  const onFenced = (err: Error): void => {
+    p.role = 'fenced';
+    h.fenced(`a newer primary owns the log (${err.message})`);
+  };
+  const onStalled = (e: { error?: unknown }): void => log.warn({ err: e.error }, 'replicated log: appends stalled (clients are held until it stores them)');
+  const onLogResumed = (e: { stalledMs?: number }): void => log.info({ stalledMs: e.stalledMs }, 'replicated log: appends stored again');
+  p.lease.on('suspended', onSuspended);
+  p.lease.on('resumed', onResumed);
+  p.lease.on('lost', onLost);
+  p.replica.on('fenced', onFenced);
+  p.replica.on('failed', onFenced);
+  p.replica.on('stalled', onStalled);
+  p.replica.on('resumed', onLogResumed);
+  return () => {
+    p.lease.off('suspended', onSuspended);
+    p.lease.off('resumed', onResumed);
+    p.lease.off('lost', onLost);
+    p.replica.off('fenced', onFenced);
+    p.replica.off('failed', onFenced);
+    p.replica.off('stalled', onStalled);
+    p.replica.off('resumed', onLogResumed);
+  };
+}
+
+/** A stop on purpose hands the service over at once (the lease is released, not left to expire). */
+export async function closePrimary(p: PrimaryLog): Promise<void> {
+  if (p.role === 'primary') await p.lease.release().catch(() => undefined);
+  await p.lease.close().catch(() => undefined);
+  await p.replica.close().catch(() => undefined);
+}
