@@ -183,8 +183,26 @@ export class LogFollower extends EventEmitter {
         this.link.js.consumers.get(this.link.stream, fromSeq > 1 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: fromSeq } : {}),
       API_BUDGET_MS,
     );
-    this.msgs = await consumer.consume();
-    void this.loop(this.msgs);
+    // Short heartbeats: an ordered consumer lives on one node; when that node dies the client
+    // only waits for it (its info requests time out), so missed heartbeats make us re-create it.
+    const msgs = await consumer.consume({ expires: 5000, idle_heartbeat: 1000 });
+    this.msgs = msgs;
+    void this.watch(msgs);
+    void this.loop(msgs);
+  }
+
+  private async watch(msgs: ConsumerMessages): Promise<void> {
+    try {
+      for await (const s of msgs.status()) {
+        if (s.type === 'heartbeats_missed' && s.count >= 2 && this.msgs === msgs && !this.stopped) {
+          this.log.warn({ stream: this.link.stream, appliedSeq: this.appliedSeq }, 'replicated log: follower consumer silent (its node lost?); re-creating it');
+          msgs.stop();
+          return;
+        }
+      }
+    } catch {
+      // the iterator ends with the consumer
+    }
   }
 
   private async loop(msgs: ConsumerMessages): Promise<void> {
@@ -192,7 +210,7 @@ export class LogFollower extends EventEmitter {
       for await (const m of msgs) {
         while (this.pauseGate) await this.pauseGate.promise;
         if (this.stopped) break;
-        if (m.seq <= this.appliedSeq) continue; // a consumer re-created after a gap re-delivers
+        if (m.seq <= this.appliedSeq) continue; // a re-created consumer may deliver again
         this.applying = this.apply(m);
         await this.applying;
       }
@@ -201,11 +219,18 @@ export class LogFollower extends EventEmitter {
       if (err instanceof LogError) return this.fail(err);
       this.log.warn({ stream: this.link.stream, err: String(err), appliedSeq: this.appliedSeq }, 'replicated log: follower consumer failed; re-creating it');
     }
-    if (this.stopped || this.failure) return;
-    // The consumer ended without being stopped: follow again from the next message.
-    await new Promise((r) => setTimeout(r, 200));
-    if (this.stopped) return;
-    this.follow(this.appliedSeq + 1).catch((err: unknown) => this.fail(err instanceof Error ? err : new Error(String(err))));
+    // The consumer ended without being stopped: follow again from the next message, until it works.
+    while (!this.stopped && !this.failure) {
+      await new Promise((r) => setTimeout(r, 200));
+      if (this.stopped) return;
+      try {
+        await this.follow(this.appliedSeq + 1);
+        return;
+      } catch (err) {
+        this.log.warn({ stream: this.link.stream, err: String(err) }, 'replicated log: cannot re-create the follower consumer yet; retrying');
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
   }
 
   private async apply(m: JsMsg): Promise<void> {
