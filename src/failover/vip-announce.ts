@@ -63,7 +63,19 @@ function inNonlocalWindow<T>(fn: () => Promise<T>): Promise<T> {
  * follow a second apart in the background). Rejects with VipError('announce-failed') when arping
  * cannot start (not installed, link down, …).
  */
-export function announceVip(vip: string, lanIf: string, count: number, log: Logger): Promise<Announcement> {
+export async function announceVip(vip: string, lanIf: string, count: number, log: Logger): Promise<Announcement> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startArping(vip, lanIf, count, log);
+    } catch (err) {
+      // Another process's claim may have put ip_nonlocal_bind back before this arping bound.
+      if (attempt >= 3 || !/Cannot assign requested address/.test((err as Error).message)) throw err;
+      log.warn({ vip, lanIf, attempt }, 'arping could not bind the VIP: retrying');
+    }
+  }
+}
+
+function startArping(vip: string, lanIf: string, count: number, log: Logger): Promise<Announcement> {
   const argv = arpingArgv(vip, lanIf, count);
   return inNonlocalWindow(
     () =>
