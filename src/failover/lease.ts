@@ -460,8 +460,8 @@ export class Lease extends EventEmitter {
       // deadline (and if the late one was stored, recheck() adopts it).
       const timeout = Math.max(this.o.renewEveryMs, Math.floor(this.o.ttlMs / 2));
       const rev = await this.kv.update(LEASE_KEY, encodeLeaseValue(this.value(this.currentEpoch)), this.lastRevision, timeout);
+      this.lastRevision = rev; // also when release() stopped holding meanwhile: it deletes at this revision
       if (!this.isHeld) return;
-      this.lastRevision = rev;
       this.renewed(sentAt);
     } catch (err) {
       if (!this.isHeld) return;

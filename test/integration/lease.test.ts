@@ -180,11 +180,19 @@ describe.skipIf(NATS_SERVER === undefined)('lease on a 3-node JetStream cluster'
     const holder = spawnHolder(service, 'paused');
     const { epoch: held } = await holder.waitFor('acquired');
     const standby = await openLease(service, 'standby');
-    const taking = acquireWithin(standby, 20_000);
     await sleep(TTL_MS / 2);
     holder.proc.kill('SIGSTOP');
     const stoppedAt = wallNow();
-    const { epoch, at: acquiredAt } = await taking;
+    // The standby polls here so the comparison below uses the time its winning create was SENT:
+    // the holder must have been invalid before the request that took the lease even left.
+    let epoch: number | undefined;
+    let acquiredAt = 0;
+    for (let i = 0; epoch === undefined; i++) {
+      if (i > 200) throw new Error('standby did not acquire within 200 polls');
+      acquiredAt = wallNow();
+      epoch = await standby.tryAcquire();
+      if (epoch === undefined) await sleep(POLL_MS);
+    }
     expect(epoch).toBeGreaterThan(held!);
     await sleep(TTL_MS / 2);
     holder.proc.kill('SIGCONT');
@@ -194,7 +202,7 @@ describe.skipIf(NATS_SERVER === undefined)('lease on a 3-node JetStream cluster'
     const suspended = holder.events.find((e) => e.ev === 'suspended');
     console.log(
       `paused holder: stopped ${Math.round(stoppedAt)}, suspended at its deadline ${Math.round(suspended?.deadline ?? NaN)} ` +
-        `(${Math.round((suspended?.deadline ?? NaN) - stoppedAt)} ms after the stop), standby acquired ${Math.round(acquiredAt)} ` +
+        `(${Math.round((suspended?.deadline ?? NaN) - stoppedAt)} ms after the stop), standby sent its winning create ${Math.round(acquiredAt)} ` +
         `(${Math.round(acquiredAt - (suspended?.deadline ?? NaN))} ms after the deadline); holder events: ${after.join(' ')}`,
     );
     expect(after).toEqual(['suspended', 'lost']);
@@ -274,16 +282,17 @@ describe.skipIf(NATS_SERVER === undefined)('lease on a 3-node JetStream cluster'
     const shortLeader = await bucketLeader(short);
     await sleep(3 * TTL_MS); // the restarted node catches up
     const failedBefore = long.stats.failedRenewals;
+    const renewalsBefore = long.stats.renewals;
     const killedAt = wallNow();
     await cluster!.kill(leader!);
-    // Bounded wait until the long lease renews again after failures.
-    for (let i = 0; i < 300 && long.stats.lastFailureStreakMs === 0 && !longEvents.includes('lost'); i++) {
-      await sleep(100);
-    }
+    const electedAfter = await newLeaderAfter(serviceOf.get(long)!, leader!, killedAt);
+    // Bounded wait for two renewals after the kill (the period is ttl/3 = 5 s).
+    for (let i = 0; i < 300 && long.stats.renewals < renewalsBefore + 2 && !longEvents.includes('lost'); i++) await sleep(100);
     console.log(
-      `bucket leader ${leader} killed: ttl ${LONG_TTL_MS} ms lease renewals failed for ${long.stats.lastFailureStreakMs} ms ` +
-        `(${long.stats.failedRenewals - failedBefore} attempts), events: ${longEvents.join(' ') || 'none'}; ` +
-        `ttl ${TTL_MS} ms lease (bucket leader ${shortLeader}): events ${shortEvents.join(' ') || 'none'}` +
+      `bucket leader ${leader} killed: a new leader after ${electedAfter} ms; ttl ${LONG_TTL_MS} ms lease: ` +
+        `${long.stats.failedRenewals - failedBefore} renewals failed (last streak ${long.stats.lastFailureStreakMs} ms), ` +
+        `events: ${longEvents.join(' ') || 'none'}; ttl ${TTL_MS} ms lease (bucket leader ${shortLeader}): ` +
+        `events ${shortEvents.join(' ') || 'none'}` +
         (shortLostAt === undefined ? '' : ` (lost ${Math.round(shortLostAt - killedAt)} ms after the kill)`),
     );
     expect(longEvents).toEqual([]);
@@ -298,6 +307,23 @@ describe.skipIf(NATS_SERVER === undefined)('lease on a 3-node JetStream cluster'
     await long.release();
   });
 });
+
+/** Polls the bucket's stream info (bounded) until a leader other than `old` is reported: ms since `since`. */
+async function newLeaderAfter(service: string, old: string, since: number): Promise<number> {
+  const conn = await connect({ servers: cluster!.urls.filter((u) => cluster!.nodes.find((n) => n.url === u)?.name !== old) });
+  try {
+    const jsm = await jetstreamManager(conn, { timeout: 500 });
+    for (let i = 0; i < 300; i++) {
+      const si = await jsm.streams.info(`KV_${leaseBucketName(service)}`).catch(() => undefined);
+      const now = si?.cluster?.leader;
+      if (now !== undefined && now !== old) return Math.round(wallNow() - since);
+      await sleep(100);
+    }
+    throw new Error('no new bucket leader within 30 s');
+  } finally {
+    await conn.close();
+  }
+}
 
 function track(l: Lease): string[] {
   const events: string[] = [];
