@@ -6,6 +6,7 @@ import { registerDecode } from './decode.js';
 import { registerLogd } from './logd.js';
 import { registerRun } from './run.js';
 import { registerStatus } from './status.js';
+import { registerStandby } from './standby.js';
 
 const program = new Command('ftcp')
   .description('TCP connections that survive server failures')
@@ -20,6 +21,7 @@ const program = new Command('ftcp')
 program.exitOverride();
 
 registerRun(program);
+registerStandby(program);
 registerDecode(program);
 registerLogd(program);
 registerCapture(program);

@@ -3,16 +3,14 @@ import { Command, Option } from 'commander';
 import { loadRunConfig } from '../config/run-config-file.js';
 import { runFlagsFromCommand } from '../config/run-flags.js';
 import { runDaemon } from '../run/daemon.js';
-import { ConfigError, parseRunConfig } from '../run/run-config.js';
-import { createLogger } from '../util/logger.js';
+import { ConfigError, parseRunConfig, type RunConfig } from '../run/run-config.js';
+import { createLogger, type Logger } from '../util/logger.js';
 
 const collect = (value: string, prev: string[] = []): string[] => [...prev, value];
 
-export function registerRun(program: Command): void {
-  program
-    .command('run')
-    .description('run COMMAND in its own network namespace behind the ftcp daemon')
-    .usage('(--config FILE | --name NAME --port PORT... -- COMMAND [ARGS...]) [--vip ADDR] [--data-dir DIR | --log TARGET | --no-log]')
+/** The flags of `ftcp run`, shared with `ftcp standby` (which becomes `ftcp run` on takeover). */
+export function withRunOptions(cmd: Command): Command {
+  return cmd
     .option('--config <file>', 'read settings from a TOML file (/etc/ftcp/NAME.toml); flags given here override it')
     .option('--name <name>', 'service name (namespace ftcp-NAME); required without --config')
     .option('--vip <addr>', 'service address clients connect to (IPv4 or IPv6)', undefined)
@@ -32,17 +30,36 @@ export function registerRun(program: Command): void {
     .option('--lease-ms <ms>', 'with --log nats://: primary lease time; a standby takes over after it (default 1000)')
     .option('--lan-if <ifname>', 'LAN link the VIP is claimed on (proxy ARP, gratuitous ARP); default: the link whose subnet holds the VIP, with --log nats://')
     .argument('[command...]', 'the server to protect, after -- (or command = [...] in --config)')
-    .passThroughOptions()
-    .action(async (command: string[], flags: Record<string, unknown>, cmd: Command) => {
-      const log = createLogger('run');
-      try {
-        // Only flags typed on the command line count (so they can override a config file).
-        const given = runFlagsFromCommand(cmd, command);
-        const cfg = typeof flags.config === 'string' ? loadRunConfig(flags.config, given) : parseRunConfig(given);
-        process.exitCode = await runDaemon(cfg, { log });
-      } catch (err) {
-        process.stderr.write(`ftcp run: ${err instanceof Error ? err.message : String(err)}\n`);
-        process.exitCode = err instanceof ConfigError ? 2 : 1;
-      }
-    });
+    .passThroughOptions();
+}
+
+/** Parses the flags (and --config) and runs `body`; config errors exit 2 with one line naming the fix. */
+export async function runWithConfig(
+  what: string,
+  command: string[],
+  flags: Record<string, unknown>,
+  cmd: Command,
+  body: (cfg: RunConfig, log: Logger) => Promise<number>,
+): Promise<void> {
+  const log = createLogger(what);
+  try {
+    // Only flags typed on the command line count (so they can override a config file).
+    const given = runFlagsFromCommand(cmd, command);
+    const cfg = typeof flags.config === 'string' ? loadRunConfig(flags.config, given) : parseRunConfig(given);
+    process.exitCode = await body(cfg, log);
+  } catch (err) {
+    process.stderr.write(`ftcp ${what}: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = err instanceof ConfigError ? 2 : 1;
+  }
+}
+
+export function registerRun(program: Command): void {
+  withRunOptions(
+    program
+      .command('run')
+      .description('run COMMAND in its own network namespace behind the ftcp daemon')
+      .usage('(--config FILE | --name NAME --port PORT... -- COMMAND [ARGS...]) [--vip ADDR] [--data-dir DIR | --log TARGET | --no-log]'),
+  ).action(async (command: string[], flags: Record<string, unknown>, cmd: Command) => {
+    await runWithConfig('run', command, flags, cmd, (cfg, log) => runDaemon(cfg, { log }));
+  });
 }
