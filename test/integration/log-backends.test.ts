@@ -71,12 +71,13 @@ function embedded(durability: 'fsync' | 'memory'): Backend {
   };
 }
 
-const replicated: Backend = {
-  name: 'replicated (JetStream R3)',
+const replicated = (local: 'memory' | 'fsync'): Backend => ({
+  name: `replicated (JetStream R3, local ${local})`,
   async open(segmentBytes) {
     const service = `p${process.pid}x${++serviceN}`;
+    const dataDir = local === 'fsync' ? tempDirFor() : undefined;
     const mk = async (epoch: number): Promise<Opened> => {
-      const { store, replica } = await openReplicatedStore({ servers: cluster!.urls, service, epoch, log, ...(segmentBytes ? { segmentBytes } : {}) });
+      const { store, replica } = await openReplicatedStore({ servers: cluster!.urls, service, epoch, log, ...(segmentBytes ? { segmentBytes } : {}), ...(dataDir ? { dataDir } : {}) });
       cleanups.push(() => replica.close());
       const srv = await serve(store, undefined, {});
       // A restart (here or on another host) is a new primary: it catches up from the stream.
@@ -95,9 +96,9 @@ const replicated: Backend = {
       await nc.close();
     }
   },
-};
+});
 
-const backends: Backend[] = [embedded('memory'), embedded('fsync'), ...(NATS_SERVER !== undefined ? [replicated] : [])];
+const backends: Backend[] = [embedded('memory'), embedded('fsync'), ...(NATS_SERVER !== undefined ? [replicated('memory'), replicated('fsync')] : [])];
 
 function client(o: Opened, extra: Partial<ConstructorParameters<typeof LogClient>[0]> = {}): LogClient {
   // Over gRPC (not the in-process shortcut), epoch 1 (a replicated primary's first epoch is 1).

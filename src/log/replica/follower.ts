@@ -247,7 +247,12 @@ export class LogFollower extends EventEmitter {
     if (kind === 'r') {
       this.parts.reset();
       this.backend.ingestSeq = m.seq;
-      await this.store.ingestFrames(data);
+      this.backend.ingesting = true;
+      try {
+        await this.store.ingestFrames(data);
+      } finally {
+        this.backend.ingesting = false;
+      }
     } else if (kind === 'k') {
       const part = parsePartHeader(m.headers?.get(PART_HEADER) ?? '');
       if (!part) throw new LogError('DATA_LOSS', `replicated log ${this.link.stream}: checkpoint message ${m.seq} without a valid ${PART_HEADER} header`);

@@ -64,6 +64,8 @@ export class ReplicatedBackend extends EventEmitter implements SegmentBackend, R
   private purgedBelow = 0;
   /** Set by the follower before it ingests a message: the stream sequence its frames came from. */
   ingestSeq = 0;
+  /** Set by the follower while it ingests: a following store takes no appends of its own. */
+  ingesting = false;
   /** Publishes retried after a transient failure. */
   retriedPublishes = 0;
 
@@ -100,7 +102,10 @@ export class ReplicatedBackend extends EventEmitter implements SegmentBackend, R
   // ---- SegmentBackend ------------------------------------------------------------------------
 
   write(buf: Buffer): Promise<WriteResult> {
-    if (this.state === 'following') return this.ingestWrite(buf);
+    if (this.state === 'following') {
+      if (!this.ingesting) return Promise.reject(new LogError('FAILED_PRECONDITION', `replicated log ${this.link.stream}: this store follows the primary and takes no appends until promoted`));
+      return this.ingestWrite(buf);
+    }
     if (this.state !== 'primary') return Promise.reject(this.stateError());
     let parts: Buffer[];
     try {
