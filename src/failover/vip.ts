@@ -61,6 +61,45 @@ async function proxyEntries(lanIf: string): Promise<string[]> {
   return rows.map((r) => r.dst ?? '').filter(Boolean);
 }
 
+async function linkIndex(lanIf: string): Promise<number> {
+  try {
+    const rows = await ipJson<{ ifindex: number }[]>(['link', 'show', 'dev', lanIf]);
+    return rows[0]!.ifindex;
+  } catch {
+    throw new VipError('no-such-link', `LAN link ${lanIf} does not exist: check --lan-if`);
+  }
+}
+
+/** Puts the LAN link's settings back once no VIP is proxied there any more. */
+async function restoreLanIfUnused(lanIf: string, ifindex: number, log: Logger): Promise<void> {
+  let others: string[] = [];
+  try {
+    others = await proxyEntries(lanIf);
+  } catch {
+    return; // link gone: its settings went with it
+  }
+  if (others.length === 0) restoreLanSettings(lanIf, ifindex);
+  else log.info({ lanIf, others }, 'LAN link settings kept: other proxied addresses remain');
+}
+
+/**
+ * Makes sure this host does not answer for VIP on LANIF: removes a proxy entry left by a claim
+ * whose process died (and the LAN link's settings when no other VIP is proxied). For a standby at
+ * start, and for a fenced primary that cannot reach its claim's release(). Idempotent.
+ */
+export async function disownVip(opts: { vip: string; lanIf: string; log: Logger }): Promise<boolean> {
+  const { vip, lanIf, log } = opts;
+  if (isIP(vip) !== 4) return false;
+  const ifindex = await linkIndex(lanIf);
+  const had = (await proxyEntries(lanIf)).includes(vip);
+  if (had) {
+    await ip(['-4', 'neigh', 'del', 'proxy', vip, 'dev', lanIf]);
+    log.warn({ vip, lanIf }, 'removed a proxy ARP entry for the VIP left by an earlier claim');
+  }
+  await restoreLanIfUnused(lanIf, ifindex, log);
+  return had;
+}
+
 /**
  * Makes this host answer ARP for VIP on LANIF and forward its traffic into the daemon's outer TUN,
  * then announces it; resolves once the first gratuitous ARP is sent. On failure nothing is left.
@@ -72,13 +111,7 @@ export async function claimVip(opts: VipClaimOptions): Promise<VipClaim> {
   if (family === 6) {
     throw new VipError('unsupported-family', `VIP ${vip}: moving an IPv6 VIP between hosts is not supported yet (IPv4 only)`);
   }
-  let ifindex: number;
-  try {
-    const rows = await ipJson<{ ifindex: number }[]>(['link', 'show', 'dev', lanIf]);
-    ifindex = rows[0]!.ifindex;
-  } catch {
-    throw new VipError('no-such-link', `LAN link ${lanIf} does not exist: check --lan-if`);
-  }
+  const ifindex = await linkIndex(lanIf);
   const outerTun = vipRouteDevice(await ipJson<IpRouteGet[]>(['-4', 'route', 'get', vip]), vip, lanIf, opts.outerTun);
 
   let lanEnabled = false;
@@ -99,17 +132,8 @@ export async function claimVip(opts: VipClaimOptions): Promise<VipClaim> {
       }
     }
     for (const c of tunChanges) restoreSysctl(c);
-    if (lanEnabled) {
-      // The LAN link's settings are shared with any other VIP this host still answers for.
-      let others: string[] = [];
-      try {
-        others = await proxyEntries(lanIf);
-      } catch {
-        /* link gone: its settings went with it */
-      }
-      if (others.length === 0) restoreLanSettings(lanIf, ifindex);
-      else log.info({ lanIf, others }, 'LAN link settings kept: other proxied addresses remain');
-    }
+    // The LAN link's settings are shared with any other VIP this host still answers for.
+    if (lanEnabled) await restoreLanIfUnused(lanIf, ifindex, log);
     log.info({ vip, lanIf }, 'VIP released');
   };
 

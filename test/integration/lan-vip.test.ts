@@ -42,7 +42,7 @@ setInterval(() => {}, 1 << 30);
 // claim only needs the VIP routed to a device other than the LAN link). Prints one JSON object.
 const BOOKKEEPING_SCRIPT = `
 const [vipJs, loggerJs, v1, v2, v3] = process.argv.slice(1);
-const { claimVip } = await import(vipJs);
+const { claimVip, disownVip } = await import(vipJs);
 const { silentLogger } = await import(loggerJs);
 const { readFileSync } = await import('node:fs');
 const { execFileSync } = await import('node:child_process');
@@ -80,6 +80,9 @@ const c3 = await claimVip({ vip: v3, lanIf: 'lan0', log });
 out.linkDown = { announced: await c3.announced, proxies: state().proxies };
 await c3.release();
 ip('link', 'set', 'lan0', 'up');
+await claimVip({ vip: v1, lanIf: 'lan0', log, announceCount: 1 }); // its process "dies": no release
+out.leftBehind = state();
+out.disowned = [await disownVip({ vip: v1, lanIf: 'lan0', log }), await disownVip({ vip: v1, lanIf: 'lan0', log })];
 out.end = state();
 console.log(JSON.stringify(out));
 `;
@@ -282,6 +285,9 @@ describe('the VIP moves between hosts on a LAN', () => {
     expect(down.announced.ok).toBe(false);
     expect(down.announced.error).toMatch(/down/);
     expect(down.proxies).toEqual([v3]);
+    // A claim whose process died leaves its entry and settings; disownVip clears them (once).
+    expect(out.leftBehind).toEqual({ fwd: '1', delay: '0', nonlocal: '0', proxies: [v1] });
+    expect(out.disowned).toEqual([true, false]);
     expect(out.end).toEqual(untouched);
   });
 });
