@@ -108,6 +108,7 @@ interface ClaimProc {
 let lan: LanTopology;
 let vip: string;
 let runDir: string;
+const runDirBefore = process.env.FTCP_RUN_DIR;
 const daemons: FtcpRunHandle[] = [];
 const claims: ClaimProc[] = [];
 
@@ -190,6 +191,8 @@ afterAll(async () => {
     if (existsSync(`/var/run/netns/${ns}`)) sh('ip', ['netns', 'del', ns]);
   }
   if (runDir) rmSync(runDir, { recursive: true, force: true });
+  if (runDirBefore === undefined) delete process.env.FTCP_RUN_DIR;
+  else process.env.FTCP_RUN_DIR = runDirBefore;
 });
 
 describe('the VIP moves between hosts on a LAN', () => {
