@@ -258,9 +258,9 @@ export class Lease extends EventEmitter {
       name: `ftcp lease ${o.service} ${o.holder.id}`,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 100,
-      // A server that stops answering must be noticed in seconds, not the default minutes, so
-      // renewals move to another node.
-      pingInterval: Math.max(1000, o.ttlMs),
+      // A server that stops answering must be noticed within a few lease periods, not the
+      // default minutes, so renewals move to another node.
+      pingInterval: Math.min(2000, Math.max(500, Math.floor(o.ttlMs / 3))),
       maxPingOut: 2,
     });
     try {
