@@ -21,6 +21,7 @@ const PORT = '9000';
 const tag = (process.pid % 10000).toString(36);
 const namePrimary = `vp${tag}`;
 const nameSecondary = `vs${tag}`;
+const nameDaemonClaim = `vd${tag}`;
 
 // Claims the VIP from inside a host namespace the way the daemon will: finds the LAN link, claims,
 // prints one JSON line; releases on SIGTERM and prints "released".
@@ -139,8 +140,8 @@ function startClaim(host: string): Promise<ClaimProc> {
   });
 }
 
-function echo(bytes: number): { sentSha: string; recvSha: string; received: number; error?: string } {
-  const out = lan.exec('client', 'python3', [CLIENT, vip, PORT, String(bytes), '20'], { timeout: 40_000 });
+function echo(bytes: number, to = vip): { sentSha: string; recvSha: string; received: number; error?: string } {
+  const out = lan.exec('client', 'python3', [CLIENT, to, PORT, String(bytes), '20'], { timeout: 40_000 });
   return JSON.parse(out) as { sentSha: string; recvSha: string; received: number };
 }
 
@@ -154,8 +155,8 @@ function clientNeigh(): { lladdr?: string; state?: string[] } {
 }
 
 /** Asks the LAN who has the VIP (arping from the client); returns the MACs that answered. */
-function whoHasVip(): string[] {
-  const r = spawnSync('ip', ['netns', 'exec', lan.ns('client'), 'arping', '-c', '1', '-w', '1', '-I', 'lan0', vip], { encoding: 'utf8', timeout: 10_000 });
+function whoHasVip(addr = vip): string[] {
+  const r = spawnSync('ip', ['netns', 'exec', lan.ns('client'), 'arping', '-c', '1', '-w', '1', '-I', 'lan0', addr], { encoding: 'utf8', timeout: 10_000 });
   return [...r.stdout.matchAll(/reply from \S+ \[([0-9a-fA-F:]+)\]/g)].map((m) => m[1]!.toLowerCase());
 }
 
@@ -179,7 +180,7 @@ afterAll(async () => {
   for (const c of claims) c.child.kill('SIGKILL');
   for (const d of daemons) await stopFtcp(d, 3_000);
   lan?.destroy();
-  for (const n of [namePrimary, nameSecondary]) {
+  for (const n of [namePrimary, nameSecondary, nameDaemonClaim]) {
     const ns = `ftcp-${n}`;
     for (const pid of netnsPidsOf(ns)) {
       try {
@@ -292,5 +293,22 @@ describe('the VIP moves between hosts on a LAN', () => {
     expect(out.leftBehind).toEqual({ fwd: '1', delay: '0', nonlocal: '0', proxies: [v1] });
     expect(out.disowned).toEqual([true, false]);
     expect(out.end).toEqual(untouched);
+  });
+
+  it('ftcp run --lan-if claims the VIP itself and releases it when stopped', async () => {
+    const vipD = lan.freeAddr(5);
+    const proxies = (): string[] =>
+      (JSON.parse(lan.exec('spare', 'ip', ['-j', 'neigh', 'show', 'proxy', 'dev', 'lan0']) || '[]') as { dst: string }[]).map((p) => p.dst);
+    const d = await startFtcp(lan.netns('spare'), ['run', '--name', nameDaemonClaim, '--vip', vipD, '--port', PORT, '--lan-if', 'lan0', '--no-log', '--', 'python3', ECHO, PORT]);
+    daemons.push(d);
+    expect(proxies()).toContain(vipD);
+    const r = echo(100_000, vipD);
+    expect(r.error).toBeUndefined();
+    expect(r.recvSha).toBe(r.sentSha);
+    expect(whoHasVip(vipD)).toEqual([lan.mac('spare')]);
+    expect(await stopFtcp(d)).toBe(0);
+    expect(proxies()).not.toContain(vipD);
+    expect(lan.exec('spare', 'sysctl', ['-n', 'net.ipv4.conf.lan0.forwarding']).trim()).toBe('0');
+    expect(whoHasVip(vipD)).toEqual([]);
   });
 });
