@@ -161,7 +161,8 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
         target = logServer.target;
       }
       logTarget = target;
-      logClient = new LogClient({ target, service: cfg.name });
+      // On a replicated log the store holds the primary's epoch: older writers are fenced.
+      logClient = new LogClient({ target, service: cfg.name, ...(primary ? { epoch: primary.epoch } : {}) });
       logClient.on('failed', (err: Error) => log.error({ err }, 'log server refused appends'));
       watchLogLink(logClient, log);
     }
@@ -190,6 +191,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     // What an app using the shim (first wrapper) needs to find its log; harmless to others.
     const appEnv: NodeJS.ProcessEnv = { ...process.env, FTCP_SERVICE: cfg.name, FTCP_VIP: cfg.vip };
     if (logTarget !== undefined) appEnv.FTCP_LOG_TARGET = logTarget;
+    if (primary) appEnv.FTCP_LOG_EPOCH = String(primary.epoch);
     sup = new Supervisor({ netns: topo.netns, command: cfg.command, restart: cfg.restart, log, env: appEnv });
     const supervisor = sup;
     if (logClient) {

@@ -159,7 +159,16 @@ export function parseRunConfig(raw: unknown): RunConfig {
   };
 }
 
-/** Names derived from the service name; kept short for IFNAMSIZ (15 characters). */
-export function instanceNames(name: string): { netns: string; outerTun: string; innerTun: string } {
-  return { netns: `ftcp-${name}`, outerTun: `ft-${name}`, innerTun: 'ftcp0' };
+/**
+ * Names derived from the service name; the TUNs' kept short for IFNAMSIZ (15 characters). The app's
+ * namespace name is machine-wide: where several ftcp "hosts" share one machine (the failover tests:
+ * a primary and a standby of the same service, each in its own network namespace and FTCP_RUN_DIR),
+ * FTCP_NODE (1-16 of a-z, 0-9) tells their namespaces apart.
+ */
+export function instanceNames(name: string, node = process.env.FTCP_NODE): { netns: string; outerTun: string; innerTun: string } {
+  if (node !== undefined && node !== '' && !/^[a-z0-9]{1,16}$/.test(node)) {
+    throw new ConfigError(`FTCP_NODE must be 1-16 characters of a-z and 0-9 (got ${JSON.stringify(node)})`);
+  }
+  const netns = node ? `ftcp-${node}-${name}` : `ftcp-${name}`;
+  return { netns, outerTun: `ft-${name}`, innerTun: 'ftcp0' };
 }

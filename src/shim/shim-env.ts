@@ -5,6 +5,8 @@ export interface ShimEnv {
   service: string;
   /** How long a replay waits for a restored connection or its bytes before giving up on it. */
   restoreTimeoutMs: number;
+  /** The log's epoch (a primary's lease epoch on a replicated log; 0 otherwise): older writers are fenced. */
+  epoch: number;
 }
 
 export class ShimEnvError extends Error {}
@@ -21,5 +23,10 @@ export function readShimEnv(env: NodeJS.ProcessEnv = process.env): ShimEnv | und
   if (!Number.isFinite(restoreTimeoutMs) || restoreTimeoutMs <= 0) {
     throw new ShimEnvError(`ftcp/shim: FTCP_SHIM_RESTORE_TIMEOUT_MS must be a positive number of milliseconds, got "${t}"`);
   }
-  return { logTarget: target.startsWith('unix:') || target.includes(':') ? target : `unix:${target}`, service, restoreTimeoutMs };
+  const e = env.FTCP_LOG_EPOCH;
+  const epoch = e === undefined || e === '' ? 0 : Number(e);
+  if (!Number.isSafeInteger(epoch) || epoch < 0) {
+    throw new ShimEnvError(`ftcp/shim: FTCP_LOG_EPOCH must be a non-negative integer (ftcp run sets it), got "${e}"`);
+  }
+  return { logTarget: target.startsWith('unix:') || target.includes(':') ? target : `unix:${target}`, service, restoreTimeoutMs, epoch };
 }

@@ -71,11 +71,18 @@ export interface FtcpRunHandle {
 const nsenterArgs = (host: TestNetns): string[] => [`--net=/var/run/netns/${host.name}`, process.execPath, FTCP];
 
 /** Starts `ftcp ARGS` inside HOST (the test's host namespace) and waits for the ready line. */
-export async function startFtcp(host: TestNetns, args: string[], readyTimeoutMs = 20_000, logLevel = 'info'): Promise<FtcpRunHandle> {
+export async function startFtcp(
+  host: TestNetns,
+  args: string[],
+  readyTimeoutMs = 20_000,
+  logLevel = 'info',
+  more: { env?: NodeJS.ProcessEnv; ready?: RegExp } = {},
+): Promise<FtcpRunHandle> {
   const child = spawn('nsenter', [...nsenterArgs(host), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, FTCP_LOG_LEVEL: process.env.FTCP_LOG_LEVEL ?? logLevel },
+    env: { ...process.env, FTCP_LOG_LEVEL: process.env.FTCP_LOG_LEVEL ?? logLevel, ...more.env },
   });
+  const readyRe = more.ready ?? /ready vip=/;
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -85,7 +92,7 @@ export async function startFtcp(host: TestNetns, args: string[], readyTimeoutMs 
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`ftcp not ready after ${readyTimeoutMs} ms; stderr: ${err}`)), readyTimeoutMs);
     const check = (): void => {
-      if (/ready vip=/.test(out)) {
+      if (readyRe.test(out)) {
         clearTimeout(timer);
         resolve();
       }

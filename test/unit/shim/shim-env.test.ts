@@ -8,11 +8,14 @@ describe('readShimEnv', () => {
     expect(readShimEnv({ FTCP_SERVICE: 'kv' })).toBeUndefined();
   });
   it('reads what ftcp run sets', () => {
-    expect(readShimEnv({ FTCP_LOG_TARGET: 'unix:/x/logd.sock', FTCP_SERVICE: 'kv' })).toEqual({ logTarget: 'unix:/x/logd.sock', service: 'kv', restoreTimeoutMs: 10_000 });
+    expect(readShimEnv({ FTCP_LOG_TARGET: 'unix:/x/logd.sock', FTCP_SERVICE: 'kv' })).toEqual({ logTarget: 'unix:/x/logd.sock', service: 'kv', restoreTimeoutMs: 10_000, epoch: 0 });
+    // On a replicated log: the primary's epoch (the store fences older writers).
+    expect(readShimEnv({ FTCP_LOG_TARGET: 'unix:/x/logd.sock', FTCP_SERVICE: 'kv', FTCP_LOG_EPOCH: '42' })?.epoch).toBe(42);
   });
   it('says what to fix when half set or malformed', () => {
     expect(() => readShimEnv({ FTCP_LOG_TARGET: 'unix:/x' })).toThrow(/FTCP_SERVICE is not/);
     expect(() => readShimEnv({ FTCP_LOG_TARGET: 'unix:/x', FTCP_SERVICE: 'kv', FTCP_SHIM_RESTORE_TIMEOUT_MS: 'soon' })).toThrow(/positive number/);
+    expect(() => readShimEnv({ FTCP_LOG_TARGET: 'unix:/x', FTCP_SERVICE: 'kv', FTCP_LOG_EPOCH: '-1' })).toThrow(/FTCP_LOG_EPOCH must be a non-negative integer/);
   });
 });
 
