@@ -3,7 +3,7 @@
 import type { Logger } from '../util/logger.js';
 import { checkServiceName } from '../log/jetstream/subjects.js';
 
-export type LeaseErrorCode = 'INVALID_ARGUMENT' | 'FAILED_PRECONDITION' | 'MALFORMED_VALUE' | 'CLOSED';
+export type LeaseErrorCode = 'INVALID_ARGUMENT' | 'FAILED_PRECONDITION' | 'UNAVAILABLE' | 'MALFORMED_VALUE' | 'CLOSED';
 
 export class LeaseError extends Error {
   constructor(

@@ -262,6 +262,9 @@ export class Lease extends EventEmitter {
       // default minutes, so renewals move to another node.
       pingInterval: Math.min(2000, Math.max(500, Math.floor(o.ttlMs / 3))),
       maxPingOut: 2,
+    }).catch((err: unknown) => {
+      throw new LeaseError('UNAVAILABLE',
+        `lease: cannot reach NATS at ${o.servers.join(', ')} (${asError(err).message}): start the NATS servers or fix the server list`);
     });
     try {
       const kv = await openBucket(nc, o);

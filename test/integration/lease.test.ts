@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 import { Lease, leaseBucketName, type LeaseLoss } from '../../src/failover/lease.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { NATS_SERVER, NatsCluster } from '../helpers/nats-cluster.js';
@@ -242,6 +243,36 @@ describe.skipIf(NATS_SERVER === undefined)('lease on a 3-node JetStream cluster'
     expect(lost).toEqual([]);
     console.log(`release → polling standby acquired after ${Math.round(at - releasedAt)} ms (poll ${POLL_MS} ms)`);
     await c.release();
+  });
+
+  it('fails at open with a typed error: NATS unreachable, or a bucket with another ttl', async () => {
+    const service = newService();
+    await openLease(service, 'a');
+    const refused = Lease.open({ servers: ['127.0.0.1:1'], service, holder: { id: 'x', host: 'h' }, log: silentLogger() });
+    await expect(refused).rejects.toMatchObject({ name: 'LeaseError', code: 'UNAVAILABLE' });
+    const other = Lease.open({ servers: cluster!.urls, service, ttlMs: 2 * TTL_MS, holder: { id: 'x', host: 'h' }, log: silentLogger() });
+    await expect(other).rejects.toMatchObject({ name: 'LeaseError', code: 'FAILED_PRECONDITION' });
+    await expect(other).rejects.toThrow(/ttl 1000 ms.*2000 ms/);
+  });
+
+  it('a value ftcp did not write: the holder loses (to nobody known), peek() gives a typed error', async () => {
+    const service = newService();
+    const a = await openLease(service, 'a');
+    const b = await openLease(service, 'b');
+    const losses: LeaseLoss[] = [];
+    a.on('lost', (x) => losses.push(x));
+    await a.tryAcquire();
+    const conn = await connect({ servers: cluster!.urls });
+    try {
+      const kv = await new Kvm(conn).open(leaseBucketName(service));
+      await kv.put('primary', new TextEncoder().encode('{"not":"ours"}')); // an operator's hand edit
+    } finally {
+      await conn.close();
+    }
+    for (let i = 0; i < 100 && losses.length === 0; i++) await sleep(50);
+    expect(losses).toEqual([{ holder: undefined, host: undefined, epoch: undefined }]);
+    expect(a.valid()).toBe(false);
+    await expect(b.peek()).rejects.toMatchObject({ name: 'LeaseError', code: 'MALFORMED_VALUE' });
   });
 
   it('the lease survives the loss of one NATS node (a follower at ttl 1 s; the bucket leader when ttl > the election)', async () => {
