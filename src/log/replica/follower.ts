@@ -4,7 +4,7 @@
 // so the store reads exactly as the primary's. promote() turns the same store into the writable
 // primary of a new epoch, fencing the old primary through the stream's sequence chain.
 import { EventEmitter } from 'node:events';
-import { DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import { DeliverPolicy, type Consumer, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { Logger } from '../../util/logger.js';
 import { LogError } from '../errors.js';
 import { CheckpointFile } from '../gen/ftcp/v1/log.js';
@@ -34,6 +34,8 @@ interface CatchUpWaiter {
 }
 
 const API_BUDGET_MS = 30_000;
+/** Chained epoch-marker attempts lost to another writer before the marker is forced in. */
+const FORCE_AFTER = 5;
 
 export class LogFollower extends EventEmitter {
   /** Stream sequence of the last message applied to the store. */
@@ -45,11 +47,13 @@ export class LogFollower extends EventEmitter {
   private idCounter = 0;
   private readonly parts = new PartAssembler();
   private msgs: ConsumerMessages | undefined;
+  private consumer: Consumer | undefined;
   private waiters: CatchUpWaiter[] = [];
-  private pauseGate: { promise: Promise<void>; open: () => void } | undefined;
   private applying: Promise<void> = Promise.resolve();
   private stopped = false;
   private promoted = false;
+  /** Stream sequence of our own epoch marker once stored: it and what follows are not applied. */
+  private stopAt = Number.POSITIVE_INFINITY;
   private failure: Error | undefined;
 
   private constructor(
@@ -111,48 +115,72 @@ export class LogFollower extends EventEmitter {
   }
 
   /**
-   * Takes over as the primary of `epoch`: catches up, appends the epoch marker chained on the last
-   * applied message (retrying after catching up again while the old primary still writes), stops
-   * following and makes the same store a writable replicated store. Appends to it must use an
-   * epoch >= `epoch` (the store refuses older ones).
+   * Takes over as the primary of `epoch`: catches up, appends the epoch marker chained on the
+   * stream's last message, applies everything before the marker, stops following and makes the
+   * same store a writable replicated store. While the old primary still writes, the marker's
+   * expected sequence is refreshed from the "wrong last sequence" answer and the marker retried
+   * (so a zombie writing flat out cannot starve the takeover); the old primary's next publish
+   * then fails and it is fenced. Appends to the store must use an epoch >= `epoch`.
    */
   async promote(epoch: number): Promise<Replica> {
     if (this.promoted) throw new Error('LogFollower: already promoted');
     if (!Number.isSafeInteger(epoch) || epoch < 0) throw new LogError('INVALID_ARGUMENT', `epoch must be a non-negative integer, got ${epoch}`);
+    await this.catchUp();
+    let expect = this.appliedSeq;
     let delay = 50;
-    for (;;) {
-      await this.catchUp();
-      await this.pause();
-      try {
-        if (epoch < this.maxEpoch) {
-          throw new LogError('FAILED_PRECONDITION', `replicated log ${this.link.stream}: epoch ${epoch} is older than the stream's epoch ${this.maxEpoch} (fenced)`);
+    let markerSeq: number | undefined;
+    let counter = 0;
+    let chainedLosses = 0;
+    while (markerSeq === undefined) {
+      if (this.failure) throw this.failure;
+      if (epoch < this.maxEpoch) {
+        throw new LogError('FAILED_PRECONDITION', `replicated log ${this.link.stream}: epoch ${epoch} is older than the stream's epoch ${this.maxEpoch} (fenced)`);
+      }
+      counter = (this.idEpoch === epoch ? this.idCounter : 0) + 1;
+      const id = msgId(epoch, counter);
+      // A chained marker keeps concurrent takeovers apart; but an old primary still writing flat
+      // out wins every race for the stream's tail, so after a few lost rounds the marker goes in
+      // unconditionally: it breaks the old primary's chain just the same (that is the fence).
+      const forced = chainedLosses >= FORCE_AFTER;
+      const r = await this.link.publish('e', encodeEpochMarker(this.service, epoch), id, forced ? undefined : expect);
+      if (r.ok) {
+        if (forced) this.log.warn({ stream: this.link.stream, epoch, markerSeq: r.seq }, 'replicated log: the old primary kept writing; epoch marker appended without the chain check');
+        if (r.duplicate && !forced && r.seq !== expect + 1) throw new LogError('FAILED_PRECONDITION', `replicated log ${this.link.stream}: marker id ${id} names message ${r.seq} already (epoch ${epoch} reused?)`);
+        markerSeq = r.seq;
+        break;
+      }
+      if (r.kind === 'fatal') throw new LogError('FAILED_PRECONDITION', `replicated log ${this.link.stream}: ${r.error}`);
+      if (r.kind === 'wrong-last-seq') {
+        const own = await this.link.msgIdAt(expect + 1).catch(() => undefined);
+        if (own === id) {
+          markerSeq = expect + 1;
+          break;
         }
-        const counter = (this.idEpoch === epoch ? this.idCounter : 0) + 1;
-        const id = msgId(epoch, counter);
-        const after = this.appliedSeq;
-        const r = await this.link.publish('e', encodeEpochMarker(this.service, epoch), id, after);
-        let markerSeq: number | undefined;
-        if (r.ok && (!r.duplicate || r.seq === after + 1)) markerSeq = r.seq;
-        else if (r.ok) throw new LogError('FAILED_PRECONDITION', `replicated log ${this.link.stream}: marker id ${id} names message ${r.seq} already`);
-        else if (r.kind === 'fatal') throw new LogError('FAILED_PRECONDITION', `replicated log ${this.link.stream}: ${r.error}`);
-        else if (r.kind === 'wrong-last-seq' && (await this.link.msgIdAt(after + 1).catch(() => undefined)) === id) markerSeq = after + 1;
-        if (markerSeq !== undefined) {
-          this.finishPromotion(epoch, counter, markerSeq);
-          return this.backend;
-        }
-        this.log.info({ stream: this.link.stream, epoch, after, reason: r.ok ? 'duplicate' : r.error }, 'replicated log: epoch marker not stored yet; catching up and retrying');
-      } finally {
-        this.resume();
+        const actual = /wrong last sequence: (\d+)/i.exec(r.error);
+        expect = actual ? Number(actual[1]) : (await retryTransient(() => this.link.info(), API_BUDGET_MS)).state.last_seq;
+        chainedLosses++;
+        continue; // at once, on the tail the answer named
+      } else {
+        this.log.info({ stream: this.link.stream, epoch, err: r.error }, 'replicated log: epoch marker publish failed; retrying');
       }
       await new Promise((res) => setTimeout(res, delay));
       delay = Math.min(delay * 2, 1000);
     }
+    // Everything before the marker is the old primary's and belongs in this store; nothing after it.
+    this.stopAt = markerSeq;
+    if (this.appliedSeq < markerSeq - 1) await new Promise<void>((resolve, reject) => this.waiters.push({ target: markerSeq - 1, resolve, reject }));
+    if (epoch < this.maxEpoch) {
+      throw new LogError('FAILED_PRECONDITION', `replicated log ${this.link.stream}: a marker of epoch ${this.maxEpoch} came before ours (epoch ${epoch}); two takeovers at once — the lease must prevent that`);
+    }
+    this.finishPromotion(epoch, counter, markerSeq);
+    return this.backend;
   }
 
   private finishPromotion(epoch: number, counter: number, markerSeq: number): void {
     this.promoted = true;
     this.stopped = true;
     this.msgs?.stop();
+    this.consumer?.delete().catch(() => undefined); // else it lingers until its inactivity timeout
     this.store.raiseEpoch(this.service, epoch);
     this.appliedSeq = markerSeq;
     this.backend.becomePrimary(epoch, counter, markerSeq);
@@ -187,6 +215,7 @@ export class LogFollower extends EventEmitter {
     // only waits for it (its info requests time out), so missed heartbeats make us re-create it.
     const msgs = await consumer.consume({ expires: 5000, idle_heartbeat: 1000 });
     this.msgs = msgs;
+    this.consumer = consumer;
     void this.watch(msgs);
     void this.loop(msgs);
   }
@@ -208,7 +237,7 @@ export class LogFollower extends EventEmitter {
   private async loop(msgs: ConsumerMessages): Promise<void> {
     try {
       for await (const m of msgs) {
-        while (this.pauseGate) await this.pauseGate.promise;
+        if (m.seq >= this.stopAt) return; // our own marker: promotion takes it from here
         if (this.stopped) break;
         if (m.seq <= this.appliedSeq) continue; // a re-created consumer may deliver again
         this.applying = this.apply(m);
@@ -288,18 +317,5 @@ export class LogFollower extends EventEmitter {
     this.log.error({ stream: this.link.stream, err: err.message, appliedSeq: this.appliedSeq }, 'replicated log: follower stopped');
     for (const w of this.waiters.splice(0)) w.reject(err);
     this.emit('failed', err);
-  }
-
-  private async pause(): Promise<void> {
-    let open!: () => void;
-    const promise = new Promise<void>((r) => (open = r));
-    this.pauseGate = { promise, open };
-    await this.applying.catch(() => undefined);
-  }
-
-  private resume(): void {
-    const g = this.pauseGate;
-    this.pauseGate = undefined;
-    g?.open();
   }
 }

@@ -84,11 +84,14 @@ export class StreamLink {
   /**
    * One chained publish: stored only if the stream's last sequence is `expectLast` (or if its
    * msg id was already stored: JetStream answers duplicate with the original sequence).
+   * `expectLast` undefined: stored wherever the stream is (a forced epoch marker).
    */
-  async publish(kind: SubjectKind, data: Uint8Array, id: string, expectLast: number, part?: string, timeoutMs = 2000): Promise<PublishOutcome> {
+  async publish(kind: SubjectKind, data: Uint8Array, id: string, expectLast: number | undefined, part?: string): Promise<PublishOutcome> {
     const h = natsHeaders();
     // Set by hand: the client leaves out an expected sequence of 0 (an empty stream).
-    h.set('Nats-Expected-Last-Sequence', String(expectLast));
+    if (expectLast !== undefined) h.set('Nats-Expected-Last-Sequence', String(expectLast));
+    // Big messages take longer to replicate: allow 1 s more per MiB before resending.
+    const timeoutMs = 2000 + Math.ceil(data.length / (1024 * 1024)) * 1000;
     if (part !== undefined) h.set(PART_HEADER, part);
     try {
       const ack = await this.js.publish(this.subject(kind), data, { msgID: id, expect: { streamName: this.stream }, headers: h, timeout: timeoutMs });
