@@ -229,6 +229,7 @@ export class Lease extends EventEmitter {
   private readonly deadline: LeaseDeadline;
   private currentEpoch = 0;
   private lastRevision = 0;
+  private continued: number | undefined;
   private isHeld = false;
   private closed = false;
   private renewTimer: NodeJS.Timeout | undefined;
@@ -280,6 +281,16 @@ export class Lease extends EventEmitter {
     return this.currentEpoch;
   }
 
+  /**
+   * The epoch this holding directly continues, when this process took the lease again after
+   * losing it to nobody (an expiry nobody used) and nothing was written to the bucket in between
+   * (the create's revision is our last revision + 1): nobody else held an epoch meanwhile, so the
+   * daemon's state is still current. Undefined otherwise (first take, or someone may have held it).
+   */
+  get continuesEpoch(): number | undefined {
+    return this.continued;
+  }
+
   get held(): boolean {
     return this.isHeld;
   }
@@ -307,6 +318,8 @@ export class Lease extends EventEmitter {
       throw err;
     }
     if (this.closed) return undefined; // closed meanwhile: the key expires on its own
+    // lastRevision is still the previous holding's (0 if none): revisions are stream sequences.
+    this.continued = this.lastRevision > 0 && rev === this.lastRevision + 1 ? this.currentEpoch : undefined;
     this.currentEpoch = rev;
     this.lastRevision = rev;
     this.isHeld = true;
@@ -314,7 +327,7 @@ export class Lease extends EventEmitter {
     this.deadline.confirmed(sentAt);
     this.armDeadline();
     this.scheduleRenewal(Math.max(0, sentAt + this.o.renewEveryMs - this.deadline.now()));
-    this.o.log.info({ epoch: rev, bucket: this.o.bucket }, `took the lease at epoch ${rev}`);
+    this.o.log.info({ epoch: rev, bucket: this.o.bucket, continuesEpoch: this.continued }, `took the lease at epoch ${rev}`);
     this.emit('acquired', rev);
     return rev;
   }

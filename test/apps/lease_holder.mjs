@@ -6,7 +6,9 @@
 // (the machine's clock, comparable across processes):
 //   {"ev":"ready"} {"ev":"acquired","epoch":N} {"ev":"suspended","deadline":T} {"ev":"resumed"}
 //   {"ev":"lost","loss":{...}} {"ev":"released"} {"ev":"error","err":"..."}
-// A line "release" on stdin releases the lease; "exit" closes and exits.
+//   {"ev":"take","epoch":N,"continues":E} (after a "take" command; epoch absent = held by someone)
+// Lines on stdin: "release" releases the lease; "take" tries once to take it (tryAcquire);
+// "exit" closes and exits.
 import { createInterface } from 'node:readline';
 import { hostname } from 'node:os';
 
@@ -34,6 +36,12 @@ out('ready');
 
 createInterface({ input: process.stdin }).on('line', (line) => {
   if (line === 'release') void lease.release().then(() => out('released'));
+  if (line === 'take') {
+    void lease.tryAcquire().then(
+      (epoch) => out('take', { epoch, continues: lease.continuesEpoch }),
+      (err) => out('error', { err: err.message }),
+    );
+  }
   if (line === 'exit') void lease.close().then(() => process.exit(0));
 });
 

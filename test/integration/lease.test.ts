@@ -63,6 +63,7 @@ interface HolderEvent {
   ev: string;
   t: number;
   epoch?: number;
+  continues?: number;
   deadline?: number;
   validNow?: boolean;
   loss?: LeaseLoss;
@@ -72,8 +73,8 @@ interface HolderEvent {
 interface Holder {
   proc: ChildProcess;
   events: HolderEvent[];
-  /** Resolves with the first event named `ev` (bounded). */
-  waitFor(ev: string, timeoutMs?: number): Promise<HolderEvent>;
+  /** Resolves with the nth (default first) event named `ev` (bounded). */
+  waitFor(ev: string, timeoutMs?: number, nth?: number): Promise<HolderEvent>;
 }
 
 function spawnHolder(service: string, id: string): Holder {
@@ -90,10 +91,10 @@ function spawnHolder(service: string, id: string): Holder {
     }
     for (const w of waiters.splice(0)) w();
   });
-  const waitFor = async (ev: string, timeoutMs = 20_000): Promise<HolderEvent> => {
+  const waitFor = async (ev: string, timeoutMs = 20_000, nth = 1): Promise<HolderEvent> => {
     const give = Date.now() + timeoutMs;
     for (;;) {
-      const hit = events.find((e) => e.ev === ev);
+      const hit = events.filter((e) => e.ev === ev)[nth - 1];
       if (hit) return hit;
       if (proc.exitCode !== null) throw new Error(`holder exited (${proc.exitCode}) before '${ev}': ${JSON.stringify(events)}`);
       if (Date.now() > give) throw new Error(`holder: no '${ev}' within ${timeoutMs} ms: ${JSON.stringify(events)}`);
@@ -214,6 +215,35 @@ describe.skipIf(NATS_SERVER === undefined)('lease on a 3-node JetStream cluster'
     holder.proc.kill('SIGKILL');
     await killed(holder.proc);
     await standby.release();
+  });
+
+  it('a holder that lost to nobody takes the lease again and learns whether anyone held it meanwhile', async () => {
+    const service = newService();
+    const holder = spawnHolder(service, 'comeback');
+    const { epoch: first } = await holder.waitFor('acquired');
+    // Paused past the ttl, nobody polling: the key expires unused.
+    holder.proc.kill('SIGSTOP');
+    await sleep(2.5 * TTL_MS);
+    holder.proc.kill('SIGCONT');
+    expect((await holder.waitFor('lost')).loss).toEqual({}); // holder, host, epoch undefined
+    holder.proc.stdin!.write('take\n');
+    const again = await holder.waitFor('take');
+    expect(again.epoch).toBeGreaterThan(first!);
+    expect(again.continues).toBe(first);
+
+    // Paused again; this time a standby takes the lease and releases it before the holder wakes.
+    holder.proc.kill('SIGSTOP');
+    const standby = await openLease(service, 'standby');
+    const { epoch: between } = await acquireWithin(standby, 20_000);
+    await standby.release();
+    holder.proc.kill('SIGCONT');
+    expect((await holder.waitFor('lost', 20_000, 2)).loss).toEqual({}); // the key was deleted: nobody holds it
+    holder.proc.stdin!.write('take\n');
+    const third = await holder.waitFor('take', 20_000, 2);
+    expect(third.epoch).toBeGreaterThan(between);
+    expect(third.continues).toBeUndefined(); // someone held epoch `between` in the meantime
+    holder.proc.kill('SIGKILL');
+    await killed(holder.proc);
   });
 
   it('release() lets a polling standby take the lease without waiting for the ttl', async () => {
