@@ -27,7 +27,7 @@ import { buildTopology, checkVipFree, type Topology } from './topology.js';
 import { watchLogLink } from './log-link-events.js';
 import { reportRestoreProgress } from './restore-progress.js';
 import { becomePrimary, closePrimary, guardPrimary, type PrimaryLog } from './primary-role.js';
-import { claimVip, lanIfFor, type VipClaim } from '../failover/vip.js';
+import { checkAnnounceTools, claimVip, lanIfFor, VipError, type VipClaim } from '../failover/vip.js';
 
 export interface DaemonOptions {
   log: Logger;
@@ -133,6 +133,18 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
   try {
     cleanStaleState(cfg, log);
     await checkVipFree(cfg);
+    // A host that may have to claim the VIP on a LAN must be able to announce it: fail at start.
+    const onLan = cfg.lanIf !== undefined || cfg.natsServers !== undefined;
+    if (onLan) await checkAnnounceTools().catch((err: Error) => Promise.reject(new ConfigError(err.message)));
+    // No link holding the VIP's subnet means "not on a LAN"; any other doubt (two links, the VIP
+    // already a local address) is an error to fix, not a reason to guess.
+    const lanIf = !onLan
+      ? undefined
+      : (cfg.lanIf ??
+        (await lanIfFor(cfg.vip).catch((err: unknown) => {
+          if (err instanceof VipError && err.code === 'no-lan-link') return undefined;
+          throw err instanceof VipError ? new ConfigError(`${err.message} (give --lan-if)`) : err;
+        })));
     if (cfg.log) {
       let target = cfg.logTarget;
       if (cfg.natsServers !== undefined) {
@@ -228,8 +240,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     relay.start();
     wrapper?.probeHeld();
     // On a LAN (host failover, or --lan-if): answer ARP for the VIP here and announce it.
-    if (cfg.lanIf !== undefined || primary) {
-      const lanIf = cfg.lanIf ?? (await lanIfFor(cfg.vip).catch(() => undefined));
+    if (onLan) {
       if (lanIf !== undefined) {
         vipClaim = await claimVip({ vip: cfg.vip, lanIf, outerTun: topo.outer.name, log: log.child({ component: 'vip' }) });
         log.info({ vip: cfg.vip, lanIf }, 'VIP claimed on the LAN (proxy ARP, gratuitous ARP sent)');

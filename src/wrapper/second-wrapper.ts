@@ -1115,7 +1115,8 @@ export class SecondWrapper implements PacketPath {
           'replay still running',
         );
       }
-      if (conn.state === 'REPLAYING' && conn.replayNext > conn.stackAckOff && now - conn.replayProgressAt > REPLAY_RTO_MS) {
+      // (Only once the new stack exists: before its SYN-ACK, stackAckOff still says nothing.)
+      if (conn.state === 'REPLAYING' && conn.issK !== 0 && conn.replayNext > conn.stackAckOff && now - conn.replayProgressAt > REPLAY_RTO_MS) {
         conn.replayNext = conn.stackAckOff;
         conn.replayProgressAt = now;
         this.pumpReplay(conn);
@@ -1256,6 +1257,7 @@ export class SecondWrapper implements PacketPath {
     conn.delta = seqAdd(seqAdd(conn.iss0, -conn.issK), conn.serverBase);
     conn.ackedToStackOff = conn.serverBase;
     conn.stackAckOff = conn.clientBase;
+    conn.replayProgressAt = this.now();
     conn.stackWindowBytes = tcp.window;
     if (conn.opts.tsOk && tcp.tsOff >= 0) {
       // TSvals continue above the last one the client saw (its PAWS check).

@@ -2,7 +2,7 @@
 // over) rebuilds them from their records, probes each client, learns from its answer how much of
 // the server stream it has and the last TSval it saw, and restores the connection once the app
 // listens — the new wrapper never saw a packet of the connection before.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { Record as LogRecord } from '../../../src/log/gen/ftcp/v1/log.js';
 import { seqAdd } from '../../../src/wire/seq.js';
 import { TCP_ACK, TCP_PSH, TCP_RST, TCP_SYN } from '../../../src/wire/tcp.js';
@@ -144,5 +144,32 @@ describe('SecondWrapper.adopt', () => {
     expect(b.w.counters.adopted).toBe(0);
     expect(b.w.appDown).toBe(false);
     b.w.close();
+  });
+
+  it('a SYN-ACK slower than the replay timeout still gets the replay from the stream start', async () => {
+    vi.useFakeTimers();
+    try {
+      let t = 0;
+      const a = harness();
+      carry(a);
+      a.w.close();
+      const b = harness({ now: () => t, holdIntervalMs: 100 });
+      b.log.records = a.log.records.map((r) => structuredClone(r));
+      b.log.makeDurable();
+      b.w.adopt(await collectAdoptable(b.log.records));
+      b.feed('inbound', { flags: TCP_ACK, seq: seqAdd(IRS, 301), ack: seqAdd(ISS0, 5001), timestamps: { tsval: 90, tsecr: TS0 + 500 } });
+      b.w.appListening();
+      t += 450; // the new stack is slow to answer the forged SYN (past REPLAY_RTO_MS)
+      vi.advanceTimersByTime(100);
+      b.injected('inbound');
+      b.feed('outbound', { flags: TCP_SYN | TCP_ACK, seq: ISSK, ack: seqAdd(IRS, 1), mss: 1460, timestamps: { tsval: 7, tsecr: 90 } });
+      await vi.advanceTimersByTimeAsync(0);
+      const replay = b.injected('inbound').filter((p) => p.payloadLen > 0);
+      expect(replay.map((p) => [p.seq, p.payloadLen])).toEqual([[seqAdd(IRS, 1), 300]]);
+      expect(b.w.counters.adoptedDropped).toBe(0);
+      b.w.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
