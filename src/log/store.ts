@@ -242,6 +242,8 @@ export class LogStore {
   private readonly recordListeners = new Map<Kind, Set<DurableRecordListener>>();
   private readonly checkpointListeners = new Set<(service: string) => void>();
   private checkpointPublisher: CheckpointPublisher | undefined;
+  /** Highest lsn of an ingested frame: frames at or below it are already held. */
+  private ingestedLsn = 0;
   /** Ingests of a follower, one at a time. */
   private ingestChain: Promise<unknown> = Promise.resolve();
 
@@ -756,8 +758,8 @@ export class LogStore {
 
   /**
    * Stores frames exactly as another store wrote them (whole frames, CRCs intact) and indexes
-   * them under their original lsn, epoch, stream id and seq. Frames at or below the last lsn are
-   * skipped (already held). Not for a store taking appends at the same time. Returns how many
+   * them under their original lsn, epoch, stream id and seq. Frames at or below the last ingested
+   * lsn are skipped (already held). Not for a store taking appends at the same time. Returns how many
    * records were added.
    */
   ingestFrames(buf: Buffer): Promise<number> {
@@ -774,10 +776,10 @@ export class LogStore {
     if (validPrefix(buf, 0) !== buf.length) throw new LogError('DATA_LOSS', 'replicated record batch failed its CRC check');
     const items: { off: number; len: number; stored: DecodedStored; meta: RecordMeta | undefined }[] = [];
     let start = -1;
-    let prevLsn = this.lastLsn;
+    let prevLsn = this.ingestedLsn;
     for (const [off, payload] of framesOf(buf, 0, buf.length)) {
       const stored = decodeStored(payload);
-      if (stored.lsn <= this.lastLsn) continue;
+      if (stored.lsn <= this.ingestedLsn) continue;
       if (stored.lsn <= prevLsn) throw new LogError('DATA_LOSS', `replicated record batch: lsn ${stored.lsn} after ${prevLsn}`);
       prevLsn = stored.lsn;
       if (start < 0) start = off;
@@ -802,7 +804,9 @@ export class LogStore {
         if (stored.seq > st.applied) st.applied = st.durable = stored.seq;
         n++;
       }
-      this.lastLsn = stored.lsn;
+      this.ingestedLsn = stored.lsn;
+      // A checkpoint taken first (a late start) may already stand above these frames' lsns.
+      if (stored.lsn > this.lastLsn) this.lastLsn = stored.lsn;
     }
     this.nextLsn = this.lastLsn + 1;
     this.commits++;
