@@ -347,6 +347,7 @@ export class Lease extends EventEmitter {
         failing = false;
       } catch (err) {
         if (err instanceof LeaseError) throw err;
+        if (stop.aborted) continue; // close() cut the request short
         if (!failing || start - lastLog > 10_000) {
           this.o.log.warn({ err: asError(err).message }, 'lease poll failed; retrying');
           lastLog = start;
