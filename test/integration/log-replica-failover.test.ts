@@ -41,7 +41,10 @@ async function streamLeader(): Promise<string> {
   const nc = await connect({ servers: cluster!.urls });
   try {
     for (let i = 0; i < 100; i++) {
-      const info = await (await jetstreamManager(nc)).streams.info(`FTCP_${SERVICE}`).catch(() => undefined);
+      // Either call may time out while the cluster elects (bounded loop).
+      const info = await jetstreamManager(nc)
+        .then((jsm) => jsm.streams.info(`FTCP_${SERVICE}`))
+        .catch(() => undefined);
       if (info?.cluster?.leader) return info.cluster.leader;
       await new Promise((r) => setTimeout(r, 100));
     }
