@@ -146,3 +146,17 @@ describe.skipIf(NATS_SERVER === undefined)('replicated log under NATS failures',
     }
   });
 });
+
+describe.skipIf(NATS_SERVER === undefined)('replicated log: bad targets fail at start with what to fix', () => {
+  it('no server listening, and more replicas than JetStream nodes', async () => {
+    await expect(openReplicatedStore({ servers: ['127.0.0.1:1'], service: 'x', epoch: 1, log })).rejects.toMatchObject({
+      code: 'UNAVAILABLE',
+      message: expect.stringMatching(/cannot connect to NATS at 127\.0\.0\.1:1/),
+    });
+    await expect(openReplicatedStore({ servers: cluster!.urls, service: `bad${process.pid}`, epoch: 1, replicas: 5, log })).rejects.toMatchObject({
+      code: 'FAILED_PRECONDITION',
+      message: expect.stringMatching(/with 5 replicas: .*replicas must not exceed/),
+    });
+    await expect(openReplicatedStore({ servers: cluster!.urls, service: 'a.b', epoch: 1, log })).rejects.toThrow(/A-Z a-z 0-9/);
+  });
+});

@@ -153,7 +153,7 @@ async function ensureStream(jsm: JetStreamManager, service: string, replicas: nu
   log.info({ stream: name, replicas }, 'replicated log: creating the stream');
   return retryTransient(
     () =>
-      jsm.streams.add({
+      addStream(jsm, name, replicas, {
         name,
         subjects: [subjects],
         num_replicas: replicas,
@@ -165,6 +165,21 @@ async function ensureStream(jsm: JetStreamManager, service: string, replicas: nu
       }),
     30_000,
   );
+}
+
+/** Creates the stream; a refusal by the server (not a timeout) is a configuration error. */
+async function addStream(jsm: JetStreamManager, name: string, replicas: number, cfg: Parameters<JetStreamManager['streams']['add']>[0]): Promise<StreamInfo> {
+  try {
+    return await jsm.streams.add(cfg);
+  } catch (err) {
+    if (err instanceof JetStreamApiError) {
+      throw new LogError(
+        'FAILED_PRECONDITION',
+        `cannot create JetStream stream ${name} with ${replicas} replicas: ${err.message} (replicas must not exceed the cluster's JetStream nodes; 1 for a single server)`,
+      );
+    }
+    throw err;
+  }
 }
 
 /** Sorts a failed publish or API call into what to do about it. */
