@@ -115,6 +115,8 @@ describe.skipIf(NATS_SERVER === undefined)('replicated log: follower and promoti
     const f = await follower(service);
     await f.catchUp();
     expect(f.lag()).toBe(0);
+    // A following store mirrors the stream only.
+    await expect(f.store.checkpoint(service, 1, Buffer.from('no'), [])).rejects.toThrow(/takes no checkpoints until promoted/);
     expect(await dump(f.store, service)).toEqual(await dump(p.store, service));
     expect(f.store.stats(service).lastLsn).toBe(p.store.stats(service).lastLsn);
 

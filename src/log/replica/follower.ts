@@ -89,6 +89,10 @@ export class LogFollower extends EventEmitter {
       await link.close();
       throw err;
     }
+    // Until promoted the store only mirrors the stream: its own checkpoints are refused too.
+    store.setCheckpointPublisher(() =>
+      Promise.reject(new LogError('FAILED_PRECONDITION', `replicated log ${link.stream}: this store follows the primary and takes no checkpoints until promoted`)),
+    );
     const f = new LogFollower(link, backend!, store, opts.service, opts.log);
     try {
       await f.follow(1);
