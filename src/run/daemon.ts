@@ -238,7 +238,6 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
       onError: (err, direction) => log.error({ err, direction }, 'relay error'),
     });
     relay.start();
-    wrapper?.probeHeld();
     // On a LAN (host failover, or --lan-if): answer ARP for the VIP here and announce it.
     if (onLan) {
       if (lanIf !== undefined) {
@@ -246,6 +245,10 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
         log.info({ vip: cfg.vip, lanIf }, 'VIP claimed on the LAN (proxy ARP, gratuitous ARP sent)');
       } else log.info({ vip: cfg.vip }, 'no LAN link holds the VIP\'s subnet: the VIP is reachable from this host only (give --lan-if to claim it on a LAN)');
     }
+    // Adopted connections learn where their clients stand from the answer to this probe. Only now:
+    // before the gratuitous ARP the answer would go to the old host, and the client's stack
+    // answers such probes at most every 500 ms (tcp_invalid_ratelimit).
+    wrapper?.probeHeld();
     if (wrapper) watchCrashes(sup, wrapper, cfg.ports, abort.signal, log);
     metrics?.trackRecoveries(sup);
     const stopped = new Promise<void>((resolve) => {

@@ -126,6 +126,8 @@ const REPLAY_RTO_MS = 300;
 const CKPT_CLOCK_SLACK_MS = 1000;
 /** A handshake the client never completed (spoofed or abandoned SYN) is forgotten after this. */
 const SYN_RCVD_TIMEOUT_MS = 75_000;
+/** The payload of a learning probe (see sendHoldAck). */
+const PROBE_BYTE = Buffer.alloc(1);
 /** An adopted connection whose client never answers a probe (it is gone) is dropped after this. */
 const ADOPT_LEARN_TIMEOUT_MS = 120_000;
 
@@ -1073,16 +1075,19 @@ export class SecondWrapper implements PacketPath {
     const ackOff = conn.durableAckOff;
     if (ackOff > conn.lastAckOff) conn.lastAckOff = ackOff;
     this.counters.holdAcks++;
-    // Learning: one below anything the client can expect, so it answers with an ACK telling where
-    // it stands (as to a keep-alive probe), whatever the server stream's length.
-    const seqOff = conn.learning ? conn.sndNxtOff - 1 : conn.sndNxtOff;
+    // Learning: a keep-alive style probe — one garbage byte below anything the client can expect,
+    // so it answers with an ACK telling where it stands, whatever the server stream's length. The
+    // byte matters: Linux drops an old pure ACK that fails PAWS silently, and rate-limits answers
+    // to out-of-window pure ACKs (500 ms); a segment with data is answered every time.
+    const learning = conn.learning;
     this.emit(
       'outbound',
       this.forge.toClient(conn, {
-        seq: conn.serverSeq(seqOff),
+        seq: conn.serverSeq(learning ? conn.sndNxtOff - 1 : conn.sndNxtOff),
         ack: conn.clientSeq(ackOff),
         flags: FLAGS.ACK,
         window: 0,
+        ...(learning ? { payload: PROBE_BYTE } : {}),
         ...(conn.opts.tsOk ? { tsval, tsecr: conn.clientTsval } : {}),
       }),
       'forged-hold-ack',

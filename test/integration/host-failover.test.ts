@@ -7,6 +7,7 @@
 // duplicated or wrong byte. Cases: an unmodified echo server (no shim) with a 16 MB stream, a
 // key-value server on the shim, 1000 connections open through the failover.
 // Needs `npm run build:ts` (the daemons run from dist/) and Debian's nats-server and arping.
+// FTCP_KEEP_LOGS=1 keeps both daemons' logs of every case (else only of a failed one).
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -89,6 +90,7 @@ function keepLogs(p: Pair, what: string): void {
 
 /** Informational (not a timed assertion): when the standby's daemon restored its last connection. */
 function reportRestore(p: Pair, what: string, killedAt: number): void {
+  if (process.env.FTCP_KEEP_LOGS !== undefined) keepLogs(p, what);
   const times = p.standby
     .stderr()
     .split('\n')
@@ -104,6 +106,8 @@ describe('host failover on a replicated log', () => {
   it('the primary host dies mid-stream: the standby takes over the connection, byte-exact, no RST', async (ctx) => {
     if (!lan || !nats) return ctx.skip();
     const p = await startPair(`he${tag}`, 0, ['python3', join(APPS, 'echo.py'), '9000']);
+    // FTCP_HF_PCAP=FILE: what the client's link sees, for a post-mortem of the takeover.
+    const pcap = process.env.FTCP_HF_PCAP !== undefined ? lan.spawn('client', 'tcpdump', ['-i', 'lan0', '-s', '128', '-U', '-w', process.env.FTCP_HF_PCAP]) : undefined;
     const bytes = 16 * 1024 * 1024;
     const client = spawnCollect(lan.netns('client'), 'python3', [join(APPS, 'echo_client.py'), p.vip, '9000', String(bytes), '60', String(2 * 1024 * 1024)], 90_000);
     await sleep(2500);
@@ -120,6 +124,7 @@ describe('host failover on a replicated log', () => {
     expect(log).toContain('adopted connection: the client answered');
     expect(log).toContain('connection restored');
     reportRestore(p, 'echo', killedAt);
+    pcap?.kill('SIGINT');
   }, 120_000);
 
   it('a key-value server on the shim: every answer exact through the primary host failing', async (ctx) => {

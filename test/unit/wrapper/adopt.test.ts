@@ -77,7 +77,7 @@ describe('SecondWrapper.adopt', () => {
     b.w.probeHeld();
     const probe = b.injected('outbound');
     expect(probe).toHaveLength(1);
-    expect(probe[0]).toMatchObject({ flags: TCP_ACK, ack: seqAdd(IRS, 301), window: 0, seq: seqAdd(ISS0, 0) });
+    expect(probe[0]).toMatchObject({ flags: TCP_ACK, ack: seqAdd(IRS, 301), window: 0, seq: seqAdd(ISS0, 0), payloadLen: 1 });
 
     // The client answers where it stands: it has the 5000 bytes, and saw TSval TS0 + 500 last.
     const ans = b.feed('inbound', { flags: TCP_ACK, seq: seqAdd(IRS, 301), ack: seqAdd(ISS0, 5001), timestamps: { tsval: 90, tsecr: TS0 + 500 } });
