@@ -27,6 +27,7 @@ import { buildTopology, checkVipFree, type Topology } from './topology.js';
 import { watchLogLink } from './log-link-events.js';
 import { reportRestoreProgress } from './restore-progress.js';
 import { becomePrimary, closePrimary, guardPrimary, type PrimaryLog } from './primary-role.js';
+import { watchStandbys } from './standby-watch.js';
 import { checkAnnounceTools, claimVip, lanIfFor, VipError, type VipClaim } from '../failover/vip.js';
 
 export interface DaemonOptions {
@@ -103,6 +104,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
   let unguard: (() => void) | undefined;
   let vipClaim: VipClaim | undefined;
   let fenced: string | undefined;
+  let stopStandbyWatch: (() => void) | undefined;
   // `ftcp capture NAME`: a decorator on the relay's path, idle until a capture is asked for.
   let capturePath: CapturePath | undefined;
   let captures: CaptureService | undefined;
@@ -249,6 +251,8 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     // before the gratuitous ARP the answer would go to the old host, and the client's stack
     // answers such probes at most every 500 ms (tcp_invalid_ratelimit).
     wrapper?.probeHeld();
+    // A primary says so when no standby follows its log (a host failure would then lose the service).
+    if (primary && cfg.natsServers) stopStandbyWatch = watchStandbys({ servers: cfg.natsServers, service: cfg.name, log: log.child({ component: 'standby-watch' }) });
     if (wrapper) watchCrashes(sup, wrapper, cfg.ports, abort.signal, log);
     metrics?.trackRecoveries(sup);
     const stopped = new Promise<void>((resolve) => {
@@ -276,6 +280,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     // A deliberate stop: the app's closes reach the clients as closes, not as a crash to hide.
     // Fenced: the app dies without a word reaching the clients (the new primary holds them).
     if (fenced === undefined) wrapper?.shutdown();
+    stopStandbyWatch?.();
     await sup?.stop();
     await vipClaim?.release().catch((err: unknown) => log.warn({ err }, 'releasing the VIP claim failed'));
     await captures?.stopAll('the daemon is stopping');
