@@ -17,7 +17,7 @@ import { collectAdoptable } from '../wrapper/adopt.js';
 import { FtcpMetrics } from '../metrics/metrics.js';
 import { isLoopback, startMetricsServer, type MetricsServer } from '../metrics/metrics-server.js';
 import { startControlServer, type ControlServer } from '../status/control-server.js';
-import { statusSnapshot, type StatusSource } from '../status/snapshot.js';
+import { statusSnapshot, type FailoverView, type StatusSource } from '../status/snapshot.js';
 import { isProcessAlive } from './app-liveness.js';
 import { acquireInstanceLock, releaseInstanceLock } from './instance-lock.js';
 import { listeningPorts } from './listen-probe.js';
@@ -35,10 +35,11 @@ export interface DaemonOptions {
   /** Where the ready line goes (stdout). */
   ready?: (line: string) => void;
   /**
-   * `ftcp standby` taking over: the log it followed, promoted at the lease's epoch (with
-   * `--log nats://` and no takeover, the daemon takes the lease and opens the log itself).
+   * `ftcp standby`: the daemon prepares the host (namespace, TUNs, control socket), shows `view`
+   * in status, then waits for `takeOver` — the log it followed, promoted at the lease's epoch —
+   * before it starts the app. Without it, `--log nats://` makes the daemon take the lease itself.
    */
-  takeover?: PrimaryLog;
+  standby?: { view: FailoverView; takeOver(signal: AbortSignal): Promise<PrimaryLog> };
 }
 
 /** Exit status of a primary fenced by a newer one (it must not be restarted blindly). */
@@ -100,7 +101,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
   let control: ControlServer | undefined;
   let metricsHttp: MetricsServer | undefined;
   let unlinkShim: (() => void) | undefined;
-  let primary: PrimaryLog | undefined = opts.takeover;
+  let primary: PrimaryLog | undefined;
   let unguard: (() => void) | undefined;
   let vipClaim: VipClaim | undefined;
   let fenced: string | undefined;
@@ -110,7 +111,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
   let captures: CaptureService | undefined;
   const startedAt = Date.now();
   // Read at request/scrape time: parts not built yet are undefined.
-  const source = (): StatusSource => ({ cfg, wrapper, relay, supervisor: sup, logClient, startedAt, primary });
+  const source = (): StatusSource => ({ cfg, wrapper, relay, supervisor: sup, logClient, startedAt, primary: primary ?? opts.standby?.view });
   const metrics = cfg.metrics !== undefined ? new FtcpMetrics(source, { service: cfg.name }) : undefined;
   const abort = new AbortController();
   let finalExit: AppExit | undefined;
@@ -147,6 +148,37 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
           if (err instanceof VipError && err.code === 'no-lan-link') return undefined;
           throw err instanceof VipError ? new ConfigError(`${err.message} (give --lan-if)`) : err;
         })));
+    topo = await buildTopology(cfg, log);
+    const svc = new CaptureService(
+      () => capturePath,
+      {
+        outer: { name: topo.outer.name, description: `outer TUN of ${cfg.name}: what the clients see` },
+        inner: { name: topo.inner.name, description: `inner TUN of ${cfg.name} (in ${topo.netns}): what the app's stack sees` },
+      },
+      cfg.name,
+      log.child({ component: 'capture' }),
+    );
+    captures = svc;
+    control = await startControlServer({
+      name: cfg.name,
+      status: () => statusSnapshot(source()),
+      capture: (req, sock) => svc.start(req, sock),
+      log: log.child({ component: 'control' }),
+    });
+    if (metrics && cfg.metrics !== undefined) {
+      metricsHttp = await startMetricsServer(cfg.metrics, metrics.registry);
+      log.info({ url: metricsHttp.url }, 'metrics');
+      if (!isLoopback(metricsHttp.host)) log.warn({ url: metricsHttp.url }, 'metrics are served beyond loopback (read-only, no authentication)');
+    }
+    // `ftcp standby`: everything above is ready (namespace, TUNs, control socket), so a takeover
+    // starts here: wait for the primary's lease to expire and the log to be ours.
+    if (opts.standby) {
+      const stop = new Promise<never>((_, reject) => {
+        if (abort.signal.aborted) reject(new StopRequested());
+        abort.signal.addEventListener('abort', () => reject(new StopRequested()), { once: true });
+      });
+      primary = await Promise.race([opts.standby.takeOver(abort.signal), stop]);
+    }
     if (cfg.log) {
       let target = cfg.logTarget;
       if (cfg.natsServers !== undefined) {
@@ -179,28 +211,6 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
       logClient = new LogClient({ target, service: cfg.name, ...(primary ? { epoch: primary.epoch } : {}) });
       logClient.on('failed', (err: Error) => log.error({ err }, 'log server refused appends'));
       watchLogLink(logClient, log);
-    }
-    topo = await buildTopology(cfg, log);
-    const svc = new CaptureService(
-      () => capturePath,
-      {
-        outer: { name: topo.outer.name, description: `outer TUN of ${cfg.name}: what the clients see` },
-        inner: { name: topo.inner.name, description: `inner TUN of ${cfg.name} (in ${topo.netns}): what the app's stack sees` },
-      },
-      cfg.name,
-      log.child({ component: 'capture' }),
-    );
-    captures = svc;
-    control = await startControlServer({
-      name: cfg.name,
-      status: () => statusSnapshot(source()),
-      capture: (req, sock) => svc.start(req, sock),
-      log: log.child({ component: 'control' }),
-    });
-    if (metrics && cfg.metrics !== undefined) {
-      metricsHttp = await startMetricsServer(cfg.metrics, metrics.registry);
-      log.info({ url: metricsHttp.url }, 'metrics');
-      if (!isLoopback(metricsHttp.host)) log.warn({ url: metricsHttp.url }, 'metrics are served beyond loopback (read-only, no authentication)');
     }
     // What an app using the shim (first wrapper) needs to find its log; harmless to others.
     const appEnv: NodeJS.ProcessEnv = { ...process.env, FTCP_SERVICE: cfg.name, FTCP_VIP: cfg.vip };
@@ -240,19 +250,6 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
       onError: (err, direction) => log.error({ err, direction }, 'relay error'),
     });
     relay.start();
-    // On a LAN (host failover, or --lan-if): answer ARP for the VIP here and announce it.
-    if (onLan) {
-      if (lanIf !== undefined) {
-        vipClaim = await claimVip({ vip: cfg.vip, lanIf, outerTun: topo.outer.name, log: log.child({ component: 'vip' }) });
-        log.info({ vip: cfg.vip, lanIf }, 'VIP claimed on the LAN (proxy ARP, gratuitous ARP sent)');
-      } else log.info({ vip: cfg.vip }, 'no LAN link holds the VIP\'s subnet: the VIP is reachable from this host only (give --lan-if to claim it on a LAN)');
-    }
-    // Adopted connections learn where their clients stand from the answer to this probe. Only now:
-    // before the gratuitous ARP the answer would go to the old host, and the client's stack
-    // answers such probes at most every 500 ms (tcp_invalid_ratelimit).
-    wrapper?.probeHeld();
-    // A primary says so when no standby follows its log (a host failure would then lose the service).
-    if (primary && cfg.natsServers) stopStandbyWatch = watchStandbys({ servers: cfg.natsServers, service: cfg.name, log: log.child({ component: 'standby-watch' }) });
     if (wrapper) watchCrashes(sup, wrapper, cfg.ports, abort.signal, log);
     metrics?.trackRecoveries(sup);
     const stopped = new Promise<void>((resolve) => {
@@ -262,7 +259,21 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
       });
     });
     stopped.then(() => abort.abort(), () => undefined);
+    // The app starts before the VIP is claimed: its start-up is the longest step of a takeover,
+    // and nothing reaches it before the claim anyway (adopted connections restore when it listens).
     sup.start();
+    // On a LAN (host failover, or --lan-if): answer ARP for the VIP here and announce it.
+    if (onLan) {
+      if (lanIf !== undefined) {
+        vipClaim = await claimVip({ vip: cfg.vip, lanIf, outerTun: topo.outer.name, log: log.child({ component: 'vip' }) });
+        log.info({ vip: cfg.vip, lanIf }, 'VIP claimed on the LAN (proxy ARP, gratuitous ARP sent)');
+      } else log.info({ vip: cfg.vip }, 'no LAN link holds the VIP\'s subnet: the VIP is reachable from this host only (give --lan-if to claim it on a LAN)');
+    }
+    // Adopted connections learn where their clients stand from the answer to this probe. Only now:
+    // before the gratuitous ARP the answer would go to the old host.
+    wrapper?.probeHeld();
+    // A primary says so when no standby follows its log (a host failure would then lose the service).
+    if (primary && cfg.natsServers) stopStandbyWatch = watchStandbys({ servers: cfg.natsServers, service: cfg.name, log: log.child({ component: 'standby-watch' }) });
     await waitListening(sup, cfg.ports, abort.signal, () => finalExit);
     (opts.ready ?? ((l) => process.stdout.write(`${l}\n`)))(`ftcp: ${cfg.name} ready vip=${cfg.vip}`);
 
