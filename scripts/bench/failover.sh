@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# Host-failover benchmark (issue 8), in one run:
+#  - failover time from "primary host killed" to "client's data flows again", p50/p99/max, for 1
+#    and for 1000 connections, with the lease settings, and the standby's own steps after the kill;
+#  - upload throughput (iperf3, one stream) and 64-byte request/response latency through `ftcp run`
+#    relay-only (--no-log), on the embedded log (fsync) and on JetStream R3 (3 NATS nodes),
+#    each with the durability it promises.
+# The LAN is namespaces on a bridge: client, primary, secondary, nats1..3 and bench (throughput).
+# Needs root, `npm run build:ts` (the daemons run from dist/), nats-server and arping.
+# Everything it makes (namespaces ftcpb-PID-*, ftcp-p/s-SVC, temp dirs, processes) goes on exit.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SECS=${BENCH_SECONDS:-10}
+COUNT=${BENCH_RTT_COUNT:-20000}
+LEASE_MS=${BENCH_LEASE_MS:-1000}
+MANY=${BENCH_CONNS:-1000}
+BASE=${FTCP_BENCH_DIR:-/var/tmp}
+id=$$
+LAN_PREFIX=ftcpb-$id
+LAN_SUBNET=10.$((192 + id % 60)).$(((id / 60) % 256))
+H=$LAN_PREFIX-bench
+WORK=$(mktemp -d "$BASE/ftcp-failover-bench.XXXXXX")
+NATS_DIR=$WORK/nats
+[ -f dist/cli/main.js ] || { echo "failover bench: dist/ is missing: run npm run build:ts" >&2; exit 1; }
+. scripts/bench/ftcp-host.sh
+. scripts/bench/failover-lan.sh
+
+DAEMONS=()   # pids of the ftcp daemons started here
+SERVICES=()  # service names used here (namespaces ftcp-[ps]-NAME / ftcp-NAME, /var/lib/ftcp/NAME)
+
+stop_pid() { # PID SECONDS → SIGTERM, SIGKILL after SECONDS (disowned children: the shell reaps them)
+  local pid=$1 i
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < $2 * 10; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  set +e
+  local p s
+  for p in "${DAEMONS[@]}"; do stop_pid "$p" 10; done
+  for s in "${SERVICES[@]}"; do
+    del_namespaces "ftcp-p-$s" "ftcp-s-$s" "ftcp-$s"
+    rm -rf "/var/lib/ftcp/$s"
+  done
+  lan_destroy
+  bench_cleanup
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+# Starts `ftcp ARGS...` in namespace NS as node NODE (own FTCP_RUN_DIR); stdout → OUT.out, JSON
+# log → OUT.log; waits (60 s at most) for READY on stdout. Sets DAEMON_PID.
+start_daemon() { # NS NODE OUT READY ARGS...
+  local ns=$1 node=$2 out=$3 ready=$4
+  shift 4
+  mkdir -p "$WORK/run-$node"
+  FTCP_NODE=$node FTCP_RUN_DIR=$WORK/run-$node FTCP_LOG_LEVEL=info \
+    nsenter --net="/var/run/netns/$ns" node dist/cli/main.js "$@" >"$out.out" 2>"$out.log" &
+  DAEMON_PID=$!
+  DAEMONS+=("$DAEMON_PID")
+  disown "$DAEMON_PID" # killed on purpose: no "Killed" notice from the shell (it still reaps them)
+  for _ in $(seq 1200); do
+    grep -q "$ready" "$out.out" && return 0
+    kill -0 "$DAEMON_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "failover bench: ftcp $1 not ready ($out):" >&2
+  tail -n 20 "$out.out" "$out.log" >&2
+  return 1
+}
+
+wait_pid() { # PID SECONDS → its exit code, or 124 after SECONDS (then it is killed)
+  local pid=$1 i
+  for ((i = 0; i < $2 * 10; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; return 124; fi
+  wait "$pid"
+}
+
+# ---- the LAN and the NATS cluster
+lan_create
+for h in client primary secondary nats1 nats2 nats3; do lan_host "$h"; done
+lan_host bench "$H"
+nats_start nats1 nats2 nats3
+PRIMARY=$(lan_ns primary)
+SECONDARY=$(lan_ns secondary)
+CLIENT=$(lan_ns client)
+
+# What the daemons resolve from --lease-ms (src/failover/lease-options.ts).
+LEASE=$(node --input-type=module -e "
+const m = await import('./dist/failover/lease-options.js');
+const o = m.resolveLeaseOptions({ servers: ['x:1'], service: 's', ttlMs: $LEASE_MS, holder: { id: 'a', host: 'b' }, log: undefined });
+console.log('ttl ' + o.ttlMs + ' ms (--lease-ms), primary renews every ' + o.renewEveryMs + ' ms (ttl/3) and acts at most ' + (o.ttlMs - o.marginMs) + ' ms after sending its last renewal (margin ' + o.marginMs + ' ms), standby tries to take it every ' + o.pollMs + ' ms, ' + o.replicas + ' replicas');
+")
+
+# ---- failover: kill the primary host under N open connections; each one's echo timed from the kill
+failover() { # N SVC VIP → "p50 p99 max missing" line, then the standby's steps line
+  local n=$1 svc=$2 vip=$3 d=$WORK/fo-$1
+  mkdir -p "$d"
+  SERVICES+=("$svc")
+  local common=(--name "$svc" --vip "$vip" --port 9000 --log "$NATS_TARGET" --lease-ms "$LEASE_MS" -- python3 "$PWD/test/apps/echo.py" 9000)
+  start_daemon "$PRIMARY" p "$d/primary" 'ready vip=' run "${common[@]}"
+  start_daemon "$SECONDARY" s "$d/standby" 'standby (following the log)' standby "${common[@]}"
+  local spid=$DAEMON_PID
+  ip netns exec "$CLIENT" python3 scripts/bench/recovery-client.py "$vip" 9000 "$n" "$d" >"$d/client.json" 2>"$d/client.err" &
+  local cp=$!
+  for _ in $(seq 2400); do [ -f "$d/open" ] && break; kill -0 $cp 2>/dev/null || break; sleep 0.05; done
+  if [ ! -f "$d/open" ]; then echo "failover bench: the client did not open $n connections" >&2; cat "$d/client.err" >&2; return 1; fi
+  # The host is lost: its processes (daemon, and the app in its own namespace) and its LAN link.
+  local kill_at
+  kill_at=$(date +%s.%N)
+  kill_namespaces "$PRIMARY" "ftcp-p-$svc"
+  ip -n "$PRIMARY" link set lan0 down
+  touch "$d/go"
+  wait_pid $cp 90 || { echo "failover bench: client failed ($?)" >&2; cat "$d/client.err" >&2; }
+  # The standby logs each restore as it happens; give the last ones a moment to reach the file.
+  for _ in $(seq 50); do [ "$(grep -c 'connection restored' "$d/standby.log")" -ge "$n" ] && break; sleep 0.1; done
+  stop_pid "$spid" 15
+  del_namespaces "ftcp-p-$svc" "ftcp-s-$svc"
+  ip -n "$PRIMARY" link set lan0 up
+  [ -s "$d/client.json" ] || echo '{"arrivals": [], "missing": '"$n"'}' >"$d/client.json"
+  python3 scripts/bench/failover-times.py "$kill_at" "$d/client.json" "$d/standby.log" "$n"
+}
+# Not in a subshell (a redirection only): the cleanup must know every daemon and service started.
+failover 1 "fo${id}a" "$LAN_SUBNET.100" >"$WORK/fo-1.txt"
+failover "$MANY" "fo${id}b" "$LAN_SUBNET.101" >"$WORK/fo-many.txt"
+{ read -r f1; read -r s1; } <"$WORK/fo-1.txt"
+{ read -r fk; read -r sk; } <"$WORK/fo-many.txt"
+
+echo "host-failover benchmark (issue 8)"
+machine_line
+echo "LAN: namespaces on one bridge (veth pairs): client, primary, secondary, bench, nats1-3; $("$NATS_SERVER" --version), 3 nodes, one namespace each"
+echo "lease: $LEASE"
+python3 - "$f1" "$s1" "$fk" "$sk" "$LEASE_MS" "$MANY" <<'PY'
+import sys
+f1, s1, fk, sk, lease, many = sys.argv[1:]
+target = int(lease) * 1.5
+for n, f, s in (("1 connection:    ", f1, s1), (f"{many} connections:", fk, sk)):
+    p50, p99, mx, miss = f.split()
+    print(f"  failover, {n} p50 {p50} ms  p99 {p99} ms  max {mx} ms  missing {miss}  (from the SIGKILL of the primary host to the echo; target <= {target:.0f} ms with a {lease} ms lease)")
+    print(f"    standby after the kill (ms): {s}")
+PY
+# ---- throughput and latency in the bench namespace: relay-only, embedded fsync, JetStream R3
+gbps() { python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.2f" % (d["end"]["sum_received"]["bits_per_second"]/1e9))'; }
+APP="iperf3 -s -p 5201 >/dev/null & exec $PP server 7000"
+flow() { # TAG VIP LOG-ARGS... → "gbit/s p50 p99"
+  local tag=$1 vip=$2 svc=fo${id}$1 up lat
+  shift 2
+  SERVICES+=("$svc")
+  start_daemon "$H" "" "$WORK/flow-$tag" 'ready vip=' run --name "$svc" --vip "$vip" --port 5201 --port 7000 "$@" -- sh -c "$APP"
+  local pid=$DAEMON_PID
+  up=$(ip netns exec "$H" timeout $((SECS + 60)) iperf3 -c "$vip" -t "$SECS" -J | gbps)
+  lat=$(ip netns exec "$H" timeout 600 "$PP" client "$vip" 7000 "$COUNT" 64)
+  stop_pid "$pid" 30
+  echo "$up $(echo "$lat" | field p50) $(echo "$lat" | field p99)"
+}
+flow r 10.77.95.2 --no-log >"$WORK/flow-r.txt"
+# Every byte logged for the whole run (the default bound would stop protecting after 1 GiB).
+flow l 10.77.96.2 --data-dir "$WORK/embedded" --max-replay-bytes 1099511627776 >"$WORK/flow-l.txt"
+flow n 10.77.97.2 --log "$NATS_TARGET" --max-replay-bytes 1099511627776 >"$WORK/flow-n.txt"
+read -r up_r p50_r p99_r <"$WORK/flow-r.txt"
+read -r up_l p50_l p99_l <"$WORK/flow-l.txt"
+read -r up_n p50_n p99_n <"$WORK/flow-n.txt"
+
+python3 - "$SECS" "$COUNT" "$up_r" "$p50_r" "$p99_r" "$up_l" "$p50_l" "$p99_l" "$up_n" "$p50_n" "$p99_n" <<'PY'
+import sys
+secs, count = sys.argv[1], sys.argv[2]
+v = sys.argv[3:]
+rows = [
+    ("relay-only (--no-log)", v[0:3], "nothing logged"),
+    ("embedded log, fsync", v[3:6], "acknowledged after fdatasync on this host's disk (survives a power loss of this host, not the loss of its disk)"),
+    ("JetStream R3", v[6:9], "acknowledged once 2 of 3 NATS nodes stored it (in their page cache: survives the loss of any one node or host and a crash of every nats-server process, not a simultaneous power loss of two nodes)"),
+]
+up_r = float(v[0])
+print(f"  upload (iperf3, 1 stream, {secs} s) and 64 B request/response ({count} rounds), client and daemon in the bench namespace;")
+print(f"  R3 nodes in their own namespaces on the bridge:")
+p50_r = float(v[1])
+for i, (name, (up, p50, p99), promise) in enumerate(rows):
+    rel = f" = {float(up) / up_r:.2f} of relay-only" if i > 0 and up_r > 0 else ""
+    added = f" (p50 {float(p50) - p50_r:+.1f} us)" if i > 0 else ""
+    print(f"  {name:22s} upload {float(up):6.2f} Gbit/s{rel}; rtt p50 {float(p50):.1f} us, p99 {float(p99):.1f} us{added}")
+    print(f"  {'':22s} durability: {promise}")
+PY
