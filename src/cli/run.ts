@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { loadRunConfig } from '../config/run-config-file.js';
 import { runFlagsFromCommand } from '../config/run-flags.js';
 import { runDaemon } from '../run/daemon.js';
+import { runStandby } from '../run/standby.js';
 import { ConfigError, parseRunConfig, type RunConfig } from '../run/run-config.js';
 import { createLogger, type Logger } from '../util/logger.js';
 
@@ -60,6 +61,7 @@ export function registerRun(program: Command): void {
       .description('run COMMAND in its own network namespace behind the ftcp daemon')
       .usage('(--config FILE | --name NAME --port PORT... -- COMMAND [ARGS...]) [--vip ADDR] [--data-dir DIR | --log TARGET | --no-log]'),
   ).action(async (command: string[], flags: Record<string, unknown>, cmd: Command) => {
-    await runWithConfig('run', command, flags, cmd, (cfg, log) => runDaemon(cfg, { log }));
+    // A config file may say role = "standby": the same unit then runs on both hosts.
+    await runWithConfig('run', command, flags, cmd, (cfg, log) => (cfg.role === 'standby' ? runStandby(cfg, { log }) : runDaemon(cfg, { log })));
   });
 }

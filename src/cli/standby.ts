@@ -11,6 +11,6 @@ export function registerStandby(program: Command): void {
       .description('follow a replicated log and take the service over (VIP, app, every connection) when its primary fails')
       .usage('--name NAME --vip ADDR --port PORT... --log nats://HOST:PORT[,HOST:PORT...] -- COMMAND [ARGS...]'),
   ).action(async (command: string[], flags: Record<string, unknown>, cmd: Command) => {
-    await runWithConfig('standby', command, flags, cmd, (cfg, log) => runStandby(cfg, { log }));
+    await runWithConfig('standby', command, flags, cmd, (cfg, log) => runStandby({ ...cfg, role: 'standby' }, { log }));
   });
 }

@@ -253,6 +253,16 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   },
   {
     table: undefined,
+    key: 'role',
+    flag: '(ftcp standby)',
+    type: '"primary" | "standby"',
+    default: '"primary"',
+    doc: 'standby: follow the replicated log (log.target = "nats://...") and take the service over when the primary host fails; the same unit (ftcp@NAME) then runs on both hosts.',
+    example: 'role = "standby"',
+    schema: z.enum(['primary', 'standby'], { error: 'expected "primary" or "standby", e.g. role = "standby"' }),
+  },
+  {
+    table: undefined,
     key: 'lan_if',
     flag: '--lan-if',
     type: 'string',

@@ -29,6 +29,8 @@ export interface RunConfig {
   leaseMs: number;
   /** The LAN link the VIP is claimed on (proxy ARP + gratuitous ARP); found from the VIP's subnet if absent. */
   lanIf: string | undefined;
+  /** `standby`: follow the replicated log and take over when the primary fails (`ftcp standby`). */
+  role: 'primary' | 'standby';
   dataDir: string;
   durability: 'fsync' | 'memory';
   /** Without the shim a connection is replayed from its start; past this it is unprotected. */
@@ -78,6 +80,7 @@ const schema = z.object({
     .max(60_000, '--lease-ms must be 300 to 60000')
     .default(1000),
   lanIf: z.string().regex(/^[A-Za-z0-9_.@-]{1,15}$/, '--lan-if must be a network interface name (1-15 characters)').optional(),
+  role: z.enum(['primary', 'standby'], { message: 'role must be primary or standby' }).default('primary'),
   dataDir: z.string().min(1, '--data-dir must be a directory path').optional(),
   durability: z.enum(['fsync', 'memory'], { message: '--durability must be fsync or memory' }).default('fsync'),
   maxReplayBytes: z.coerce
@@ -134,6 +137,9 @@ export function parseRunConfig(raw: unknown): RunConfig {
   } else if (o.logTarget !== undefined && o.dataDir !== undefined) {
     throw new ConfigError('--log and --data-dir exclude each other: --log names an external log server, --data-dir the embedded one');
   }
+  if (o.role === 'standby' && natsServers === undefined) {
+    throw new ConfigError('a standby needs a replicated log: --log nats://HOST:PORT[,HOST:PORT...] (log.target = "nats://..." in a config file)');
+  }
   return {
     name: o.name,
     vip,
@@ -146,6 +152,7 @@ export function parseRunConfig(raw: unknown): RunConfig {
     replicas: o.replicas,
     leaseMs: o.leaseMs,
     lanIf: o.lanIf,
+    role: o.role,
     dataDir: o.dataDir ?? `/var/lib/ftcp/${o.name}`,
     durability: o.durability,
     maxReplayBytes: o.maxReplayBytes,

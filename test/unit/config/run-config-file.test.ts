@@ -279,6 +279,12 @@ describe('replicated log keys', () => {
     expect(raw).toMatchObject({ logTarget: 'nats://10.0.0.5:4222,10.0.0.6:4222', replicas: 3, leaseMs: 1500, lanIf: 'eth1' });
   });
 
+  it('role = "standby" (the same unit on both hosts), only with a replicated log', () => {
+    const text = ['role = "standby"', 'ports = [80]', 'command = ["x"]', '[log]', 'target = "nats://10.0.0.5:4222"'].join('\n');
+    expect(parse(text)).toMatchObject({ role: 'standby' });
+    expect(() => parse('role = "backup"\nports = [80]\ncommand = ["x"]')).toThrow(/key "role".*"primary" or "standby"/);
+  });
+
   it('replicas and lease_ms only with a nats:// target', () => {
     expect(() => parse(['ports = [80]', 'command = ["x"]', '[log]', 'lease_ms = 1500'].join('\n'))).toThrow(/log.lease_ms.*only used with a replicated log/);
   });

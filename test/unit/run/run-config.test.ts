@@ -23,6 +23,8 @@ describe('parseRunConfig', () => {
     expect(() => parseRunConfig({ ...base, log: true, logTarget: 'nats://10.0.0.5' })).toThrow(/--log: .*lacks a :PORT/);
     expect(() => parseRunConfig({ ...base, log: true, logTarget: 'nats://a:1', leaseMs: '100' })).toThrow(/--lease-ms must be 300 to 60000/);
     expect(() => parseRunConfig({ ...base, log: true, logTarget: 'nats://a:1', replicas: '7' })).toThrow(/--replicas must be 1 to 5/);
+    expect(parseRunConfig({ ...base, log: true, logTarget: 'nats://a:1', role: 'standby' }).role).toBe('standby');
+    expect(() => parseRunConfig({ ...base, log: true, role: 'standby' })).toThrow(/a standby needs a replicated log/);
   });
 
   it('deduplicates ports', () => {
