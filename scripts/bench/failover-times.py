@@ -46,6 +46,8 @@ for line in open(sys.argv[3], errors="replace"):
         restored.append(at)
 fmt = lambda v: "-" if v is None else f"{v:.0f}"
 parts = [f"{name}={fmt(seen.get(name))}" for name, _ in steps]
-parts.append(f"last-restored={fmt(max(restored) if restored else None)}")
-parts.append(f"restored={len(restored)}")
+restored.sort()
+q = lambda x: restored[min(len(restored) - 1, int(x * len(restored)))] if restored else None
+parts.append(f"last-restored={fmt(restored[-1] if restored else None)}")
+parts.append(f"restored={len(restored)} (p50 {fmt(q(0.5))}, p99 {fmt(q(0.99))})")
 print(" ".join(parts))

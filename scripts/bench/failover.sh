@@ -7,6 +7,8 @@
 #    each with the durability it promises.
 # The LAN is namespaces on a bridge: client, primary, secondary, nats1..3 and bench (throughput).
 # Needs root, `npm run build:ts` (the daemons run from dist/), nats-server and arping.
+# BENCH_SECONDS (10), BENCH_RTT_COUNT (20000), BENCH_CONNS (1000), BENCH_LEASE_MS (1000) change the
+# run; BENCH_KEEP_DIR=DIR keeps the logs and a client-side pcap of each failover there.
 # Everything it makes (namespaces ftcpb-PID-*, ftcp-p/s-SVC, temp dirs, processes) goes on exit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,6 +28,7 @@ NATS_DIR=$WORK/nats
 . scripts/bench/failover-lan.sh
 
 DAEMONS=()   # pids of the ftcp daemons started here
+PCAPS=()     # tcpdump pids (BENCH_KEEP_DIR)
 SERVICES=()  # service names used here (namespaces ftcp-[ps]-NAME / ftcp-NAME, /var/lib/ftcp/NAME)
 
 stop_pid() { # PID SECONDS → SIGTERM, SIGKILL after SECONDS (disowned children: the shell reaps them)
@@ -39,6 +42,11 @@ stop_pid() { # PID SECONDS → SIGTERM, SIGKILL after SECONDS (disowned children
 cleanup() {
   set +e
   local p s
+  # BENCH_KEEP_DIR=DIR: the daemons' logs, the clients' results and (failover) the client's pcap.
+  if [ -n "${BENCH_KEEP_DIR:-}" ]; then
+    for p in "${PCAPS[@]}"; do stop_pid "$p" 5; done
+    mkdir -p "$BENCH_KEEP_DIR" && cp -r "$WORK"/fo-* "$WORK"/flow-* "$NATS_DIR"/*.log "$BENCH_KEEP_DIR"/ 2>/dev/null
+  fi
   for p in "${DAEMONS[@]}"; do stop_pid "$p" 10; done
   for s in "${SERVICES[@]}"; do
     del_namespaces "ftcp-p-$s" "ftcp-s-$s" "ftcp-$s"
@@ -62,7 +70,7 @@ start_daemon() { # NS NODE OUT READY ARGS...
   DAEMONS+=("$DAEMON_PID")
   disown "$DAEMON_PID" # killed on purpose: no "Killed" notice from the shell (it still reaps them)
   for _ in $(seq 1200); do
-    grep -q "$ready" "$out.out" && return 0
+    grep -q "$ready" "$out.out" 2>/dev/null && return 0
     kill -0 "$DAEMON_PID" 2>/dev/null || break
     sleep 0.05
   done
@@ -103,6 +111,13 @@ failover() { # N SVC VIP → "p50 p99 max missing" line, then the standby's step
   start_daemon "$PRIMARY" p "$d/primary" 'ready vip=' run "${common[@]}"
   start_daemon "$SECONDARY" s "$d/standby" 'standby (following the log)' standby "${common[@]}"
   local spid=$DAEMON_PID
+  local tp=""
+  if [ -n "${BENCH_KEEP_DIR:-}" ]; then
+    ip netns exec "$CLIENT" tcpdump -i lan0 -s 96 -U -w "$d/client.pcap" 2>/dev/null &
+    tp=$!
+    PCAPS+=("$tp")
+    disown "$tp"
+  fi
   ip netns exec "$CLIENT" python3 scripts/bench/recovery-client.py "$vip" 9000 "$n" "$d" >"$d/client.json" 2>"$d/client.err" &
   local cp=$!
   for _ in $(seq 2400); do [ -f "$d/open" ] && break; kill -0 $cp 2>/dev/null || break; sleep 0.05; done
@@ -114,6 +129,7 @@ failover() { # N SVC VIP → "p50 p99 max missing" line, then the standby's step
   ip -n "$PRIMARY" link set lan0 down
   touch "$d/go"
   wait_pid $cp 90 || { echo "failover bench: client failed ($?)" >&2; cat "$d/client.err" >&2; }
+  [ -z "$tp" ] || stop_pid "$tp" 5
   # The standby logs each restore as it happens; give the last ones a moment to reach the file.
   for _ in $(seq 50); do [ "$(grep -c 'connection restored' "$d/standby.log")" -ge "$n" ] && break; sleep 0.1; done
   stop_pid "$spid" 15
