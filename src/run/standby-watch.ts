@@ -25,6 +25,7 @@ export interface StandbyWatchOptions {
   servers: string[];
   /** The service (its stream is `FTCP_<service>`). */
   service: string;
+  /** The daemon's logger for this part (e.g. `log.child({ component: 'standby-watch' })`). */
   log: Logger;
   /** Time between two checks (default 2000 ms). */
   intervalMs?: number;
@@ -96,7 +97,7 @@ export function watchStandbys(opts: StandbyWatchOptions): () => void {
   const intervalMs = opts.intervalMs ?? 2000;
   if (!Number.isFinite(intervalMs) || intervalMs < 100) throw new Error(`standby watch interval must be >= 100 ms, got ${intervalMs}`);
   const stream = streamName(opts.service);
-  const log = opts.log.child({ component: 'standby-watch' });
+  const log = opts.log;
   const presence = new StandbyPresence(opts.missesBeforeWarning ?? 2);
   let nc: NatsConnection | undefined;
   let connecting: Promise<NatsConnection> | undefined;
@@ -119,9 +120,12 @@ export function watchStandbys(opts: StandbyWatchOptions): () => void {
   const countFollowers = async (): Promise<number> => {
     const jsm = await jetstreamManager(await connection(), { timeout: Math.max(500, intervalMs - 100) });
     const now = Date.now();
-    let n = 0;
-    for await (const ci of jsm.consumers.list(stream)) if (isLiveFollower(ci, now, 2 * intervalMs)) n++;
-    return n;
+    const live: { name: string; waiting: number; delivered: number }[] = [];
+    for await (const ci of jsm.consumers.list(stream)) {
+      if (isLiveFollower(ci, now, 2 * intervalMs)) live.push({ name: ci.name, waiting: ci.num_waiting, delivered: ci.delivered.stream_seq });
+    }
+    log.debug({ stream, live }, 'standby watch: live followers');
+    return live.length;
   };
 
   const check = async (): Promise<void> => {
