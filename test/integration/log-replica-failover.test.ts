@@ -153,7 +153,10 @@ describe.skipIf(NATS_SERVER === undefined)('replicated log: bad targets fail at 
       code: 'UNAVAILABLE',
       message: expect.stringMatching(/cannot connect to NATS at 127\.0\.0\.1:1/),
     });
-    await expect(openReplicatedStore({ servers: cluster!.urls, service: `bad${process.pid}`, epoch: 1, replicas: 5, log })).rejects.toMatchObject({
+    const t0 = Date.now();
+    const err = await openReplicatedStore({ servers: cluster!.urls, service: `bad${process.pid}`, epoch: 1, replicas: 5, log }).catch((e: unknown) => e as Error);
+    console.log(`replicas 5 on 3 nodes refused after ${Date.now() - t0} ms: ${err instanceof Error ? err.message : 'not refused'}`);
+    await expect(Promise.reject(err)).rejects.toMatchObject({
       code: 'FAILED_PRECONDITION',
       message: expect.stringMatching(/with 5 replicas: .*replicas must not exceed/),
     });

@@ -152,6 +152,7 @@ describe.skipIf(NATS_SERVER === undefined)('replicated log: follower and promoti
     await c.waitDurable();
     console.log(`durable ${Date.now() - t0} ms after the kill; follower applied ${f.appliedSeq} of ${p.replica.streamSeq}`);
     await f.catchUp();
+    console.log(`caught up: applied ${f.appliedSeq}`);
     console.log(`follower: its consumer's node ${victim} killed (stream leader was ${leader}): caught up ${Date.now() - t0} ms after the kill`);
     expect(await dump(f.store, service)).toEqual(await dump(p.store, service));
     expect(f.store.stats(service).records).toBe(101);

@@ -34,6 +34,8 @@ interface CatchUpWaiter {
 }
 
 const API_BUDGET_MS = 30_000;
+/** No message applied for this long while the stream has more: the consumer is re-created. */
+const WATCHDOG_STUCK_MS = 3000;
 /** Chained epoch-marker attempts lost to another writer before the marker is forced in. */
 const FORCE_AFTER = 5;
 
@@ -48,6 +50,7 @@ export class LogFollower extends EventEmitter {
   private readonly parts = new PartAssembler();
   private msgs: ConsumerMessages | undefined;
   private consumer: Consumer | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
   private waiters: CatchUpWaiter[] = [];
   private applying: Promise<void> = Promise.resolve();
   private stopped = false;
@@ -96,6 +99,7 @@ export class LogFollower extends EventEmitter {
     const f = new LogFollower(link, backend!, store, opts.service, opts.log);
     try {
       await f.follow(1);
+      f.startWatchdog();
     } catch (err) {
       await store.close().catch(() => undefined);
       throw err;
@@ -183,6 +187,7 @@ export class LogFollower extends EventEmitter {
   private finishPromotion(epoch: number, counter: number, markerSeq: number): void {
     this.promoted = true;
     this.stopped = true;
+    clearInterval(this.watchdog);
     this.msgs?.stop();
     this.consumer?.delete().catch(() => undefined); // else it lingers until its inactivity timeout
     this.store.raiseEpoch(this.service, epoch);
@@ -199,6 +204,7 @@ export class LogFollower extends EventEmitter {
   async stop(): Promise<void> {
     if (this.promoted) return;
     this.stopped = true;
+    clearInterval(this.watchdog);
     this.msgs?.stop();
     await this.applying.catch(() => undefined);
     const err = new LogError('UNAVAILABLE', 'log follower stopped');
@@ -224,9 +230,44 @@ export class LogFollower extends EventEmitter {
     void this.loop(msgs);
   }
 
+  /**
+   * Re-creates the consumer when the stream has messages we have not applied and none arrived
+   * for a while. Missed heartbeats do not cover every case: after the client's own connection
+   * moved to another server (the one it used died), the consumer's recovery waits on the dead
+   * node (info requests time out) with the heartbeat monitor stopped.
+   */
+  private startWatchdog(): void {
+    let lastApplied = this.appliedSeq;
+    let stuckSince = Date.now();
+    let checking = false;
+    this.watchdog = setInterval(() => {
+      if (this.stopped || checking) return;
+      if (this.appliedSeq !== lastApplied) {
+        lastApplied = this.appliedSeq;
+        stuckSince = Date.now();
+        return;
+      }
+      if (Date.now() - stuckSince < WATCHDOG_STUCK_MS) return;
+      checking = true;
+      this.link
+        .info()
+        .then((info) => {
+          if (info.state.last_seq > this.knownLast) this.knownLast = info.state.last_seq;
+          if (this.stopped || this.appliedSeq !== lastApplied || info.state.last_seq <= this.appliedSeq || this.appliedSeq + 1 >= this.stopAt) return;
+          this.log.warn({ stream: this.link.stream, appliedSeq: this.appliedSeq, lastSeq: info.state.last_seq }, 'replicated log: follower receives nothing while behind; re-creating its consumer');
+          stuckSince = Date.now();
+          this.msgs?.stop();
+        })
+        .catch(() => undefined)
+        .finally(() => (checking = false));
+    }, 1000);
+    this.watchdog.unref();
+  }
+
   private async watch(msgs: ConsumerMessages): Promise<void> {
     try {
       for await (const s of msgs.status()) {
+        this.log.debug({ stream: this.link.stream, status: s }, 'replicated log: follower consumer status');
         if (s.type === 'heartbeats_missed' && s.count >= 2 && this.msgs === msgs && !this.stopped) {
           this.log.warn({ stream: this.link.stream, appliedSeq: this.appliedSeq }, 'replicated log: follower consumer silent (its node lost?); re-creating it');
           msgs.stop();
@@ -253,6 +294,7 @@ export class LogFollower extends EventEmitter {
       this.log.warn({ stream: this.link.stream, err: String(err), appliedSeq: this.appliedSeq }, 'replicated log: follower consumer failed; re-creating it');
     }
     // The consumer ended without being stopped: follow again from the next message, until it works.
+    this.consumer?.delete().catch(() => undefined);
     while (!this.stopped && !this.failure) {
       await new Promise((r) => setTimeout(r, 200));
       if (this.stopped) return;
@@ -317,6 +359,7 @@ export class LogFollower extends EventEmitter {
     if (this.failure) return;
     this.failure = err;
     this.stopped = true;
+    clearInterval(this.watchdog);
     this.msgs?.stop();
     this.log.error({ stream: this.link.stream, err: err.message, appliedSeq: this.appliedSeq }, 'replicated log: follower stopped');
     for (const w of this.waiters.splice(0)) w.reject(err);

@@ -62,6 +62,7 @@ export class ReplicatedBackend extends EventEmitter implements SegmentBackend, R
   /** Local segment → stream sequence of the first message whose frames it holds. */
   private readonly segmentSeq = new Map<number, number>();
   private purgedBelow = 0;
+  private purging = false;
   /** Set by the follower before it ingests a message: the stream sequence its frames came from. */
   ingestSeq = 0;
   /** Set by the follower while it ingests: a following store takes no appends of its own. */
@@ -163,17 +164,29 @@ export class ReplicatedBackend extends EventEmitter implements SegmentBackend, R
       if (seg < below) this.segmentSeq.delete(seg);
       else if (keepFrom === undefined || seq < keepFrom) keepFrom = seq;
     }
-    if (n > 0 && this.state === 'primary' && keepFrom !== undefined && keepFrom > this.purgedBelow) {
-      const at = keepFrom;
-      this.purgedBelow = at;
-      this.link.purgeBelow('r', at).then(
-        (purged) => this.log.info({ stream: this.link.stream, below: at, purged }, 'replicated log: purged records below the first one still needed'),
-        (err: unknown) => this.log.warn({ stream: this.link.stream, below: at, err: String(err) }, 'replicated log: purge failed (retried at the next reclaim)'),
-      );
-      // A failed purge is retried by the next reclaim (it purges below a later sequence).
-      this.purgedBelow = at;
-    }
+    if (this.state === 'primary' && keepFrom !== undefined && keepFrom > this.purgedBelow) void this.purgeRecords(keepFrom);
     return n;
+  }
+
+  /**
+   * Purges record batches below `keepFrom`, but not past what a follower has yet to read.
+   * Best effort: a purge that fails or is held back is done by a later reclaim (it purges further).
+   */
+  private async purgeRecords(keepFrom: number): Promise<void> {
+    if (this.purging) return;
+    this.purging = true;
+    try {
+      const unread = await this.link.firstUndelivered();
+      const below = Math.min(keepFrom, unread ?? keepFrom);
+      if (below <= this.purgedBelow) return;
+      const purged = await this.link.purgeBelow('r', below);
+      this.purgedBelow = below;
+      this.log.info({ stream: this.link.stream, below, purged, heldBackBy: below < keepFrom ? 'a follower' : undefined }, 'replicated log: purged record batches no longer needed');
+    } catch (err) {
+      this.log.warn({ stream: this.link.stream, err: String(err) }, 'replicated log: purge failed (a later reclaim purges further)');
+    } finally {
+      this.purging = false;
+    }
   }
 
   activeSegment(): number {

@@ -116,6 +116,20 @@ export class StreamLink {
     return this.jsm.streams.info(this.stream);
   }
 
+  /**
+   * The lowest stream sequence a consumer of the stream (a follower) has not been delivered yet;
+   * undefined when there is none. Purging stays below it, so a lagging follower never misses a
+   * record batch (it could not tell that gap from a purged checkpoint or marker).
+   */
+  async firstUndelivered(): Promise<number | undefined> {
+    let min: number | undefined;
+    for await (const ci of this.jsm.consumers.list(this.stream)) {
+      const next = (ci.delivered?.stream_seq ?? 0) + 1;
+      if (min === undefined || next < min) min = next;
+    }
+    return min;
+  }
+
   /** Removes messages of one subject below stream sequence `below`. */
   async purgeBelow(kind: SubjectKind, below: number): Promise<number> {
     const r = await this.jsm.streams.purge(this.stream, { filter: this.subject(kind), seq: below });
@@ -172,6 +186,8 @@ async function addStream(jsm: JetStreamManager, name: string, replicas: number, 
   try {
     return await jsm.streams.add(cfg);
   } catch (err) {
+    // A node of the cluster still starting (or just lost): placement may work in a moment.
+    if (err instanceof JetStreamApiError && /peer offline/i.test(err.message)) throw new Error(err.message);
     if (err instanceof JetStreamApiError) {
       throw new LogError(
         'FAILED_PRECONDITION',
