@@ -163,3 +163,69 @@ describe.skipIf(NATS_SERVER === undefined)('replicated log: bad targets fail at 
     await expect(openReplicatedStore({ servers: cluster!.urls, service: 'a.b', epoch: 1, log })).rejects.toThrow(/A-Z a-z 0-9/);
   });
 });
+
+describe.skipIf(NATS_SERVER === undefined)('replicated log: a failed local write', () => {
+  it('is not published, nor is any commit behind it; the stream and a follower match the store', async () => {
+    const { StreamLink } = await import('../../src/log/replica/stream-link.js');
+    const { ReplicatedBackend } = await import('../../src/log/replica/replicated-backend.js');
+    const { MemorySegments } = await import('../../src/log/segment-files.js');
+    const { LogStore } = await import('../../src/log/store.js');
+    const { decodeRecord } = await import('../../src/log/record-meta.js');
+    const { Record, StoredRecord } = await import('../../src/log/gen/ftcp/v1/log.js');
+    /** Memory segments whose next write fails when told to (a disk error). */
+    class Flaky extends MemorySegments {
+      failNext = false;
+      override write(buf: Buffer) {
+        if (this.failNext) {
+          this.failNext = false;
+          // Fails a little later, so the next commit is issued (and written) meanwhile.
+          return new Promise<never>((_, reject) => setTimeout(() => reject(Object.assign(new Error('EIO'), { code: 'EIO' })), 30));
+        }
+        return super.write(buf);
+      }
+    }
+    const service = `lw${process.pid}`;
+    const link = await StreamLink.open({ servers: cluster!.urls, service, name: 'test', log });
+    const inner = new Flaky(64 * 1024 * 1024);
+    const backend = new ReplicatedBackend(inner, link, log);
+    backend.becomePrimary(1, 0, 0); // an empty stream, no marker: the chain starts at 0
+    const store = LogStore.onBackend(backend, { log });
+    const put = (seq: number, off: number) => {
+      const raw = Buffer.from(Record.encode(dataRecord('c', off, payload(seq, 10))).finish());
+      const st = store.append(service, 1, 'w', seq, [raw], [decodeRecord(raw, 0).meta]);
+      return new Promise<void>((resolve, reject) => {
+        const l = { onDurable: (d: number) => d >= seq && (st.listeners.delete(l), resolve()), onFailed: (e: Error) => (st.listeners.delete(l), reject(e)) };
+        st.listeners.add(l);
+      });
+    };
+    await put(1, 0);
+    inner.failNext = true;
+    const p2 = put(2, 10);
+    await new Promise((r) => setImmediate(r)); // commit 2 is on its way
+    const p3 = put(3, 20); // commit 3 overlaps it: its local write succeeds
+    await expect(p2).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    await expect(p3).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    // The writer resends both; they take lsns 2 and 3 again and are published once.
+    await put(2, 10);
+    await put(3, 20);
+    await put(4, 30);
+    const f = await LogFollower.start({ servers: cluster!.urls, service, log });
+    try {
+      await f.catchUp();
+      const seqs = async (s: typeof store) => {
+        const out: string[] = [];
+        for await (const b of s.read(service)) for (const x of b) {
+          const r = StoredRecord.decode(x);
+          out.push(`${r.lsn}:${r.seq}`);
+        }
+        return out;
+      };
+      expect(await seqs(store)).toEqual(['1:1', '2:2', '3:3', '4:4']);
+      expect(await seqs(f.store)).toEqual(['1:1', '2:2', '3:3', '4:4']);
+      expect(backend.streamSeq).toBe(4); // four record batches: the failed commits never published
+    } finally {
+      await f.stop();
+      await store.close();
+    }
+  });
+});
