@@ -26,10 +26,11 @@ let daemons: FtcpRunHandle[] = [];
 const services: string[] = [];
 const dirs: string[] = [];
 
-function hostEnv(node: string): NodeJS.ProcessEnv {
+/** One "host" on this machine: its own run dir (control socket, lock), node id and data dir. */
+function hostDirs(node: string): { env: NodeJS.ProcessEnv; dataDir: string } {
   const dir = mkdtempSync(join(tmpdir(), `ftcpt-hf-${node}-`));
   dirs.push(dir);
-  return { FTCP_NODE: node, FTCP_RUN_DIR: join(dir, 'run') };
+  return { env: { FTCP_NODE: node, FTCP_RUN_DIR: join(dir, 'run') }, dataDir: join(dir, 'data') };
 }
 
 beforeAll(async () => {
@@ -64,10 +65,15 @@ interface Pair {
 async function startPair(svc: string, vipIndex: number, app: string[], extra: string[] = []): Promise<Pair> {
   services.push(svc);
   const vip = lan!.freeAddr(vipIndex);
-  const common = ['--name', svc, '--vip', vip, '--port', '9000', '--log', nats!.target, '--lease-ms', '1000', ...extra, '--', ...app];
-  const primary = await startFtcp(lan!.netns('primary'), ['run', ...common], 60_000, 'info', { env: hostEnv('p') });
+  const common = ['--name', svc, '--vip', vip, '--port', '9000', '--log', nats!.target, '--lease-ms', '1000', ...extra];
+  const p = hostDirs('p');
+  const s = hostDirs('s');
+  const primary = await startFtcp(lan!.netns('primary'), ['run', ...common, '--data-dir', p.dataDir, '--', ...app], 60_000, 'info', { env: p.env });
   daemons.push(primary);
-  const standby = await startFtcp(lan!.netns('secondary'), ['standby', ...common], 60_000, 'info', { env: hostEnv('s'), ready: /standby \(following the log\)/ });
+  const standby = await startFtcp(lan!.netns('secondary'), ['standby', ...common, '--data-dir', s.dataDir, '--', ...app], 60_000, 'info', {
+    env: s.env,
+    ready: /standby \(following the log\)/,
+  });
   daemons.push(standby);
   return { svc, vip, primary, standby };
 }
