@@ -5,7 +5,7 @@
 // Needs `npm run build:ts` and nats-server. Usage: node scripts/bench/replica.mjs [MiB=128] [n=400]
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +35,7 @@ async function freePort() {
 
 /** A 3-node cluster on loopback in a temp dir (the same settings as test/helpers/nats-cluster.ts). */
 async function startCluster(dir) {
+  await mkdir(dir, { recursive: true });
   const cp = [await freePort(), await freePort(), await freePort()];
   const rp = [await freePort(), await freePort(), await freePort()];
   const routes = rp.map((p) => `nats-route://127.0.0.1:${p}`).join(', ');
