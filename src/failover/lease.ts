@@ -25,8 +25,11 @@ export { LeaseError, leaseBucketName, type LeaseOptions } from './lease-options.
 export const LEASE_KEY = 'primary';
 /** Largest lease value accepted when reading (ours are ~150 bytes). */
 const MAX_VALUE_BYTES = 4096;
-/** How long `open` keeps retrying the bucket (creation races, a meta leader being elected). */
-const OPEN_RETRY_MS = 10_000;
+/**
+ * How long `open` keeps retrying the bucket (creation races; a cluster that has just started,
+ * or lost a node, electing its meta leader takes seconds, more on a loaded machine).
+ */
+const OPEN_RETRY_MS = 30_000;
 /** Delay before another renewal after a transient failure (at most the renewal period). */
 const RETRY_MS = 100;
 
@@ -580,8 +583,13 @@ async function openBucket(nc: NatsConnection, o: ResolvedLeaseOptions): Promise<
       }
       return kv;
     } catch (err) {
-      if (err instanceof LeaseError || performance.now() > giveUpAt) throw err;
-      o.log.debug({ err: asError(err).message, attempt }, 'lease bucket not ready; retrying');
+      if (err instanceof LeaseError) throw err;
+      if (performance.now() > giveUpAt) {
+        throw new LeaseError('UNAVAILABLE',
+          `lease bucket ${o.bucket} not available after ${OPEN_RETRY_MS / 1000} s (${asError(err).message}): is JetStream enabled and a quorum of the NATS cluster up?`);
+      }
+      if (attempt === 1) o.log.info({ err: asError(err).message }, 'lease bucket not ready yet; retrying');
+      else o.log.debug({ err: asError(err).message, attempt }, 'lease bucket not ready; retrying');
       await sleep(Math.min(1000, 50 * attempt));
     }
   }

@@ -373,7 +373,7 @@ describe.skipIf(NATS_SERVER === undefined)('lease on a 3-node JetStream cluster'
 async function newLeaderAfter(service: string, old: string, since: number): Promise<number> {
   const conn = await connect({ servers: cluster!.urls.filter((u) => cluster!.nodes.find((n) => n.url === u)?.name !== old) });
   try {
-    const jsm = await jetstreamManager(conn, { timeout: 500 });
+    const jsm = await jetstreamManager(conn, { timeout: 500, checkAPI: false }); // the meta leader may be the dead node
     for (let i = 0; i < 300; i++) {
       const si = await jsm.streams.info(`KV_${leaseBucketName(service)}`).catch(() => undefined);
       const now = si?.cluster?.leader;
@@ -397,8 +397,16 @@ function track(l: Lease): string[] {
 async function bucketLeader(l: Lease): Promise<string | undefined> {
   const conn = await connect({ servers: cluster!.urls });
   try {
-    const si = await (await jetstreamManager(conn)).streams.info(`KV_${leaseBucketName(serviceOf.get(l)!)}`);
-    return si.cluster?.leader;
+    // Bounded retries: the meta leader may still be re-electing after a node's restart.
+    const jsm = await jetstreamManager(conn, { timeout: 2000, checkAPI: false });
+    for (let i = 0; ; i++) {
+      try {
+        return (await jsm.streams.info(`KV_${leaseBucketName(serviceOf.get(l)!)}`)).cluster?.leader;
+      } catch (err) {
+        if (i >= 15) throw err;
+        await sleep(200);
+      }
+    }
   } finally {
     await conn.close();
   }
