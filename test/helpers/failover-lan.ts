@@ -211,6 +211,20 @@ export class FailoverLan {
     return (JSON.parse(out.trim().split('\n').pop()!) as { leader: string | null }).leader ?? undefined;
   }
 
+  /** Messages per subject in a stream (e.g. `{ 'ftcp.svc.r': 412, 'ftcp.svc.e': 1 }`), asked from the client host. */
+  async subjectsOf(stream: string): Promise<Record<string, number>> {
+    const code = `
+      import { connect } from '@nats-io/transport-node';
+      import { jetstreamManager } from '@nats-io/jetstream';
+      const nc = await connect({ servers: ${JSON.stringify(this.nats.urls)} });
+      const jsm = await jetstreamManager(nc);
+      const si = await jsm.streams.info(${JSON.stringify(stream)}, { subjects_filter: '>' });
+      console.log(JSON.stringify(si.state.subjects ?? {}));
+      await nc.close();`;
+    const out = await this.nodeOn('client', code);
+    return JSON.parse(out.trim().split('\n').pop()!) as Record<string, number>;
+  }
+
   /** Writes the daemons' whole logs to files for a post-mortem and says where. */
   keepLogs(what: string, logs: Record<string, FtcpRunHandle>): void {
     const base = join(tmpdir(), `ftcpt-${this.what}-${process.pid}-${what}`);
