@@ -242,6 +242,8 @@ export class LogStore {
   private readonly recordListeners = new Map<Kind, Set<DurableRecordListener>>();
   private readonly checkpointListeners = new Set<(service: string) => void>();
   private checkpointPublisher: CheckpointPublisher | undefined;
+  /** Set while the store mirrors another (a follower): appends and checkpoints are refused. */
+  private readOnlyReason: string | undefined;
   /** Highest lsn of an ingested frame: frames at or below it are already held. */
   private ingestedLsn = 0;
   /** Ingests of a follower, one at a time. */
@@ -441,6 +443,7 @@ export class LogStore {
    */
   append(service: string, epoch: number, streamId: string, firstSeq: number, raws: Uint8Array[], metas: RecordMeta[]): StreamState {
     if (this.closed) throw new LogError('UNAVAILABLE', 'log store is shutting down');
+    if (this.readOnlyReason !== undefined) throw new LogError('FAILED_PRECONDITION', this.readOnlyReason);
     const svc = this.service(service);
     if (epoch < svc.epoch) {
       throw new LogError('FAILED_PRECONDITION', `service ${service}: epoch ${epoch} is older than the current epoch ${svc.epoch} (fenced)`);
@@ -724,6 +727,7 @@ export class LogStore {
 
   async checkpoint(service: string, epoch: number, state: Uint8Array, positions: ConnPosition[]): Promise<{ lsn: number; reclaimedSegments: number }> {
     if (this.closed) throw new LogError('UNAVAILABLE', 'log store is shutting down');
+    if (this.readOnlyReason !== undefined) throw new LogError('FAILED_PRECONDITION', this.readOnlyReason);
     const svc = this.service(service);
     if (epoch < svc.epoch) {
       throw new LogError('FAILED_PRECONDITION', `service ${service}: epoch ${epoch} is older than the current epoch ${svc.epoch} (fenced)`);
@@ -748,6 +752,14 @@ export class LogStore {
     return { lsn: info.lsn, reclaimedSegments };
   }
 
+  /**
+   * Makes the store refuse appends and checkpoints (FAILED_PRECONDITION with `reason`) while it
+   * mirrors another one through ingest; undefined makes it writable again.
+   */
+  setReadOnly(reason: string | undefined): void {
+    this.readOnlyReason = reason;
+  }
+
   /** Installs (or removes, with undefined) the checkpoint publisher; see CheckpointPublisher. */
   setCheckpointPublisher(p: CheckpointPublisher | undefined): void {
     this.checkpointPublisher = p;
@@ -770,6 +782,8 @@ export class LogStore {
 
   private async ingestFramesNow(buf: Buffer): Promise<number> {
     if (this.closed) throw new LogError('UNAVAILABLE', 'log store is shutting down');
+    // Appends made before the store became read-only settle first (ingest owns the lsns).
+    if (this.pending.length > 0 || this.inFlight.length > 0) await this.flushed();
     if (this.pending.length > 0 || this.inFlight.length > 0) {
       throw new LogError('FAILED_PRECONDITION', 'log store: cannot ingest replicated frames while appends are in flight');
     }

@@ -116,7 +116,8 @@ describe.skipIf(NATS_SERVER === undefined)('replicated log: follower and promoti
     await f.catchUp();
     expect(f.lag()).toBe(0);
     // A following store mirrors the stream only.
-    await expect(f.store.checkpoint(service, 1, Buffer.from('no'), [])).rejects.toThrow(/takes no checkpoints until promoted/);
+    await expect(f.store.checkpoint(service, 1, Buffer.from('no'), [])).rejects.toThrow(/takes no appends or checkpoints until promoted/);
+    expect(() => f.store.append(service, 1, 'x', 1, [Buffer.from([1])], [])).toThrow(/takes no appends/);
     expect(await dump(f.store, service)).toEqual(await dump(p.store, service));
     expect(f.store.stats(service).lastLsn).toBe(p.store.stats(service).lastLsn);
 

@@ -92,10 +92,8 @@ export class LogFollower extends EventEmitter {
       await link.close();
       throw err;
     }
-    // Until promoted the store only mirrors the stream: its own checkpoints are refused too.
-    store.setCheckpointPublisher(() =>
-      Promise.reject(new LogError('FAILED_PRECONDITION', `replicated log ${link.stream}: this store follows the primary and takes no checkpoints until promoted`)),
-    );
+    // Until promoted the store only mirrors the stream.
+    store.setReadOnly(`replicated log ${link.stream}: this store follows the primary and takes no appends or checkpoints until promoted`);
     const f = new LogFollower(link, backend!, store, opts.service, opts.log);
     try {
       await f.follow(1);
@@ -194,6 +192,7 @@ export class LogFollower extends EventEmitter {
     this.appliedSeq = markerSeq;
     this.backend.becomePrimary(epoch, counter, markerSeq);
     this.store.setCheckpointPublisher((file) => this.backend.publishCheckpoint(file));
+    this.store.setReadOnly(undefined);
     this.log.info({ stream: this.link.stream, epoch, markerSeq, lastLsn: this.store.stats().lastLsn }, 'replicated log: primary from here on');
     // Older markers say nothing the new one does not.
     this.link.purgeBelow('e', markerSeq).catch((err: unknown) => this.log.warn({ stream: this.link.stream, err: String(err) }, 'replicated log: purging older epoch markers failed'));
