@@ -55,6 +55,7 @@ export class LogFollower extends EventEmitter {
   private applying: Promise<void> = Promise.resolve();
   private stopped = false;
   private promoted = false;
+  private promoting = false;
   /** Stream sequence of our own epoch marker once stored: it and what follows are not applied. */
   private stopAt = Number.POSITIVE_INFINITY;
   private failure: Error | undefined;
@@ -129,7 +130,16 @@ export class LogFollower extends EventEmitter {
    * then fails and it is fenced. Appends to the store must use an epoch >= `epoch`.
    */
   async promote(epoch: number): Promise<Replica> {
-    if (this.promoted) throw new Error('LogFollower: already promoted');
+    if (this.promoted || this.promoting) throw new Error('LogFollower: already promoted (or being promoted)');
+    this.promoting = true;
+    try {
+      return await this.promoteOnce(epoch);
+    } finally {
+      this.promoting = false;
+    }
+  }
+
+  private async promoteOnce(epoch: number): Promise<Replica> {
     if (!Number.isSafeInteger(epoch) || epoch < 0) throw new LogError('INVALID_ARGUMENT', `epoch must be a non-negative integer, got ${epoch}`);
     await this.catchUp();
     let expect = this.appliedSeq;
@@ -176,7 +186,10 @@ export class LogFollower extends EventEmitter {
     this.stopAt = markerSeq;
     if (this.appliedSeq < markerSeq - 1) await new Promise<void>((resolve, reject) => this.waiters.push({ target: markerSeq - 1, resolve, reject }));
     if (epoch < this.maxEpoch) {
-      throw new LogError('FAILED_PRECONDITION', `replicated log ${this.link.stream}: a marker of epoch ${this.maxEpoch} came before ours (epoch ${epoch}); two takeovers at once — the lease must prevent that`);
+      // Our marker is in the stream but not ours to follow: this follower is done (start a new one).
+      const err = new LogError('FAILED_PRECONDITION', `replicated log ${this.link.stream}: a marker of epoch ${this.maxEpoch} came before ours (epoch ${epoch}); two takeovers at once — the lease must prevent that`);
+      this.fail(err);
+      throw err;
     }
     this.finishPromotion(epoch, counter, markerSeq);
     return this.backend;
