@@ -72,6 +72,14 @@ export function guardPrimary(p: PrimaryLog, h: FencingHandlers, log: Logger): ()
     h.suspended(false);
   };
   const onLost = (loss: { holder?: string | undefined; host?: string | undefined; epoch?: number | undefined }): void => {
+    if (loss.host === undefined && p.role === 'primary') {
+      // Expired with nobody holding it: most likely the NATS node leading the lease bucket died and
+      // renewals failed through the election. Take it again; if nobody held it in between
+      // (continuesEpoch) this daemon's state is still current and it carries on — silent until
+      // then, since lease.valid() is false. Anyone else taking it first means a takeover: fenced.
+      void retake(p, h, log);
+      return;
+    }
     p.role = 'fenced';
     const to = loss.host !== undefined ? `${loss.host} at epoch ${loss.epoch}` : 'nobody yet (it expired)';
     h.fenced(`lost the primary lease to ${to}`);
@@ -98,6 +106,40 @@ export function guardPrimary(p: PrimaryLog, h: FencingHandlers, log: Logger): ()
     p.replica.off('stalled', onStalled);
     p.replica.off('resumed', onLogResumed);
   };
+}
+
+/** How long a primary whose lease expired keeps trying to take it back (a NATS election takes seconds). */
+const RETAKE_FOR_MS = 30_000;
+
+async function retake(p: PrimaryLog, h: FencingHandlers, log: Logger): Promise<void> {
+  log.warn({ epoch: p.epoch }, 'primary lease expired with nobody holding it (NATS unreachable or electing?): sending nothing, taking it back');
+  const until = performance.now() + RETAKE_FOR_MS;
+  while (p.role === 'primary' && performance.now() < until) {
+    let got: number | undefined;
+    try {
+      got = await p.lease.tryAcquire();
+    } catch {
+      got = undefined; // NATS still unreachable
+    }
+    if (got !== undefined) {
+      if (p.lease.continuesEpoch !== undefined) {
+        log.info({ epoch: p.epoch, leaseRevision: got }, 'primary lease taken back: nobody held it meanwhile, sending again');
+        return;
+      }
+      await p.lease.release().catch(() => undefined);
+      break;
+    }
+    const holder = await p.lease.peek().catch(() => undefined);
+    if (holder) {
+      p.role = 'fenced';
+      h.fenced(`lost the primary lease to ${holder.host} at epoch ${holder.epoch}`);
+      return;
+    }
+    await sleep(100);
+  }
+  if (p.role !== 'primary') return;
+  p.role = 'fenced';
+  h.fenced('lost the primary lease (it expired and could not be taken back as it was)');
 }
 
 /** A stop on purpose hands the service over at once (the lease is released, not left to expire). */

@@ -38,28 +38,45 @@ export async function runStandby(cfg: RunConfig, opts: StandbyOptions): Promise<
   try {
     lease = await Lease.open(leaseOptions(cfg, servers, log));
     const l = lease;
-    const view: { role: FailoverRole; epoch: number; lease: Lease; lag: () => number } = { role: 'standby', epoch: 0, lease: l, lag: () => follower.lag() };
+    let lastPeek: { host: string; epoch: number; ageMs: number; at: number } | undefined;
+    const view: FailoverView = {
+      role: 'standby' as FailoverRole,
+      epoch: 0,
+      lease: l,
+      lag: () => follower.lag(),
+      // Age as of the last look, plus the time since (display only).
+      holder: () => (lastPeek ? { host: lastPeek.host, epoch: lastPeek.epoch, ageMs: lastPeek.ageMs + (Date.now() - lastPeek.at) } : undefined),
+    };
+    const mutableView = view as { role: FailoverRole; epoch: number };
 
     const takeOver = async (signal: AbortSignal): Promise<PrimaryLog> => {
       const failed = new Promise<never>((_, reject) => follower.once('failed', (err: Error) => reject(err)));
       const holder = await l.peek();
+      lastPeek = holder ? { host: holder.host, epoch: holder.epoch, ageMs: holder.ageMs, at: Date.now() } : undefined;
       log.info(
         { primary: holder?.host, epoch: holder?.epoch, appliedSeq: follower.appliedSeq, lag: follower.lag() },
         holder ? `standby for ${cfg.name}: primary is ${holder.host} (epoch ${holder.epoch}); following the log` : `standby for ${cfg.name}: no primary holds the lease; taking over`,
       );
       ready(`ftcp: ${cfg.name} standby (following the log)`);
+      // A look at the lease every second (for `ftcp status`), a log line every REPORT_MS.
+      let looks = 0;
       report = setInterval(() => {
         void l.peek().then(
-          (h) => log.info({ primary: h?.host, epoch: h?.epoch, leaseAgeMs: h?.ageMs, appliedSeq: follower.appliedSeq, lag: follower.lag() }, 'standby: following'),
+          (h) => {
+            lastPeek = h ? { host: h.host, epoch: h.epoch, ageMs: h.ageMs, at: Date.now() } : undefined;
+            if (++looks % (REPORT_MS / 1000) === 0) {
+              log.info({ primary: h?.host, epoch: h?.epoch, leaseAgeMs: h?.ageMs, appliedSeq: follower.appliedSeq, lag: follower.lag() }, 'standby: following');
+            }
+          },
           () => undefined,
         );
-      }, REPORT_MS);
+      }, 1000);
       report.unref();
       const epoch = await Promise.race([l.acquire(signal), failed]);
       clearInterval(report);
       const lostAt = performance.now();
-      view.role = 'taking over';
-      view.epoch = epoch;
+      mutableView.role = 'taking over';
+      mutableView.epoch = epoch;
       log.warn({ epoch, appliedSeq: follower.appliedSeq, lag: follower.lag() }, `the primary's lease expired: taking over ${cfg.name} at epoch ${epoch}`);
       const replica = await follower.promote(epoch);
       promoted = true;
@@ -67,7 +84,7 @@ export async function runStandby(cfg: RunConfig, opts: StandbyOptions): Promise<
       return { store: follower.store, replica, lease: l, epoch, role: 'primary' };
     };
 
-    return await runDaemon(cfg, { log, ready, standby: { view: view as FailoverView, takeOver } });
+    return await runDaemon(cfg, { log, ready, standby: { view, takeOver } });
   } finally {
     if (report) clearInterval(report);
     // Once promoted, the daemon owns (and has closed) the lease and the log.

@@ -49,7 +49,8 @@ export function formatStatus(s: StatusSnapshot): string {
   if (f) {
     const lease = f.role === 'standby' ? `lease ${f.leaseMs} ms (held elsewhere)` : `lease ${f.leaseMs} ms ${f.leaseValid ? 'valid' : 'LAPSED (sending nothing)'}`;
     const pos = f.lag !== null ? `${f.lag} message${f.lag === 1 ? '' : 's'} behind the log` : f.streamSeq !== null ? `log at message ${f.streamSeq}` : '';
-    out.push([`role ${f.role}`, `epoch ${f.epoch}`, lease, pos].filter(Boolean).join(', '));
+    const holder = f.primary ? `primary ${f.primary.host} at epoch ${f.primary.epoch} (lease renewed ${f.primary.leaseAgeMs} ms ago)` : '';
+    out.push([`role ${f.role}`, `epoch ${f.epoch}`, lease, holder, pos].filter(Boolean).join(', '));
   }
 
   const byState = new Map<string, number>();

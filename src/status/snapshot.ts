@@ -54,6 +54,8 @@ export interface FailoverView {
   readonly replica?: { readonly streamSeq: number } | undefined;
   /** A standby's distance to the log's end, in stream messages (undefined on a primary). */
   lag?: (() => number) | undefined;
+  /** A standby's last look at the primary's lease (undefined on a primary). */
+  holder?: (() => { host: string; epoch: number; ageMs: number } | undefined) | undefined;
 }
 
 export interface FailoverStatus {
@@ -66,6 +68,8 @@ export interface FailoverStatus {
   streamSeq: number | null;
   /** Standby only: stream messages not applied yet. */
   lag: number | null;
+  /** Standby only: the primary holding the lease, and how long ago it renewed it (display only). */
+  primary: { host: string; epoch: number; leaseAgeMs: number } | null;
 }
 
 export interface LogStatus {
@@ -166,7 +170,13 @@ export function failoverStatus(p: FailoverView): FailoverStatus {
     leaseMs: p.lease.ttlMs,
     streamSeq: p.replica?.streamSeq ?? null,
     lag: p.lag ? p.lag() : null,
+    primary: primaryOf(p),
   };
+}
+
+function primaryOf(p: FailoverView): FailoverStatus['primary'] {
+  const h = p.holder?.();
+  return h ? { host: h.host, epoch: h.epoch, leaseAgeMs: Math.max(0, Math.round(h.ageMs)) } : null;
 }
 
 /** The snapshot of one daemon; `now` (epoch ms) for the uptime. */

@@ -107,9 +107,14 @@ export async function startFtcp(
 }
 
 /** Runs `ftcp ARGS` to completion inside HOST; returns exit code and output. */
-export function runFtcp(host: TestNetns | undefined, args: string[], timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runFtcp(
+  host: TestNetns | undefined,
+  args: string[],
+  timeoutMs = 20_000,
+  env?: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const argv = host ? [...nsenterArgs(host), ...args] : [FTCP, ...args];
-  const child = spawn(host ? 'nsenter' : process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(host ? 'nsenter' : process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, netnsExists, sh, sleep, spawnCollect, startFtcp, stopFtcp, type FtcpRunHandle } from '../helpers/host.js';
+import { ROOT, netnsExists, runFtcp, sh, sleep, spawnCollect, startFtcp, stopFtcp, type FtcpRunHandle } from '../helpers/host.js';
 import { LanTopology } from '../helpers/lan-topology.js';
 import { NATS_SERVER, NatsCluster } from '../helpers/nats-cluster.js';
 
@@ -59,6 +59,15 @@ interface Pair {
   vip: string;
   primary: FtcpRunHandle;
   standby: FtcpRunHandle;
+  /** The standby host's environment (for `ftcp status` there). */
+  standbyEnv: NodeJS.ProcessEnv;
+}
+
+/** `ftcp status NAME --json` on the standby host: its failover block. */
+async function standbyStatus(p: Pair): Promise<{ role: string; epoch: number; lag: number | null; primary: { epoch: number } | null }> {
+  const r = await runFtcp(lan!.netns('secondary'), ['status', p.svc, '--json'], 20_000, p.standbyEnv);
+  expect(r.code, r.stderr).toBe(0);
+  return (JSON.parse(r.stdout) as { service: { failover: { role: string; epoch: number; lag: number | null; primary: { epoch: number } | null } } }).service.failover;
 }
 
 /** A primary (`ftcp run`) and a standby (`ftcp standby`) of service SVC around APP, on the LAN. */
@@ -75,7 +84,7 @@ async function startPair(svc: string, vipIndex: number, app: string[], extra: st
     ready: /standby \(following the log\)/,
   });
   daemons.push(standby);
-  return { svc, vip, primary, standby };
+  return { svc, vip, primary, standby, standbyEnv: s.env };
 }
 
 /** The primary host is lost: every process (daemon and app) at once, and its LAN link. */
@@ -117,6 +126,11 @@ describe('host failover on a replicated log', () => {
     const bytes = 16 * 1024 * 1024;
     const client = spawnCollect(lan.netns('client'), 'python3', [join(APPS, 'echo_client.py'), p.vip, '9000', String(bytes), '60', String(2 * 1024 * 1024)], 90_000);
     await sleep(2500);
+    // `ftcp status` on the secondary: a standby following the log of the primary's epoch.
+    const before = await standbyStatus(p);
+    expect(before.role).toBe('standby');
+    expect(before.primary?.epoch).toBeGreaterThan(0);
+    expect(before.lag).not.toBeNull();
     const killedAt = killPrimaryHost(p);
 
     const out = await client;
@@ -130,6 +144,9 @@ describe('host failover on a replicated log', () => {
     expect(log).toContain('adopted connection: the client answered');
     expect(log).toContain('connection restored');
     reportRestore(p, 'echo', killedAt);
+    const after = await standbyStatus(p);
+    expect(after.role).toBe('primary');
+    expect(after.epoch).toBeGreaterThan(before.primary!.epoch);
     pcap?.kill('SIGINT');
   }, 120_000);
 

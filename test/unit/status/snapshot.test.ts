@@ -90,11 +90,14 @@ describe('formatStatus', () => {
     let valid = true;
     const src = { ...d.source, primary: { role: 'primary' as const, epoch: 42, lease: { valid: () => valid, ttlMs: 1000, held: true }, replica: { streamSeq: 777 } } };
     const s = statusSnapshot(src, 1_000_000 + 65_000);
-    expect(s.service.failover).toEqual({ role: 'primary', epoch: 42, leaseHeld: true, leaseValid: true, leaseMs: 1000, streamSeq: 777, lag: null });
+    expect(s.service.failover).toEqual({ role: 'primary', epoch: 42, leaseHeld: true, leaseValid: true, leaseMs: 1000, streamSeq: 777, lag: null, primary: null });
     expect(formatStatus(s)).toContain('role primary, epoch 42, lease 1000 ms valid, log at message 777');
     valid = false;
     expect(formatStatus(statusSnapshot(src))).toContain('LAPSED (sending nothing)');
-    const standby = { ...d.source, primary: { role: 'standby' as const, epoch: 0, lease: { valid: () => false, ttlMs: 1000, held: false }, lag: () => 3 } };
-    expect(formatStatus(statusSnapshot(standby))).toContain('role standby, epoch 0, lease 1000 ms (held elsewhere), 3 messages behind the log');
+    const holder = () => ({ host: 'db1', epoch: 41, ageMs: 120.4 });
+    const standby = { ...d.source, primary: { role: 'standby' as const, epoch: 0, lease: { valid: () => false, ttlMs: 1000, held: false }, lag: () => 3, holder } };
+    expect(formatStatus(statusSnapshot(standby))).toContain(
+      'role standby, epoch 0, lease 1000 ms (held elsewhere), primary db1 at epoch 41 (lease renewed 120 ms ago), 3 messages behind the log',
+    );
   });
 });
