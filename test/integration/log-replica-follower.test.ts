@@ -134,6 +134,33 @@ describe.skipIf(NATS_SERVER === undefined)('replicated log: follower and promoti
     expect(await dump(f.store, service)).toEqual(await dump(p.store, service));
   });
 
+  it('a primary restarted with the same epoch continues the message ids (nothing taken for a duplicate)', async () => {
+    const service = `l${process.pid}x${++n}`;
+    const p1 = await primary(service, 1);
+    const c1 = client(p1.srv, service, 1, 'w');
+    c1.append(openedRecord('a'));
+    for (let i = 0; i < 5; i++) {
+      c1.append(dataRecord('a', i * 10, payload(i, 10)));
+      await c1.waitDurable();
+    }
+    const seqBefore = p1.replica.streamSeq;
+    await c1.close();
+    await p1.srv.close();
+    // Same epoch again (e.g. a daemon restarted before the lease gives it a new one).
+    const p2 = await primary(service, 1);
+    expect(p2.store.stats(service).records).toBe(6);
+    const c2 = client(p2.srv, service, 1, 'w2');
+    for (let i = 5; i < 10; i++) {
+      c2.append(dataRecord('a', i * 10, payload(i, 10)));
+      await c2.waitDurable();
+    }
+    expect(p2.replica.streamSeq).toBe(seqBefore + 1 + 5); // its marker, then five batches
+    const f = await follower(service);
+    await f.catchUp();
+    expect(f.store.stats(service).records).toBe(11);
+    expect(await dump(f.store, service)).toEqual(await dump(p2.store, service));
+  });
+
   it('keeps following when the node of its consumer (and maybe the stream leader) is killed', async () => {
     const service = `l${process.pid}x${++n}`;
     const p = await primary(service, 1);
