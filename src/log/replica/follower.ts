@@ -200,7 +200,9 @@ export class LogFollower extends EventEmitter {
     this.stopped = true;
     clearInterval(this.watchdog);
     this.msgs?.stop();
-    this.consumer?.delete().catch(() => undefined); // else it lingers until its inactivity timeout
+    // Else it lingers until its inactivity timeout (5 min), holding back the primary's purges.
+    const consumer = this.consumer;
+    if (consumer) retryTransient(() => consumer.delete(), API_BUDGET_MS).catch((err: unknown) => this.log.warn({ stream: this.link.stream, err: String(err) }, 'replicated log: could not delete the follower consumer; purges wait for its inactivity timeout'));
     this.store.raiseEpoch(this.service, epoch);
     this.appliedSeq = markerSeq;
     this.backend.becomePrimary(epoch, counter, markerSeq);

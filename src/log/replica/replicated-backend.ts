@@ -63,6 +63,8 @@ export class ReplicatedBackend extends EventEmitter implements SegmentBackend, R
   private readonly segmentSeq = new Map<number, number>();
   private purgedBelow = 0;
   private purging = false;
+  /** Highest purge target asked for (a purge running when a reclaim asks for more goes on). */
+  private purgeWanted = 0;
   /** Set by the follower before it ingests a message: the stream sequence its frames came from. */
   ingestSeq = 0;
   /** Set by the follower while it ingests: a following store takes no appends of its own. */
@@ -173,15 +175,20 @@ export class ReplicatedBackend extends EventEmitter implements SegmentBackend, R
    * Best effort: a purge that fails or is held back is done by a later reclaim (it purges further).
    */
   private async purgeRecords(keepFrom: number): Promise<void> {
-    if (this.purging) return;
+    if (keepFrom > this.purgeWanted) this.purgeWanted = keepFrom;
+    if (this.purging) return; // the running one goes on to the new target
     this.purging = true;
     try {
-      const unread = await this.link.firstUndelivered();
-      const below = Math.min(keepFrom, unread ?? keepFrom);
-      if (below <= this.purgedBelow) return;
-      const purged = await this.link.purgeBelow('r', below);
-      this.purgedBelow = below;
-      this.log.info({ stream: this.link.stream, below, purged, heldBackBy: below < keepFrom ? 'a follower' : undefined }, 'replicated log: purged record batches no longer needed');
+      while (this.purgeWanted > this.purgedBelow && this.state === 'primary') {
+        const want = this.purgeWanted;
+        const unread = await this.link.firstUndelivered();
+        const below = Math.min(want, unread ?? want);
+        if (below <= this.purgedBelow) return; // held back by a follower: a later reclaim retries
+        const purged = await this.link.purgeBelow('r', below);
+        this.purgedBelow = below;
+        this.log.info({ stream: this.link.stream, below, purged, heldBackBy: below < want ? 'a follower' : undefined }, 'replicated log: purged record batches no longer needed');
+        if (below < want) return;
+      }
     } catch (err) {
       this.log.warn({ stream: this.link.stream, err: String(err) }, 'replicated log: purge failed (a later reclaim purges further)');
     } finally {
