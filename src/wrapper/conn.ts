@@ -137,6 +137,8 @@ export class TcpConn {
   learning = false;
   /** When the connection was adopted (daemon clock, ms); 0 if it was not. */
   adoptedAt = 0;
+  /** Adopted: client bytes up to here are logged while held (the old window is unknown); 0 otherwise. */
+  adoptedAcceptEdge = 0;
 
   closeLogged = false;
   /** When the client's SYN was seen (daemon clock, ms). */

@@ -126,6 +126,8 @@ const REPLAY_RTO_MS = 300;
 const CKPT_CLOCK_SLACK_MS = 1000;
 /** A handshake the client never completed (spoofed or abandoned SYN) is forgotten after this. */
 const SYN_RCVD_TIMEOUT_MS = 75_000;
+/** Most client bytes an adopted connection logs beyond its durable point before its restore. */
+const ADOPTED_ACCEPT_MAX = 8 << 20;
 /** The payload of a learning probe (see sendHoldAck). */
 const PROBE_BYTE = Buffer.alloc(1);
 /** An adopted connection whose client never answers a probe (it is gone) is dropped after this. */
@@ -408,7 +410,7 @@ export class SecondWrapper implements PacketPath {
     const off = conn.clientOff(tcp.seq);
     // Only bytes inside the window the client was offered may reach the stack, and those are all
     // logged: a segment reaching past it (a probe, or garbage) is dropped; the client resends.
-    if (off < 0 || off + len > conn.lastRightEdge) {
+    if (off < 0 || off + len > Math.max(conn.lastRightEdge, conn.adoptedAcceptEdge)) {
       if (len > 0) this.note('discarded-outside-window');
       return len === 0;
     }
@@ -979,6 +981,9 @@ export class SecondWrapper implements PacketPath {
       // reading the client's first ACK.
       conn.sndUna = conn.sndMax = a.serverStart;
       conn.lastAckOff = conn.lastRightEdge = conn.durableAckOff;
+      // The window the old primary offered is unknown, but a client sends only inside it: what it
+      // sends now (its retransmissions of bytes lost with the old host) is logged, not dropped.
+      conn.adoptedAcceptEdge = conn.durableAckOff + Math.min(0xffff * 2 ** conn.serverShift, ADOPTED_ACCEPT_MAX);
       conn.state = 'RECOVERING';
       conn.replaySource = new ReplaySource();
       conn.replaySourceActive = true;

@@ -112,6 +112,28 @@ describe('SecondWrapper.adopt', () => {
     b.w.close();
   });
 
+  it('logs what the client sends while held (its retransmissions of bytes lost with the old host) and replays it', async () => {
+    const a = harness();
+    carry(a);
+    a.w.close();
+    const b = await adoptInto(a.log.records);
+    const more = bytes(200, 9);
+    // The client's answer carries 200 bytes it had sent to the dead host.
+    b.feed('inbound', { flags: TCP_ACK | TCP_PSH, seq: seqAdd(IRS, 301), ack: seqAdd(ISS0, 5001), payload: more, timestamps: { tsval: 90, tsecr: TS0 + 500 } });
+    expect(b.log.records.at(-1)).toMatchObject({ kind: { $case: 'clientData', value: { offset: 300 } } });
+    b.log.makeDurable();
+    expect(b.injected('outbound').at(-1)).toMatchObject({ ack: seqAdd(IRS, 501), window: 0 });
+    b.w.appListening();
+    b.feed('outbound', { flags: TCP_SYN | TCP_ACK, seq: ISSK, ack: seqAdd(IRS, 1), mss: 1460, timestamps: { tsval: 7, tsecr: 90 } });
+    await new Promise((r) => setImmediate(r));
+    const replay = b.injected('inbound').filter((p) => p.payloadLen > 0);
+    expect(replay.map((p) => [p.seq, p.payloadLen])).toEqual([
+      [seqAdd(IRS, 1), 300],
+      [seqAdd(IRS, 301), 200],
+    ]);
+    b.w.close();
+  });
+
   it('restores a connection whose client answers only after the app listens', async () => {
     const a = harness();
     carry(a);
