@@ -306,7 +306,11 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     wrapper?.close();
     relay?.close();
     await logClient?.close(2_000).catch(() => undefined);
-    await logServer?.close().catch(() => undefined);
+    // A replicated store's close waits for its commits in flight, which wait for NATS: bounded, so
+    // a stop with NATS unreachable still ends (nothing unacknowledged is lost: it was never acked).
+    const closing = logServer?.close().catch(() => undefined);
+    if (primary) await Promise.race([closing, new Promise((r) => setTimeout(r, 3_000).unref())]);
+    else await closing;
     unguard?.();
     if (primary) await closePrimary(primary);
     process.off('SIGINT', onSignal);
