@@ -124,6 +124,22 @@ export class FailoverLan {
     this.partitioned.add(host);
   }
 
+  /**
+   * Cuts HOST off the NATS nodes only (nftables drops IP to and from their addresses): it still
+   * reaches, and is reached by, the clients.
+   */
+  partitionFromNats(host: string): void {
+    const addrs = ['nats1', 'nats2', 'nats3'].map((h) => this.lan.addr(h)).join(', ');
+    const ruleset = [
+      'table inet ftcpt_partition {',
+      `  chain part_in { type filter hook input priority -300; ip saddr { ${addrs} } drop; }`,
+      `  chain part_out { type filter hook output priority -300; ip daddr { ${addrs} } drop; }`,
+      '}',
+    ].join('\n');
+    this.lan.exec(host, 'nft', ['-f', '-'], { input: ruleset });
+    this.partitioned.add(host);
+  }
+
   heal(host: string): void {
     for (const family of ['inet', 'arp']) {
       try {
@@ -140,7 +156,7 @@ export class FailoverLan {
     const dir = mkdtempSync(join(tmpdir(), 'ftcpt-fl-cap-'));
     this.dirs.push(dir);
     const file = join(dir, `${host}.pcap`);
-    const p = spawn('ip', ['netns', 'exec', this.lan.ns(host), 'tcpdump', '-i', 'lan0', '-n', '-U', '-s', '128', '-w', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn('ip', ['netns', 'exec', this.lan.ns(host), 'tcpdump', '-i', 'lan0', '-n', '-U', '-s', '160', '-w', file], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.procs.push(p);
     let err = '';
     p.stderr!.on('data', (d: Buffer) => (err += d.toString()));

@@ -6,7 +6,10 @@
 // client after the partition (tcpdump on the client's link), it logs the fenced line and exits 3,
 // and it releases its VIP claim (only the new primary answers ARP for the VIP).
 // Needs `npm run build:ts` (the daemons run from dist/), nats-server, arping, nft, tcpdump, tshark.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { copyFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { netnsExists, sh, sleep } from '../helpers/host.js';
 import { ECHO_APP, FailoverLan, logLines } from '../helpers/failover-lan.js';
 
@@ -17,9 +20,43 @@ beforeAll(async () => {
   fl = await FailoverLan.start(`fp${tag}`);
 }, 60_000);
 
+afterEach(async () => {
+  await fl?.stopDaemons();
+}, 60_000);
+
 afterAll(async () => {
   await fl?.cleanup();
 }, 60_000);
+
+interface Frame {
+  ms: number;
+  mac: string;
+  ipSrc: string;
+  arpSrc: string;
+  sport: string;
+}
+
+/** Every frame of a capture: time (ms), source MAC, IP source, ARP sender address, TCP source port. */
+function framesOf(file: string): Frame[] {
+  return sh('tshark', ['-r', file, '-T', 'fields', '-E', 'separator=,', '-e', 'frame.time_epoch', '-e', 'eth.src', '-e', 'ip.src', '-e', 'arp.src.proto_ipv4', '-e', 'tcp.srcport'], { timeout: 60_000 })
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const [t, mac, ipSrc, arpSrc, sport] = l.split(',');
+      return { ms: Number(t) * 1000, mac: (mac ?? '').toLowerCase(), ipSrc: ipSrc ?? '', arpSrc: arpSrc ?? '', sport: sport ?? '' };
+    });
+}
+
+/** MACs answering a broadcast ARP request for ADDR from the client. */
+function arpAnswers(lan: FailoverLan['lan'], addr: string): string[] {
+  let arp: string;
+  try {
+    arp = lan.exec('client', 'arping', ['-c', '3', '-w', '5', '-I', 'lan0', addr], { timeout: 10_000 });
+  } catch (err) {
+    arp = String((err as { stdout?: unknown }).stdout ?? ''); // exit 1: fewer answers than requests
+  }
+  return [...arp.matchAll(/\[([0-9A-Fa-f:]{17})\]/g)].map((m) => m[1]!.toLowerCase());
+}
 
 async function waitFor(what: string, cond: () => boolean, timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs;
@@ -79,28 +116,21 @@ describe('a partitioned primary', () => {
 
       // The client's link saw nothing from the old primary carrying the VIP after the partition
       // (no TCP segment, no ICMP, no ARP answer for the VIP), and the new primary's segments.
-      const frames = sh('tshark', ['-r', cap.file, '-T', 'fields', '-E', 'separator=,', '-e', 'frame.time_epoch', '-e', 'eth.src', '-e', 'ip.src', '-e', 'arp.src.proto_ipv4', '-e', 'tcp.srcport'], { timeout: 60_000 })
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => {
-          const [t, mac, ipSrc, arpSrc, sport] = l.split(',');
-          return { ms: Number(t) * 1000, mac: (mac ?? '').toLowerCase(), ipSrc, arpSrc, sport };
-        });
-      const fromVip = (f: (typeof frames)[number]): boolean => f.ipSrc === vip || f.arpSrc === vip;
+      const frames = framesOf(cap.file);
+      const fromVip = (f: Frame): boolean => f.ipSrc === vip || f.arpSrc === vip;
       const zombie = frames.filter((f) => f.mac === oldMac && fromVip(f) && f.ms >= partitionAt);
       const before = frames.filter((f) => f.mac === oldMac && fromVip(f) && f.ms < partitionAt);
       const served = frames.filter((f) => f.mac === newMac && f.ipSrc === vip && f.sport === '9000');
       expect(before.length).toBeGreaterThan(0); // the capture saw the old primary serve
       expect(served.length).toBeGreaterThan(0); // and the new one
-      const rel = (f: (typeof frames)[number]): string => `${Math.round(f.ms - partitionAt)}ms(+${Math.round(f.ms - healAt)} after heal) ${f.ipSrc || 'arp ' + f.arpSrc}:${f.sport}`;
+      const rel = (f: Frame): string => `${Math.round(f.ms - partitionAt)}ms(+${Math.round(f.ms - healAt)} after heal) ${f.ipSrc || 'arp ' + f.arpSrc}:${f.sport}`;
       expect(zombie.length, `frames of the old primary after the partition: ${zombie.slice(0, 5).map(rel).join(', ')} … last ${zombie.length > 0 ? rel(zombie.at(-1)!) : ''}`).toBe(0);
 
       // The old primary's app namespace is gone with it; its VIP claim too: only the new primary
       // answers ARP for the VIP.
       expect(netnsExists(`ftcp-p-${svc}`)).toBe(false);
       expect(lan.exec('primary', 'ip', ['neigh', 'show', 'proxy']).includes(vip)).toBe(false);
-      const arp = lan.exec('client', 'arping', ['-c', '3', '-w', '5', '-I', 'lan0', vip], { timeout: 10_000 });
-      const answers = [...arp.matchAll(/\[([0-9A-Fa-f:]{17})\]/g)].map((m) => m[1]!.toLowerCase());
+      const answers = arpAnswers(lan, vip);
       expect(answers.length).toBeGreaterThan(0);
       expect(new Set(answers)).toEqual(new Set([newMac]));
       const neigh = lan.exec('client', 'ip', ['neigh', 'show', vip]).toLowerCase();
@@ -116,5 +146,104 @@ describe('a partitioned primary', () => {
     } finally {
       if (!ok) fl.keepLogs('partition', { primary, standby });
     }
+  });
+
+  // Known bug (src/wrapper/second-wrapper.ts, outboundNormal): cut off NATS only, the old primary
+  // keeps relaying until its lease deadline, so the app's echo runs ahead of the durable client
+  // bytes (by ~130 KB here). After the takeover the restored stack's pure ACKs carry its own,
+  // lower seq (regenerated output < sndMax); the client drops them as old duplicates (dup ACK),
+  // retransmits one segment per RTO, and the stream stalls until its timeout. Passes with the
+  // pure ACK's seq raised to sndMax (see the report). Run with FTCP_TEST_KNOWN_BUGS=1.
+  it.runIf(process.env.FTCP_TEST_KNOWN_BUGS === '1')('cut off NATS only (clients still reach it): silent while the standby serves, fenced on heal', async (ctx) => {
+    if (!fl) return ctx.skip();
+    const { lan } = fl;
+    const svc = `fq${tag}`;
+    const vip = lan.freeAddr(1);
+    const extra = ['--lease-ms', '1000'];
+    const primary = await fl.startPrimary(svc, vip, ECHO_APP, extra);
+    const standby = await fl.startStandby(svc, vip, ECHO_APP, extra);
+    const oldMac = lan.mac('primary').toLowerCase();
+    const newMac = lan.mac('secondary').toLowerCase();
+    const cap = await fl.capture('client');
+    const bytes = 24 * 1024 * 1024;
+    const client = fl.echoClient(vip, bytes, 2 * 1024 * 1024, 40);
+    await sleep(2500);
+    fl.partitionFromNats('primary');
+    const partitionAt = Date.now();
+    let ok = false;
+    try {
+      await waitFor('the standby to restore the connection', () => standby.stderr().includes('"connection restored"'), 30_000);
+      // The old primary is alive on the LAN, suspended. (No arping from the client here: an answer
+      // from the old host would turn the client's neighbour entry back to it — see the next test.)
+      const proxyDuring = lan.exec('primary', 'ip', ['neigh', 'show', 'proxy']).includes(vip);
+      const healAt = Date.now();
+      fl.heal('primary');
+      const code = await Promise.race([primary.exited, sleep(30_000).then(() => 'still running' as const)]);
+      const result = await client;
+      await cap.stop();
+
+      expect(result.error).toBeUndefined();
+      expect(result.received).toBe(bytes);
+      expect(result.recvSha).toBe(result.sentSha);
+      expect(code).toBe(3);
+      const fenced = logLines(primary.stderr(), 'this daemon is no longer the primary; stopping without a word to the clients');
+      expect(fenced.length).toBeGreaterThan(0);
+
+      // Cut off NATS only, the old primary still reaches the client: it may send until its lease
+      // deadline (it still holds the lease then), and not a frame after it.
+      const deadlineLine = logLines(primary.stderr(), 'lease deadline passed without a renewal')[0]!;
+      const deadlineAt = deadlineLine.time - Number(deadlineLine.lateMs ?? 0);
+      const tookOver = logLines(standby.stderr(), "the primary's lease expired: taking over")[0]!;
+      expect(deadlineAt).toBeLessThan(tookOver.time);
+      const frames = framesOf(cap.file);
+      const beforeDeadline = frames.filter((f) => f.mac === oldMac && f.ipSrc === vip && f.ms >= partitionAt && f.ms < deadlineAt);
+      const tcpAfter = frames.filter((f) => f.mac === oldMac && f.ipSrc === vip && f.ms >= deadlineAt);
+      const arpAfter = frames.filter((f) => f.mac === oldMac && f.arpSrc === vip && f.ms >= deadlineAt);
+      console.log(
+        `failover-partition (NATS only): restored by the standby ${logLines(standby.stderr(), 'connection restored')[0]!.time - partitionAt} ms after the partition; ` +
+          `the old host's proxy-ARP entry for the VIP during the partition: ${proxyDuring ? 'still there' : 'gone'}; old primary fenced ${fenced[0]!.time - healAt} ms after the heal; ` +
+          `frames from the old primary carrying the VIP: ${beforeDeadline.length} between the partition and its lease deadline ` +
+          `(${deadlineAt - partitionAt} ms after the partition, ${tookOver.time - deadlineAt} ms before the standby took the lease), after it IP ${tcpAfter.length}, ARP ${arpAfter.length}`,
+      );
+      expect(tcpAfter.length).toBe(0);
+      expect(lan.exec('primary', 'ip', ['neigh', 'show', 'proxy']).includes(vip)).toBe(false);
+      expect(new Set(arpAnswers(lan, vip))).toEqual(new Set([newMac]));
+      ok = true;
+    } finally {
+      if (!ok) {
+        fl.keepLogs('nats-only', { primary, standby });
+        await cap.stop();
+        copyFileSync(cap.file, join(tmpdir(), `ftcpt-fp-${process.pid}-nats-only-client.pcap`));
+        console.error(`nats-only: client capture in ${join(tmpdir(), `ftcpt-fp-${process.pid}-nats-only-client.pcap`)}`);
+      }
+    }
+  });
+
+  // Known bug (src/run/daemon.ts, src/failover/vip.ts): a primary whose lease is suspended keeps
+  // its proxy-ARP entry, so while it is cut off NATS but not the LAN, it and the new primary both
+  // answer ARP for the VIP (seen: one answer from the new primary, two from the old). A client or
+  // router that asks then may take the old MAC and send into a silent host; once the old primary
+  // is fenced and releases the VIP, that traffic is black-holed until the neighbour entry fails.
+  // Fix: withdraw the proxy entry on 'suspended' (restore it, with a gratuitous ARP, on 'resumed').
+  // Run with FTCP_TEST_KNOWN_BUGS=1.
+  it.runIf(process.env.FTCP_TEST_KNOWN_BUGS === '1')('cut off NATS only: while suspended, the old primary does not answer ARP for the VIP', async (ctx) => {
+    if (!fl) return ctx.skip();
+    const { lan } = fl;
+    const svc = `fr${tag}`;
+    const vip = lan.freeAddr(2);
+    const extra = ['--lease-ms', '1000'];
+    await fl.startPrimary(svc, vip, ECHO_APP, extra);
+    const standby = await fl.startStandby(svc, vip, ECHO_APP, extra);
+    const newMac = lan.mac('secondary').toLowerCase();
+    fl.partitionFromNats('primary');
+    await waitFor('the standby to claim the VIP', () => standby.stderr().includes('VIP claimed on the LAN'), 30_000).catch((err: Error) => {
+      fl!.keepLogs('arp', { standby });
+      throw err;
+    });
+    const t0 = Date.now();
+    const answers = arpAnswers(lan, vip);
+    console.log(`failover-partition (NATS only): ARP for the VIP answered by ${answers.map((m) => (m === newMac ? 'the new primary' : 'the OLD primary')).join(', ')} (${Date.now() - t0} ms)`);
+    expect(answers.length).toBeGreaterThan(0);
+    expect(new Set(answers)).toEqual(new Set([newMac]));
   });
 });
