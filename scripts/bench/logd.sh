@@ -3,7 +3,8 @@
 # durability, beside the raw sequential write bandwidth of the same disk with fdatasync (measured
 # here by scripts/bench/logd-rawsync.c); append-to-durable latency p50/p99 at low load beside the
 # latency of one 64-byte write + fdatasync. Two deployments are measured:
-#   logd      `ftcp logd` process, client in another process over gRPC on a unix socket
+#   logd      `ftcp logd` process, client in another process on its unix socket: appends over the
+#             framed transport (the default), and over gRPC (FTCP_LOG_FRAMED=0) for the latency
 #   embedded  log server inside the writer's process (what `ftcp run` starts), appends go straight
 #             into the store
 # And the shim's case (issue 5): a small append over gRPC while an in-process writer's group
@@ -69,10 +70,14 @@ run_mode() { # run_mode MODE: throughput per record size, then latency
   target_for "$name" lat
   LAT[$name]=$(node scripts/bench/logd-client.mjs "$TARGET" latency 64 500)
   if [ "$name" = logd ]; then
+    # The same writer over gRPC instead of the framed unix-socket transport.
+    RAWLAT[grpc]=$("$RAW" "$WORK" lat 500)
+    LAT[grpc]=$(FTCP_LOG_FRAMED=0 node scripts/bench/logd-client.mjs "$TARGET" latency 64 500)
     stop_logd
-    # The same with --durability memory: what the gRPC round trip alone costs.
+    # The same with --durability memory: what each transport's round trip alone costs.
     start_logd "$WORK/logd-mem" --durability memory
-    GRPC_RTT=$(node scripts/bench/logd-client.mjs "unix:$WORK/logd-mem/logd.sock" latency 64 500)
+    FRAMED_RTT=$(node scripts/bench/logd-client.mjs "unix:$WORK/logd-mem/logd.sock" latency 64 500)
+    GRPC_RTT=$(FTCP_LOG_FRAMED=0 node scripts/bench/logd-client.mjs "unix:$WORK/logd-mem/logd.sock" latency 64 500)
     stop_logd
   fi
   return 0
@@ -98,10 +103,11 @@ for name in logd embedded; do
 done
 echo
 echo "append-to-durable latency, one 64 B record every 2 ms (raw = 64 B write+fdatasync, same spacing, just before):"
-for name in logd embedded; do
-  printf '  %-9s %-28s raw %s\n' "$name" "${LAT[$name]}" "${RAWLAT[$name]}"
+for name in logd grpc embedded; do
+  label=$name; [ "$name" = logd ] && label="logd (framed unix socket, the default)"; [ "$name" = grpc ] && label="logd (gRPC)"
+  printf '  %-40s %-28s raw %s\n' "$label" "${LAT[$name]}" "${RAWLAT[$name]}"
 done
-echo "  logd with --durability memory (the gRPC round trip, no disk): $GRPC_RTT"
+echo "  logd with --durability memory (the round trip, no disk): framed $FRAMED_RTT; gRPC $GRPC_RTT"
 echo
 echo "a small gRPC append while an in-process commit is in flight (the shim after the daemon), embedded, fsync:"
 echo "  pipelined (default):   $OVERLAP"

@@ -7,6 +7,8 @@ import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { grpcAppendSink, localAppendSink, localStore, type AppendSink, type AppendSinkHandlers, type SinkError } from './append-sink.js';
+import { framedAppendSink, framedPath } from './framed-append.js';
+import { existsSync } from 'node:fs';
 import {
   CheckpointRequest,
   CheckpointResponse,
@@ -56,6 +58,12 @@ export interface LogClientOptions {
    * store instead of over gRPC (default true). Read/Checkpoint/Stats always use gRPC.
    */
   inProcess?: boolean;
+  /**
+   * With a `unix:` target whose server offers the framed Append transport (`<socket>.append`,
+   * framed-append.ts), append over it instead of gRPC: a round trip ~5× shorter (default true;
+   * FTCP_LOG_FRAMED=0 turns it off).
+   */
+  framed?: boolean;
 }
 
 export type ReadItem =
@@ -124,6 +132,9 @@ export class LogClient extends EventEmitter {
   private backoff: number;
   private failure: Error | undefined;
   private closing = false;
+  private readonly token: string | undefined;
+  /** The framed Append transport's socket, when the target is a unix socket (framed-append.ts). */
+  private readonly framedPath: string | undefined;
 
   constructor(opts: LogClientOptions) {
     super();
@@ -138,6 +149,8 @@ export class LogClient extends EventEmitter {
     this.backoff = this.reconnectMin;
     this.target = opts.target;
     this.inProcess = opts.inProcess ?? true;
+    this.token = opts.token;
+    this.framedPath = (opts.framed ?? process.env.FTCP_LOG_FRAMED !== '0') && opts.target.startsWith('unix:') ? framedPath(opts.target.slice(5)) : undefined;
     const channelOpts: grpc.ChannelOptions = {
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
@@ -282,7 +295,9 @@ export class LogClient extends EventEmitter {
       onAck: (d) => this.onAck(d),
       onEnd: (err) => this.onCallEnd(sink!, err),
     };
-    sink = store ? localAppendSink(store, t, handlers) : grpcAppendSink(this.grpcClient, this.metadata, t, handlers);
+    if (store) sink = localAppendSink(store, t, handlers);
+    else if (this.framedPath !== undefined && existsSync(this.framedPath)) sink = framedAppendSink(this.framedPath, this.token, t, handlers);
+    else sink = grpcAppendSink(this.grpcClient, this.metadata, t, handlers);
     this.call = sink;
     return sink;
   }

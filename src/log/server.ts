@@ -11,7 +11,6 @@ import type { Logger } from '../util/logger.js';
 import { LogError } from './errors.js';
 import { kindOfFieldNumber, type Kind } from './record-meta.js';
 import {
-  AppendRequest,
   LogService,
   ReadResponse,
   type AppendResponse,
@@ -25,8 +24,9 @@ import { HealthService } from './gen/grpc/health/v1/health.js';
 import { HealthStatus } from './health.js';
 import { grpcAddress, type ListenSpec } from './listen.js';
 import { FLOW_WINDOW, MAX_FRAME, MAX_MESSAGE_BYTES } from './limits.js';
-import { decodeRecord, type RecordMeta } from './record-meta.js';
-import { LogStore, type StreamListener, type StreamState } from './store.js';
+import type { LogStore } from './store.js';
+import { AppendSession, type AppendStreamEnd, type AppendTransport } from './append-session.js';
+import { framedPath, listenFramedAppend } from './framed-append.js';
 
 export interface TlsFiles {
   cert: Buffer;
@@ -65,8 +65,7 @@ const logServiceDefinition: grpc.ServiceDefinition = {
   },
 } as unknown as grpc.ServiceDefinition;
 
-/** How an Append stream ended: the writer half-closed, cancelled (e.g. its process died), or failed. */
-export type AppendStreamEnd = 'end' | 'cancelled' | 'error';
+export type { AppendStreamEnd };
 export type AppendStreamEndListener = (service: string, streamId: string, how: AppendStreamEnd) => void;
 
 export class LogServer {
@@ -77,6 +76,8 @@ export class LogServer {
   private readonly unixPaths: string[] = [];
   private readonly tuned = new WeakSet<EventEmitter>();
   private readonly calls = new Set<grpc.ServerDuplexStream<Buffer, AppendResponse>>();
+  /** The framed Append transport beside each unix socket (framed-append.ts). */
+  private readonly framed: { close(): Promise<void> }[] = [];
   readonly store: LogStore;
   private readonly log: Logger;
 
@@ -122,6 +123,7 @@ export class LogServer {
       if (l.kind === 'unix') {
         await fsp.chmod(l.path, 0o660);
         this.unixPaths.push(l.path);
+        this.framed.push(await listenFramedAppend(this, framedPath(l.path), this.log));
         out.push(addr);
       } else {
         out.push(grpcAddress({ ...l, port }));
@@ -177,6 +179,7 @@ export class LogServer {
     this.health.endWatches();
     await this.store.close();
     for (const c of this.calls) c.end();
+    for (const f of this.framed.splice(0)) await f.close();
     await new Promise<void>((resolve) => {
       const t = setTimeout(() => {
         this.grpcServer.forceShutdown();
@@ -208,91 +211,35 @@ export class LogServer {
       return;
     }
     this.calls.add(call);
-    let done = false;
-    let stream: StreamState | undefined;
-    let serviceName = '';
-    let lastSent = -1;
-    let lastWanted = 0;
-    let ending = false;
-    let told = false;
-    const finish = (how: AppendStreamEnd = 'end'): void => {
-      if (stream) stream.listeners.delete(listener);
-      this.calls.delete(call);
-      if (stream && !told) {
-        told = true;
-        this.tellStreamEnd(serviceName, stream.id, how);
-      }
-    };
-    const fail = (err: unknown): void => {
-      if (done) return;
-      done = true;
-      finish('error');
-      call.emit('error', toStatus(err));
-    };
-    const send = (durable: number): void => {
-      if (durable <= lastSent || done) return;
-      lastSent = durable;
-      call.write({ durableSeq: durable });
-      if (ending && durable >= lastWanted) {
-        done = true;
-        finish();
-        call.end();
-      }
-    };
-    const listener: StreamListener = { onDurable: send, onFailed: fail };
-    call.on('data', (buf: Buffer) => {
-      if (done) return;
-      try {
-        let req: AppendRequest;
-        try {
-          req = AppendRequest.decode(buf);
-        } catch (err) {
-          throw new LogError('INVALID_ARGUMENT', `not a valid ftcp.v1.AppendRequest (${err instanceof Error ? err.message : String(err)})`);
-        }
-        const svc = req.service;
-        if (!svc) throw new LogError('INVALID_ARGUMENT', 'service is missing');
-        LogStore.validateNames(svc.name, req.streamId);
-        if (stream && (svc.name !== serviceName || req.streamId !== stream.id)) {
-          throw new LogError('INVALID_ARGUMENT', 'one Append call carries one service and stream_id');
-        }
-        if (req.records.length > 0 && req.firstSeq < 1) throw new LogError('INVALID_ARGUMENT', 'first_seq must be >= 1');
-        const metas: RecordMeta[] = new Array(req.records.length);
-        for (let i = 0; i < req.records.length; i++) metas[i] = decodeRecord(req.records[i]!, i).meta;
-        const st = this.store.append(svc.name, svc.epoch, req.streamId, req.firstSeq, req.records, metas);
-        if (!stream) {
-          stream = st;
-          serviceName = svc.name;
-          st.listeners.add(listener);
-        }
-        const last = req.records.length > 0 ? req.firstSeq + req.records.length - 1 : 0;
-        if (last > lastWanted) lastWanted = last;
-        // Duplicates of durable records, or an empty batch: answer at once.
-        if (st.durable >= last) send(st.durable);
-        if (lastSent < 0) {
-          lastSent = st.durable;
-          call.write({ durableSeq: st.durable });
-        }
-      } catch (err) {
-        fail(err);
-      }
+    const session = this.appendSession({
+      ack: (durableSeq) => call.write({ durableSeq }),
+      fail: (err) => call.emit('error', toStatus(err)),
+      end: () => call.end(),
+      finished: () => this.calls.delete(call),
     });
-    call.on('end', () => {
-      if (done) return;
-      ending = true;
-      if (!stream || stream.durable >= lastWanted) {
-        done = true;
-        finish();
-        call.end();
-      }
+    call.on('data', (buf: Buffer) => session.request(buf));
+    call.on('end', () => session.writerEnded());
+    call.on('cancelled', () => session.gone('cancelled'));
+    call.on('error', () => session.gone('error'));
+  }
+
+  /** An Append stream over any transport; its end is told to the stream-end listeners. */
+  appendSession(t: AppendTransport): AppendSession {
+    return new AppendSession(this.store, {
+      ...t,
+      finished: (service, stream, how) => {
+        t.finished(service, stream, how);
+        if (stream) this.tellStreamEnd(service, stream.id, how);
+      },
     });
-    call.on('cancelled', () => {
-      done = true;
-      finish('cancelled');
-    });
-    call.on('error', () => {
-      done = true;
-      finish('error');
-    });
+  }
+
+  /** Checks a bearer token given outside gRPC metadata (the framed transport's hello). */
+  tokenMatches(token: string | undefined): boolean {
+    if (!this.token) return true;
+    if (token === undefined) return false;
+    const b = Buffer.from(`Bearer ${token}`);
+    return b.length === this.token.length && timingSafeEqual(b, this.token);
   }
 
   private read(call: grpc.ServerWritableStream<ReadRequest, ReadResponse>): void {
