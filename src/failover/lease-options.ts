@@ -1,7 +1,7 @@
 // Options of the primary's lease (docs/FAILOVER.md, "Lease, epochs, fencing"), checked at start
 // so a bad value fails with a message that says what to fix.
 import type { Logger } from '../util/logger.js';
-import { checkServiceName } from '../log/jetstream/subjects.js';
+import { checkServiceName } from '../log/replica/names.js';
 
 export type LeaseErrorCode = 'INVALID_ARGUMENT' | 'FAILED_PRECONDITION' | 'UNAVAILABLE' | 'MALFORMED_VALUE' | 'CLOSED';
 

@@ -1,8 +1,15 @@
 // Names of one service's replicated log on JetStream: the stream, its three subjects, and the
 // message ids that chain a primary's publishes (`<epoch>-<counter>`).
-import { checkServiceName } from '../jetstream/subjects.js';
+import { LogError } from '../errors.js';
 
-export { checkServiceName };
+const SERVICE_RE = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Throws LogError(INVALID_ARGUMENT) when the service name cannot name a stream or a bucket. */
+export function checkServiceName(service: string): void {
+  if (!SERVICE_RE.test(service)) {
+    throw new LogError('INVALID_ARGUMENT', `service "${service}": use 1-64 of A-Z a-z 0-9 _ - for a JetStream log`);
+  }
+}
 
 /** Header of a checkpoint part: `<i>/<n>` (1-based), on every `.k` message. */
 export const PART_HEADER = 'Ftcp-Part';
