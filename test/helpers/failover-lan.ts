@@ -227,6 +227,21 @@ export class FailoverLan {
     return (JSON.parse(out.trim().split('\n').pop()!) as { leader: string | null }).leader ?? undefined;
   }
 
+  /** A stream's state (first/last seq, messages, consumers), asked from the client host: for post-mortems. */
+  async streamState(stream: string): Promise<unknown> {
+    const code = `
+      import { connect } from '@nats-io/transport-node';
+      import { jetstreamManager } from '@nats-io/jetstream';
+      const nc = await connect({ servers: ${JSON.stringify(this.nats.urls)} });
+      const jsm = await jetstreamManager(nc);
+      const si = await jsm.streams.info(${JSON.stringify(stream)}, { subjects_filter: '>' });
+      const consumers = [];
+      for await (const ci of jsm.consumers.list(${JSON.stringify(stream)})) consumers.push({ name: ci.name, waiting: ci.num_waiting, pending: ci.num_pending, delivered: ci.delivered, start: ci.config.opt_start_seq, policy: ci.config.deliver_policy, leader: ci.cluster?.leader });
+      console.log(JSON.stringify({ state: si.state, leader: si.cluster?.leader, consumers }));
+      await nc.close();`;
+    return JSON.parse((await this.nodeOn('client', code)).trim().split('\n').pop()!) as unknown;
+  }
+
   /** Messages per subject in a stream (e.g. `{ 'ftcp.svc.r': 412, 'ftcp.svc.e': 1 }`), asked from the client host. */
   async subjectsOf(stream: string): Promise<Record<string, number>> {
     const code = `

@@ -236,8 +236,9 @@ describe('a partitioned primary', () => {
     const standby = await fl.startStandby(svc, vip, ECHO_APP, extra);
     const newMac = lan.mac('secondary').toLowerCase();
     fl.partitionFromNats('primary');
-    await waitFor('the standby to claim the VIP', () => standby.stderr().includes('VIP claimed on the LAN'), 30_000).catch((err: Error) => {
+    await waitFor('the standby to claim the VIP', () => standby.stderr().includes('VIP claimed on the LAN'), 30_000).catch(async (err: Error) => {
       fl!.keepLogs('arp', { standby });
+      console.error(`stream FTCP_${svc}: ${JSON.stringify(await fl!.streamState(`FTCP_${svc}`).catch((e: unknown) => String(e)))}`);
       throw err;
     });
     const t0 = Date.now();
