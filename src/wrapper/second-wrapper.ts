@@ -601,7 +601,11 @@ export class SecondWrapper implements PacketPath {
     } else if (flags & TCP_ACK && conn.stackShift !== conn.serverShift) {
       tcp.setWindow(rescaleWindow(tcp.window, conn.stackShift, conn.serverShift));
     }
-    if (conn.delta !== 0) tcp.setSeq(seqC);
+    // A restored stack that has not regenerated all the client acked yet sends pure ACKs with an
+    // older seq: the client would take them for old duplicates and drop them unread (its data
+    // never acked). They carry the client's own ack point instead.
+    if (len === 0 && !(flags & (TCP_SYN | TCP_FIN)) && off < conn.sndUna) tcp.setSeq(conn.serverSeq(conn.sndUna));
+    else if (conn.delta !== 0) tcp.setSeq(seqC);
     if (tcp.sackOff >= 0 && !conn.unprotected) this.filterSack(conn, tcp);
     this.rewriteTsval(conn, tcp);
     if (conn.state === 'CLOSED' || (conn.serverFinOff >= 0 && conn.clientFinOff >= 0)) this.maybeClosed(conn);

@@ -132,6 +132,8 @@ export class StreamLink {
 
   /** Removes messages of one subject below stream sequence `below`. */
   async purgeBelow(kind: SubjectKind, below: number): Promise<number> {
+    // Nothing lies below 1; and nats-server takes a filtered purge with seq 1 as "no limit".
+    if (below <= 1) return 0;
     const r = await this.jsm.streams.purge(this.stream, { filter: this.subject(kind), seq: below });
     return r.purged;
   }
