@@ -106,6 +106,21 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
   let vipClaim: VipClaim | undefined;
   let fenced: string | undefined;
   let stopStandbyWatch: (() => void) | undefined;
+  let vipChange: Promise<unknown> = Promise.resolve();
+  let lanIfClaimed: string | undefined;
+  const withdrawVip = async (): Promise<void> => {
+    const c = vipClaim;
+    vipClaim = undefined;
+    if (c) {
+      await c.release();
+      log.warn({ vip: cfg.vip }, 'VIP withdrawn from the LAN while the lease is not renewed');
+    }
+  };
+  const reclaimVip = async (): Promise<void> => {
+    if (vipClaim || lanIfClaimed === undefined || !topo || fenced !== undefined || abort.signal.aborted) return;
+    vipClaim = await claimVip({ vip: cfg.vip, lanIf: lanIfClaimed, outerTun: topo.outer.name, log: log.child({ component: 'vip' }) });
+    log.info({ vip: cfg.vip }, 'VIP claimed again (lease renewed)');
+  };
   // `ftcp capture NAME`: a decorator on the relay's path, idle until a capture is asked for.
   let capturePath: CapturePath | undefined;
   let captures: CaptureService | undefined;
@@ -188,8 +203,13 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
         unguard = guardPrimary(
           p,
           {
-            suspended: () => undefined, // the wrapper checks the lease itself, per batch
+            // The wrapper checks the lease itself, per batch. The VIP is withdrawn from the LAN
+            // meanwhile: a client must not learn this host's MAC while another may take over.
+            suspended: (on) => {
+              vipChange = vipChange.then(() => (on ? withdrawVip() : reclaimVip())).catch((err: unknown) => log.warn({ err }, 'VIP change failed'));
+            },
             fenced: (why) => {
+              if (fenced !== undefined) return; // the lease and the log may both say so
               fenced = why;
               if (wrapper) wrapper.silenced = true;
               log.error({ epoch: p.epoch }, `${why}: this daemon is no longer the primary; stopping without a word to the clients`);
@@ -266,6 +286,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     if (onLan) {
       if (lanIf !== undefined) {
         vipClaim = await claimVip({ vip: cfg.vip, lanIf, outerTun: topo.outer.name, log: log.child({ component: 'vip' }) });
+        lanIfClaimed = lanIf;
         log.info({ vip: cfg.vip, lanIf }, 'VIP claimed on the LAN (proxy ARP, gratuitous ARP sent)');
       } else log.info({ vip: cfg.vip }, 'no LAN link holds the VIP\'s subnet: the VIP is reachable from this host only (give --lan-if to claim it on a LAN)');
     }
@@ -293,6 +314,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     if (fenced === undefined) wrapper?.shutdown();
     stopStandbyWatch?.();
     await sup?.stop();
+    await vipChange;
     await vipClaim?.release().catch((err: unknown) => log.warn({ err }, 'releasing the VIP claim failed'));
     await captures?.stopAll('the daemon is stopping');
     await control?.close();

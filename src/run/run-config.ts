@@ -153,7 +153,8 @@ export function parseRunConfig(raw: unknown): RunConfig {
     leaseMs: o.leaseMs,
     lanIf: o.lanIf,
     role: o.role,
-    dataDir: o.dataDir ?? `/var/lib/ftcp/${o.name}`,
+    // Several ftcp "hosts" on one machine (FTCP_NODE, see instanceNames) keep their logs apart.
+    dataDir: o.dataDir ?? (process.env.FTCP_NODE ? `/var/lib/ftcp/${process.env.FTCP_NODE}-${o.name}` : `/var/lib/ftcp/${o.name}`),
     durability: o.durability,
     maxReplayBytes: o.maxReplayBytes,
     // Protected services come back after a crash by default; a bare relay just ends.

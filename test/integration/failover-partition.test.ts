@@ -148,13 +148,11 @@ describe('a partitioned primary', () => {
     }
   });
 
-  // Known bug (src/wrapper/second-wrapper.ts, outboundNormal): cut off NATS only, the old primary
-  // keeps relaying until its lease deadline, so the app's echo runs ahead of the durable client
-  // bytes (by ~130 KB here). After the takeover the restored stack's pure ACKs carry its own,
-  // lower seq (regenerated output < sndMax); the client drops them as old duplicates (dup ACK),
-  // retransmits one segment per RTO, and the stream stalls until its timeout. Passes with the
-  // pure ACK's seq raised to sndMax (see the report). Run with FTCP_TEST_KNOWN_BUGS=1.
-  it.runIf(process.env.FTCP_TEST_KNOWN_BUGS === '1')('cut off NATS only (clients still reach it): silent while the standby serves, fenced on heal', async (ctx) => {
+  // Cut off NATS only, the old primary keeps relaying until its lease deadline, so the app's echo
+  // runs ahead of the durable client bytes (by ~130 KB here). After the takeover the restored
+  // stack's pure ACKs would carry its own, lower seq and the client would drop them as old
+  // duplicates (a stall, found by this test): they carry the client's ack point instead.
+  it('cut off NATS only (clients still reach it): silent while the standby serves, fenced on heal', async (ctx) => {
     if (!fl) return ctx.skip();
     const { lan } = fl;
     const svc = `fq${tag}`;
@@ -219,14 +217,11 @@ describe('a partitioned primary', () => {
     }
   });
 
-  // Known bug (src/run/daemon.ts, src/failover/vip.ts): a primary whose lease is suspended keeps
-  // its proxy-ARP entry, so while it is cut off NATS but not the LAN, it and the new primary both
-  // answer ARP for the VIP (seen: one answer from the new primary, two from the old). A client or
-  // router that asks then may take the old MAC and send into a silent host; once the old primary
-  // is fenced and releases the VIP, that traffic is black-holed until the neighbour entry fails.
-  // Fix: withdraw the proxy entry on 'suspended' (restore it, with a gratuitous ARP, on 'resumed').
-  // Run with FTCP_TEST_KNOWN_BUGS=1.
-  it.runIf(process.env.FTCP_TEST_KNOWN_BUGS === '1')('cut off NATS only: while suspended, the old primary does not answer ARP for the VIP', async (ctx) => {
+  // A primary whose lease is suspended kept its proxy-ARP entry (found by this test), so while it
+  // was cut off NATS but not the LAN it and the new primary both answered ARP for the VIP: a client
+  // taking the old MAC sent into a silent host. The daemon now withdraws the proxy entry on
+  // 'suspended' (and claims it again, with a gratuitous ARP, on 'resumed').
+  it('cut off NATS only: while suspended, the old primary does not answer ARP for the VIP', async (ctx) => {
     if (!fl) return ctx.skip();
     const { lan } = fl;
     const svc = `fr${tag}`;
