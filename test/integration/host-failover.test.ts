@@ -4,7 +4,7 @@
 // replicated log. Mid-stream every process of the primary host is SIGKILLed and its LAN link goes
 // down: the standby takes the lease, fences the log, claims the VIP (gratuitous ARP), adopts the
 // connections, starts the app and restores them. Clients (Python sockets) see no RST, no lost,
-// duplicated or wrong byte. Cases: an unmodified echo server (no shim) with a 16 MB stream, a
+// duplicated or wrong byte. Cases: an unmodified echo server (no shim) with a 50 MB stream, a
 // key-value server on the shim, 1000 connections open through the failover.
 // Needs `npm run build:ts` (the daemons run from dist/) and Debian's nats-server and arping.
 // FTCP_KEEP_LOGS=1 keeps both daemons' logs of every case (else only of a failed one).
@@ -123,8 +123,8 @@ describe('host failover on a replicated log', () => {
     const p = await startPair(`he${tag}`, 0, ['python3', join(APPS, 'echo.py'), '9000']);
     // FTCP_HF_PCAP=FILE: what the client's link sees, for a post-mortem of the takeover.
     const pcap = process.env.FTCP_HF_PCAP !== undefined ? lan.spawn('client', 'tcpdump', ['-i', 'lan0', '-s', '128', '-U', '-w', process.env.FTCP_HF_PCAP]) : undefined;
-    const bytes = 16 * 1024 * 1024;
-    const client = spawnCollect(lan.netns('client'), 'python3', [join(APPS, 'echo_client.py'), p.vip, '9000', String(bytes), '60', String(2 * 1024 * 1024)], 90_000);
+    const bytes = 50 * 1024 * 1024;
+    const client = spawnCollect(lan.netns('client'), 'python3', [join(APPS, 'echo_client.py'), p.vip, '9000', String(bytes), '60', String(8 * 1024 * 1024)], 90_000);
     await sleep(2500);
     // `ftcp status` on the secondary: a standby following the log of the primary's epoch.
     const before = await standbyStatus(p);
