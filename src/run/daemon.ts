@@ -28,7 +28,7 @@ import { watchLogLink } from './log-link-events.js';
 import { reportRestoreProgress } from './restore-progress.js';
 import { becomePrimary, closePrimary, guardPrimary, type PrimaryLog } from './primary-role.js';
 import { watchStandbys } from './standby-watch.js';
-import { checkAnnounceTools, claimVip, lanIfFor, VipError, type VipClaim } from '../failover/vip.js';
+import { LanVip } from './lan-vip.js';
 
 export interface DaemonOptions {
   log: Logger;
@@ -103,24 +103,9 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
   let unlinkShim: (() => void) | undefined;
   let primary: PrimaryLog | undefined;
   let unguard: (() => void) | undefined;
-  let vipClaim: VipClaim | undefined;
+  let lanVip: LanVip | undefined;
   let fenced: string | undefined;
   let stopStandbyWatch: (() => void) | undefined;
-  let vipChange: Promise<unknown> = Promise.resolve();
-  let lanIfClaimed: string | undefined;
-  const withdrawVip = async (): Promise<void> => {
-    const c = vipClaim;
-    vipClaim = undefined;
-    if (c) {
-      await c.release();
-      log.warn({ vip: cfg.vip }, 'VIP withdrawn from the LAN while the lease is not renewed');
-    }
-  };
-  const reclaimVip = async (): Promise<void> => {
-    if (vipClaim || lanIfClaimed === undefined || !topo || fenced !== undefined || abort.signal.aborted) return;
-    vipClaim = await claimVip({ vip: cfg.vip, lanIf: lanIfClaimed, outerTun: topo.outer.name, log: log.child({ component: 'vip' }) });
-    log.info({ vip: cfg.vip }, 'VIP claimed again (lease renewed)');
-  };
   // `ftcp capture NAME`: a decorator on the relay's path, idle until a capture is asked for.
   let capturePath: CapturePath | undefined;
   let captures: CaptureService | undefined;
@@ -151,18 +136,8 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
   try {
     cleanStaleState(cfg, log);
     await checkVipFree(cfg);
-    // A host that may have to claim the VIP on a LAN must be able to announce it: fail at start.
-    const onLan = cfg.lanIf !== undefined || cfg.natsServers !== undefined;
-    if (onLan) await checkAnnounceTools().catch((err: Error) => Promise.reject(new ConfigError(err.message)));
-    // No link holding the VIP's subnet means "not on a LAN"; any other doubt (two links, the VIP
-    // already a local address) is an error to fix, not a reason to guess.
-    const lanIf = !onLan
-      ? undefined
-      : (cfg.lanIf ??
-        (await lanIfFor(cfg.vip).catch((err: unknown) => {
-          if (err instanceof VipError && err.code === 'no-lan-link') return undefined;
-          throw err instanceof VipError ? new ConfigError(`${err.message} (give --lan-if)`) : err;
-        })));
+    // A host that may have to claim the VIP on a LAN must be able to: checked at start.
+    lanVip = await LanVip.prepare(cfg, log);
     topo = await buildTopology(cfg, log);
     const svc = new CaptureService(
       () => capturePath,
@@ -206,7 +181,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
             // The wrapper checks the lease itself, per batch. The VIP is withdrawn from the LAN
             // meanwhile: a client must not learn this host's MAC while another may take over.
             suspended: (on) => {
-              vipChange = vipChange.then(() => (on ? withdrawVip() : reclaimVip())).catch((err: unknown) => log.warn({ err }, 'VIP change failed'));
+              if (fenced === undefined) lanVip?.suspend(on);
             },
             fenced: (why) => {
               if (fenced !== undefined) return; // the lease and the log may both say so
@@ -283,13 +258,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     // and nothing reaches it before the claim anyway (adopted connections restore when it listens).
     sup.start();
     // On a LAN (host failover, or --lan-if): answer ARP for the VIP here and announce it.
-    if (onLan) {
-      if (lanIf !== undefined) {
-        vipClaim = await claimVip({ vip: cfg.vip, lanIf, outerTun: topo.outer.name, log: log.child({ component: 'vip' }) });
-        lanIfClaimed = lanIf;
-        log.info({ vip: cfg.vip, lanIf }, 'VIP claimed on the LAN (proxy ARP, gratuitous ARP sent)');
-      } else log.info({ vip: cfg.vip }, 'no LAN link holds the VIP\'s subnet: the VIP is reachable from this host only (give --lan-if to claim it on a LAN)');
-    }
+    await lanVip?.claimOn(topo.outer.name);
     // Adopted connections learn where their clients stand from the answer to this probe. Only now:
     // before the gratuitous ARP the answer would go to the old host.
     wrapper?.probeHeld();
@@ -314,8 +283,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     if (fenced === undefined) wrapper?.shutdown();
     stopStandbyWatch?.();
     await sup?.stop();
-    await vipChange;
-    await vipClaim?.release().catch((err: unknown) => log.warn({ err }, 'releasing the VIP claim failed'));
+    await lanVip?.release();
     await captures?.stopAll('the daemon is stopping');
     await control?.close();
     await metricsHttp?.close();
