@@ -1026,7 +1026,12 @@ export class SecondWrapper implements PacketPath {
       conn.lastTsvalAt = this.now();
     }
     this.counters.adoptedLearned++;
-    this.logger.info({ conn: conn.id, sndUna: conn.sndUna, rcvLogged: conn.client.rcvLogged }, 'adopted connection: the client answered');
+    // One line per connection at debug (a takeover may adopt thousands), one at info for them all.
+    this.logger.debug({ conn: conn.id, sndUna: conn.sndUna, rcvLogged: conn.client.rcvLogged }, 'adopted connection: the client answered');
+    const c = this.counters;
+    if (c.adoptedLearned + c.adoptedDropped === c.adopted) {
+      this.logger.info({ answered: c.adoptedLearned, dropped: c.adoptedDropped }, 'adopted connections: every client answered');
+    }
   }
 
   /**

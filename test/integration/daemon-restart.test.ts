@@ -44,7 +44,7 @@ describe('daemon restart on the same log', () => {
     expect(result.received).toBe(bytes);
     expect(result.recvSha).toBe(result.sentSha);
     expect(log).toContain('connections found open in the log');
-    expect(log).toContain('adopted connection: the client answered');
+    expect(log).toContain('adopted connections: every client answered');
     expect(log).toContain('connection restored');
   });
 });

@@ -141,7 +141,7 @@ describe('host failover on a replicated log', () => {
     expect(result.recvSha).toBe(result.sentSha);
     const log = p.standby.stderr();
     expect(log).toContain("the primary's lease expired: taking over");
-    expect(log).toContain('adopted connection: the client answered');
+    expect(log).toContain('adopted connections: every client answered');
     expect(log).toContain('connection restored');
     reportRestore(p, 'echo', killedAt);
     const after = await standbyStatus(p);
@@ -164,7 +164,7 @@ describe('host failover on a replicated log', () => {
     expect(out.code).toBe(0);
     expect(r.rounds).toBeGreaterThan(20 * 5);
     expect(p.standby.stderr()).not.toMatch(/divergence:/);
-    expect(p.standby.stderr()).toContain('adopted connection: the client answered');
+    expect(p.standby.stderr()).toContain('adopted connections: every client answered');
     reportRestore(p, 'kv', killedAt);
   }, 120_000);
 
