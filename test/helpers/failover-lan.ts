@@ -5,6 +5,7 @@
 // itself is outside the LAN and cannot reach the NATS nodes). cleanup() removes everything, also
 // after a failure; call it from afterAll.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -311,3 +312,22 @@ export function logLines(stderr: string, text: string): { time: number; msg: str
   }
   return out;
 }
+
+/**
+ * The hooks of a test file on one FailoverLan: started before its tests, every case's daemons
+ * stopped after it, everything removed at the end (also after a failure). `set` receives it.
+ */
+export function useFailoverLan(id: string, set: (fl: FailoverLan | undefined) => void): void {
+  let fl: FailoverLan | undefined;
+  beforeAll(async () => {
+    fl = await FailoverLan.start(id);
+    set(fl);
+  }, 60_000);
+  afterEach(async () => {
+    await fl?.stopDaemons();
+  }, 60_000);
+  afterAll(async () => {
+    await fl?.cleanup();
+  }, 60_000);
+}
+

@@ -6,20 +6,13 @@
 // time, so that losing the node that also leads the lease bucket does not fail the service over
 // (docs/FAILOVER.md, "Bucket leader loss with a short ttl").
 // Needs `npm run build:ts` (the daemons run from dist/), nats-server and arping.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sleep } from '../helpers/host.js';
-import { ECHO_APP, FailoverLan, logLines } from '../helpers/failover-lan.js';
+import { ECHO_APP, FailoverLan, useFailoverLan, logLines } from '../helpers/failover-lan.js';
 
 const tag = (process.pid % 10000).toString(36);
 let fl: FailoverLan | undefined;
-
-beforeAll(async () => {
-  fl = await FailoverLan.start(`fn${tag}`);
-}, 60_000);
-
-afterAll(async () => {
-  await fl?.cleanup();
-}, 60_000);
+useFailoverLan(`fn${tag}`, (x) => (fl = x));
 
 describe('a NATS node lost during a stream', () => {
   it('the stream leader is killed: the echo completes byte-exact, appends resume after the election', async (ctx) => {

@@ -6,27 +6,16 @@
 // client after the partition (tcpdump on the client's link), it logs the fenced line and exits 3,
 // and it releases its VIP claim (only the new primary answers ARP for the VIP).
 // Needs `npm run build:ts` (the daemons run from dist/), nats-server, arping, nft, tcpdump, tshark.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { netnsExists, sh, sleep } from '../helpers/host.js';
-import { ECHO_APP, FailoverLan, logLines } from '../helpers/failover-lan.js';
+import { ECHO_APP, FailoverLan, useFailoverLan, logLines } from '../helpers/failover-lan.js';
 
 const tag = (process.pid % 10000).toString(36);
 let fl: FailoverLan | undefined;
-
-beforeAll(async () => {
-  fl = await FailoverLan.start(`fp${tag}`);
-}, 60_000);
-
-afterEach(async () => {
-  await fl?.stopDaemons();
-}, 60_000);
-
-afterAll(async () => {
-  await fl?.cleanup();
-}, 60_000);
+useFailoverLan(`fp${tag}`, (x) => (fl = x));
 
 interface Frame {
   ms: number;

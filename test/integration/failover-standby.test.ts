@@ -5,24 +5,13 @@
 // (src/run/standby-watch.ts) logs "no standby is following the log", and "a standby follows the
 // log again" once a standby is back.
 // Needs `npm run build:ts` (the daemons run from dist/), nats-server and arping.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sleep } from '../helpers/host.js';
-import { ECHO_APP, FailoverLan, logLines, type EchoResult } from '../helpers/failover-lan.js';
+import { ECHO_APP, FailoverLan, useFailoverLan, logLines, type EchoResult } from '../helpers/failover-lan.js';
 
 const tag = (process.pid % 10000).toString(36);
 let fl: FailoverLan | undefined;
-
-beforeAll(async () => {
-  fl = await FailoverLan.start(`fs${tag}`);
-}, 60_000);
-
-afterEach(async () => {
-  await fl?.stopDaemons();
-}, 60_000);
-
-afterAll(async () => {
-  await fl?.cleanup();
-}, 60_000);
+useFailoverLan(`fs${tag}`, (x) => (fl = x));
 
 async function waitFor(what: string, cond: () => boolean, timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs;
