@@ -2,6 +2,7 @@
 // NATS JetStream — the primary lease (src/failover/lease.ts) and the log opened at the lease's
 // epoch (src/log/replica) — and what makes it stop being one: the lease lapsing (silent until it
 // is renewed) or lost, or the log fenced by a newer primary (silent for good).
+import type { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Lease, type LeaseOptions } from '../failover/lease.js';
@@ -9,6 +10,8 @@ import { openReplicatedStore, type Replica } from '../log/replica/index.js';
 import type { LogStore } from '../log/store.js';
 import type { Logger } from '../util/logger.js';
 import { ConfigError, type RunConfig } from './run-config.js';
+
+type Listener = Parameters<EventEmitter['on']>[1];
 
 export type FailoverRole = 'standby' | 'taking over' | 'primary' | 'fenced';
 
@@ -90,21 +93,24 @@ export function guardPrimary(p: PrimaryLog, h: FencingHandlers, log: Logger): ()
   };
   const onStalled = (e: { error?: unknown }): void => log.warn({ err: e.error }, 'replicated log: appends stalled (clients are held until it stores them)');
   const onLogResumed = (e: { stalledMs?: number }): void => log.info({ stalledMs: e.stalledMs }, 'replicated log: appends stored again');
-  p.lease.on('suspended', onSuspended);
-  p.lease.on('resumed', onResumed);
-  p.lease.on('lost', onLost);
-  p.replica.on('fenced', onFenced);
-  p.replica.on('failed', onFenced);
-  p.replica.on('stalled', onStalled);
-  p.replica.on('resumed', onLogResumed);
+  // Both are EventEmitters; one table each, so subscribing and unsubscribing cannot drift apart.
+  const leaseEvents: Array<[string, Listener]> = [
+    ['suspended', onSuspended],
+    ['resumed', onResumed],
+    ['lost', onLost],
+  ];
+  const logEvents: Array<[string, Listener]> = [
+    ['fenced', onFenced],
+    ['failed', onFenced],
+    ['stalled', onStalled],
+    ['resumed', onLogResumed],
+  ];
+  const lease = p.lease as EventEmitter;
+  for (const [e, f] of leaseEvents) lease.on(e, f);
+  for (const [e, f] of logEvents) p.replica.on(e, f);
   return () => {
-    p.lease.off('suspended', onSuspended);
-    p.lease.off('resumed', onResumed);
-    p.lease.off('lost', onLost);
-    p.replica.off('fenced', onFenced);
-    p.replica.off('failed', onFenced);
-    p.replica.off('stalled', onStalled);
-    p.replica.off('resumed', onLogResumed);
+    for (const [e, f] of leaseEvents) lease.off(e, f);
+    for (const [e, f] of logEvents) p.replica.off(e, f);
   };
 }
 

@@ -55,22 +55,54 @@ async function waitFor(what: string, cond: () => boolean, timeoutMs: number): Pr
   }
 }
 
+/** A primary and a standby of SVC around the echo app, a capture on the client, a stream running. */
+async function streamThroughPair(fl: FailoverLan, svc: string, vipIndex: number, timeoutS: number) {
+  const { lan } = fl;
+  const vip = lan.freeAddr(vipIndex);
+  const extra = ['--lease-ms', '1000'];
+  const primary = await fl.startPrimary(svc, vip, ECHO_APP, extra);
+  const standby = await fl.startStandby(svc, vip, ECHO_APP, extra);
+  const oldMac = lan.mac('primary').toLowerCase();
+  const newMac = lan.mac('secondary').toLowerCase();
+  const cap = await fl.capture('client');
+  const bytes = 24 * 1024 * 1024;
+  const client = fl.echoClient(vip, bytes, 2 * 1024 * 1024, timeoutS);
+  await sleep(2500);
+  return { lan, svc, vip, primary, standby, oldMac, newMac, cap, bytes, client };
+}
+
+type Pair = Awaited<ReturnType<typeof streamThroughPair>>;
+
+/**
+ * Heals the partition; then the stream is byte-exact, the old primary exited 3 with the fenced line,
+ * and (the zombie rule) its lease deadline passed before the standby took the lease. Both logs use
+ * this machine's clock; the lease's line says how late its timer fired, so a busy loop does not blur it.
+ */
+async function healAndExpectFenced(fl: FailoverLan, primary: Pair['primary'], standby: Pair['standby'], client: Pair['client'], cap: Pair['cap'], bytes: number) {
+  const healAt = Date.now();
+  fl.heal('primary');
+  // The old primary finds its lease taken (or its log fenced) as soon as it reaches NATS again.
+  const code = await Promise.race([primary.exited, sleep(30_000).then(() => 'still running' as const)]);
+  const result = await client;
+  await cap.stop();
+  expect(result.error).toBeUndefined();
+  expect(result.received).toBe(bytes);
+  expect(result.recvSha).toBe(result.sentSha);
+  expect(code).toBe(3);
+  // Logged once per fencing event (the lease lost, the log fenced): at least the first.
+  const fenced = logLines(primary.stderr(), 'this daemon is no longer the primary; stopping without a word to the clients');
+  expect(fenced.length).toBeGreaterThan(0);
+  const deadlineLine = logLines(primary.stderr(), 'lease deadline passed without a renewal')[0]!;
+  const deadlineAt = deadlineLine.time - Number(deadlineLine.lateMs ?? 0);
+  const tookOver = logLines(standby.stderr(), "the primary's lease expired: taking over")[0]!;
+  expect(deadlineAt).toBeLessThan(tookOver.time);
+  return { healAt, fenced, deadlineAt, tookOver };
+}
+
 describe('a partitioned primary', () => {
   it('is replaced by the standby, then fenced when the partition heals: silent, exits 3, releases the VIP', async (ctx) => {
     if (!fl) return ctx.skip();
-    const { lan } = fl;
-    const svc = `fp${tag}`;
-    const vip = lan.freeAddr(0);
-    const extra = ['--lease-ms', '1000'];
-    const primary = await fl.startPrimary(svc, vip, ECHO_APP, extra);
-    const standby = await fl.startStandby(svc, vip, ECHO_APP, extra);
-    const oldMac = lan.mac('primary').toLowerCase();
-    const newMac = lan.mac('secondary').toLowerCase();
-    const cap = await fl.capture('client');
-
-    const bytes = 24 * 1024 * 1024;
-    const client = fl.echoClient(vip, bytes, 2 * 1024 * 1024, 60);
-    await sleep(2500);
+    const { lan, svc, vip, primary, standby, oldMac, newMac, cap, bytes, client } = await streamThroughPair(fl, `fp${tag}`, 0, 60);
     fl.partition('primary');
     // Taken once nft has returned: frames the old primary sent before are legitimately on the wire.
     const partitionAt = Date.now();
@@ -78,30 +110,9 @@ describe('a partitioned primary', () => {
     let ok = false;
     try {
       await waitFor('the standby to restore the connection', () => standby.stderr().includes('"connection restored"'), 30_000);
-      const healAt = Date.now();
-      fl.heal('primary');
-      // The old primary finds its lease taken (or its log fenced) as soon as it reaches NATS again.
-      const code = await Promise.race([primary.exited, sleep(30_000).then(() => 'still running' as const)]);
-      const result = await client;
-      await cap.stop();
-
-      expect(result.error).toBeUndefined();
-      expect(result.received).toBe(bytes);
-      expect(result.recvSha).toBe(result.sentSha);
-
-      expect(code).toBe(3);
-      const fenced = logLines(primary.stderr(), 'this daemon is no longer the primary; stopping without a word to the clients');
-      // Logged once per fencing event (the lease lost, the log fenced): at least the first.
-      expect(fenced.length).toBeGreaterThan(0);
+      const { healAt, fenced, deadlineAt, tookOver } = await healAndExpectFenced(fl, primary, standby, client, cap, bytes);
       const suspended = logLines(primary.stderr(), 'primary lease not renewed in time');
       expect(suspended.length).toBeGreaterThan(0);
-      // The zombie rule: the old primary's lease deadline (from then on it sends nothing) passed
-      // before the standby took the lease. Both logs use this machine's clock; the lease's line
-      // says how late its timer fired, so a busy event loop does not blur the deadline.
-      const deadlineLine = logLines(primary.stderr(), 'lease deadline passed without a renewal')[0]!;
-      const deadlineAt = deadlineLine.time - Number(deadlineLine.lateMs ?? 0);
-      const tookOver = logLines(standby.stderr(), "the primary's lease expired: taking over")[0]!;
-      expect(deadlineAt).toBeLessThan(tookOver.time);
 
       // The client's link saw nothing from the old primary carrying the VIP after the partition
       // (no TCP segment, no ICMP, no ARP answer for the VIP), and the new primary's segments.
@@ -143,18 +154,7 @@ describe('a partitioned primary', () => {
   // duplicates (a stall, found by this test): they carry the client's ack point instead.
   it('cut off NATS only (clients still reach it): silent while the standby serves, fenced on heal', async (ctx) => {
     if (!fl) return ctx.skip();
-    const { lan } = fl;
-    const svc = `fq${tag}`;
-    const vip = lan.freeAddr(1);
-    const extra = ['--lease-ms', '1000'];
-    const primary = await fl.startPrimary(svc, vip, ECHO_APP, extra);
-    const standby = await fl.startStandby(svc, vip, ECHO_APP, extra);
-    const oldMac = lan.mac('primary').toLowerCase();
-    const newMac = lan.mac('secondary').toLowerCase();
-    const cap = await fl.capture('client');
-    const bytes = 24 * 1024 * 1024;
-    const client = fl.echoClient(vip, bytes, 2 * 1024 * 1024, 40);
-    await sleep(2500);
+    const { lan, vip, primary, standby, oldMac, newMac, cap, bytes, client } = await streamThroughPair(fl, `fq${tag}`, 1, 40);
     fl.partitionFromNats('primary');
     const partitionAt = Date.now();
     let ok = false;
@@ -163,25 +163,9 @@ describe('a partitioned primary', () => {
       // The old primary is alive on the LAN, suspended. (No arping from the client here: an answer
       // from the old host would turn the client's neighbour entry back to it — see the next test.)
       const proxyDuring = lan.exec('primary', 'ip', ['neigh', 'show', 'proxy']).includes(vip);
-      const healAt = Date.now();
-      fl.heal('primary');
-      const code = await Promise.race([primary.exited, sleep(30_000).then(() => 'still running' as const)]);
-      const result = await client;
-      await cap.stop();
-
-      expect(result.error).toBeUndefined();
-      expect(result.received).toBe(bytes);
-      expect(result.recvSha).toBe(result.sentSha);
-      expect(code).toBe(3);
-      const fenced = logLines(primary.stderr(), 'this daemon is no longer the primary; stopping without a word to the clients');
-      expect(fenced.length).toBeGreaterThan(0);
-
       // Cut off NATS only, the old primary still reaches the client: it may send until its lease
       // deadline (it still holds the lease then), and not a frame after it.
-      const deadlineLine = logLines(primary.stderr(), 'lease deadline passed without a renewal')[0]!;
-      const deadlineAt = deadlineLine.time - Number(deadlineLine.lateMs ?? 0);
-      const tookOver = logLines(standby.stderr(), "the primary's lease expired: taking over")[0]!;
-      expect(deadlineAt).toBeLessThan(tookOver.time);
+      const { healAt, fenced, deadlineAt, tookOver } = await healAndExpectFenced(fl, primary, standby, client, cap, bytes);
       const frames = framesOf(cap.file);
       const beforeDeadline = frames.filter((f) => f.mac === oldMac && f.ipSrc === vip && f.ms >= partitionAt && f.ms < deadlineAt);
       const tcpAfter = frames.filter((f) => f.mac === oldMac && f.ipSrc === vip && f.ms >= deadlineAt);
