@@ -2,8 +2,9 @@
 // connection, framed-append.ts): decodes each AppendRequest, appends its records to the store, and
 // answers with the stream's durable watermark as it moves. The transport supplies the callbacks.
 import { LogError } from './errors.js';
-import { AppendRequest } from './gen/ftcp/v1/log.js';
-import { decodeRecord, type RecordMeta } from './record-meta.js';
+import { AppendRequestDecoder, type DecodedAppendRequest } from './append-request-decode.js';
+import { clientDataMeta } from './client-data-record.js';
+import { checkRecordSize, decodeRecord, type RecordMeta } from './record-meta.js';
 import { LogStore, type StreamListener, type StreamState } from './store.js';
 
 /** How an Append stream ended: the writer half-closed, cancelled (e.g. its process died), or failed. */
@@ -28,6 +29,7 @@ export class AppendSession {
   private lastWanted = 0;
   private ending = false;
   private told = false;
+  private readonly decoder = new AppendRequestDecoder();
   private readonly listener: StreamListener = { onDurable: (d) => this.send(d), onFailed: (err) => this.failWith(err) };
 
   constructor(
@@ -39,9 +41,9 @@ export class AppendSession {
   request(buf: Uint8Array): void {
     if (this.done) return;
     try {
-      let req: AppendRequest;
+      let req: DecodedAppendRequest;
       try {
-        req = AppendRequest.decode(buf);
+        req = this.decoder.decode(buf);
       } catch (err) {
         throw new LogError('INVALID_ARGUMENT', `not a valid ftcp.v1.AppendRequest (${err instanceof Error ? err.message : String(err)})`);
       }
@@ -53,7 +55,11 @@ export class AppendSession {
       }
       if (req.records.length > 0 && req.firstSeq < 1) throw new LogError('INVALID_ARGUMENT', 'first_seq must be >= 1');
       const metas: RecordMeta[] = new Array(req.records.length);
-      for (let i = 0; i < req.records.length; i++) metas[i] = decodeRecord(req.records[i]!, i).meta;
+      for (let i = 0; i < req.records.length; i++) {
+        const raw = req.records[i]!;
+        checkRecordSize(raw.length, i);
+        metas[i] = clientDataMeta(raw) ?? decodeRecord(raw, i).meta;
+      }
       const st = this.store.append(svc.name, svc.epoch, req.streamId, req.firstSeq, req.records, metas);
       if (!this.stream) {
         this.stream = st;
@@ -71,6 +77,11 @@ export class AppendSession {
     } catch (err) {
       this.failWith(err);
     }
+  }
+
+  /** Everything one read of the transport carried is appended: commit it now. */
+  commitNow(): void {
+    if (!this.done) this.store.commitNow();
   }
 
   /** The writer half-closed: end once everything it sent is durable. */

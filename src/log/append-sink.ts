@@ -52,15 +52,16 @@ interface AppendBatch {
  * Encodes AppendRequests of one call into one buffer of the exact size: each record's bytes are
  * copied once (BinaryWriter copies them into its growing buffer, then again in finish()).
  * `service` and `stream_id` are the same for every request of a call, so they are encoded once.
+ * `reserve` bytes are left free at the front (for a transport's frame header).
  */
-export function appendSerializer(t: SinkTarget): (batch: AppendBatch) => Buffer {
+export function appendSerializer(t: SinkTarget, reserve = 0): (batch: AppendBatch) => Buffer {
   const head = Buffer.from(AppendRequest.encode({ service: { name: t.service, epoch: t.epoch }, streamId: t.streamId, firstSeq: 0, records: [] }).finish());
   return ({ firstSeq, records }) => {
-    let size = head.length + (firstSeq !== 0 ? 1 + varintSize(firstSeq) : 0);
+    let size = reserve + head.length + (firstSeq !== 0 ? 1 + varintSize(firstSeq) : 0);
     for (const r of records) size += 1 + varintSize(r.length) + r.length;
     const b = Buffer.allocUnsafe(size);
-    head.copy(b, 0);
-    let at = head.length;
+    head.copy(b, reserve);
+    let at = reserve + head.length;
     if (firstSeq !== 0) {
       b[at++] = 24; // field 3, varint
       at = putVarint(b, at, firstSeq);

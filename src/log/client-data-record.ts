@@ -3,8 +3,8 @@
 // list, again to widen the nested message's length prefix, again when finishing), which made
 // logging CPU-bound on large uploads. Byte-identical to Record.encode (proto3: a zero offset and
 // empty data are omitted).
-import { Kind, type RecordMeta } from './record-meta.js';
-import { putVarint, varintSize } from './varint.js';
+import { Kind, MAX_CONN_ID, type RecordMeta } from './record-meta.js';
+import { putVarint, readVarint, varintEnd, varintSize } from './varint.js';
 
 const TAG_CONN_ID = (1 << 3) | 2; // Record.conn_id
 const TAG_CLIENT_DATA = (11 << 3) | 2; // Record.client_data
@@ -40,4 +40,43 @@ export function encodeClientDataRecord(connId: string, connIdBytes: Buffer, offs
     buf.set(data, p);
   }
   return { bytes: buf, meta: { kind: Kind.ClientData, connId, end: offset + data.length } };
+}
+
+/**
+ * The index metadata of a record laid out exactly as encodeClientDataRecord lays it out, with an
+ * ASCII conn_id and non-empty data; undefined for anything else (the caller then decodes it with
+ * the generated decoder, which validates every kind: decodeRecord). The log server reads the
+ * daemon's records this way without building a Record, a BigInt and a string per field.
+ */
+export function clientDataMeta(raw: Uint8Array): RecordMeta | undefined {
+  const b = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+  let at = 0;
+  let connId = '';
+  if (b[at] === TAG_CONN_ID) {
+    const len = readVarint(b, at + 1);
+    if (len <= 0 || len > MAX_CONN_ID) return undefined;
+    const start = varintEnd(b, at + 1);
+    if (start + len > b.length) return undefined;
+    for (let i = start; i < start + len; i++) if (b[i]! >= 128) return undefined;
+    connId = b.toString('latin1', start, start + len);
+    at = start + len;
+  }
+  if (connId === '' || b[at] !== TAG_CLIENT_DATA) return undefined;
+  const inner = readVarint(b, at + 1);
+  if (inner < 0) return undefined;
+  at = varintEnd(b, at + 1);
+  if (at + inner !== b.length) return undefined;
+  let offset = 0;
+  if (b[at] === TAG_OFFSET) {
+    offset = readVarint(b, at + 1);
+    if (offset < 0) return undefined;
+    at = varintEnd(b, at + 1);
+  }
+  if (at >= b.length || b[at] !== TAG_DATA) return undefined;
+  const dataLen = readVarint(b, at + 1);
+  if (dataLen <= 0) return undefined;
+  if (varintEnd(b, at + 1) + dataLen !== b.length) return undefined;
+  const end = offset + dataLen;
+  if (!Number.isSafeInteger(end)) return undefined;
+  return { kind: Kind.ClientData, connId, end };
 }

@@ -17,6 +17,7 @@ import { appendSerializer, type AppendSink, type AppendSinkHandlers, type SinkEr
 import { LogError } from './errors.js';
 import { AppendResponse } from './gen/ftcp/v1/log.js';
 import { MAX_MESSAGE_BYTES } from './limits.js';
+import { putVarint, readVarint, varintEnd, varintSize } from './varint.js';
 import type { LogServer } from './server.js';
 
 const ACK = 1;
@@ -58,6 +59,29 @@ function frame(payload: Uint8Array, type?: number): Buffer {
   if (type !== undefined) b[4] = type;
   b.set(payload, 4 + extra);
   return b;
+}
+
+/** An ACK frame: type byte, then AppendResponse{durable_seq} laid out by hand (one small buffer). */
+export function ackFrame(durableSeq: number): Buffer {
+  const body = durableSeq > 0 ? 1 + varintSize(durableSeq) : 0; // proto3 omits a zero
+  const b = Buffer.allocUnsafe(4 + 1 + body);
+  b.writeUInt32BE(1 + body, 0);
+  b[4] = ACK;
+  if (body > 0) {
+    b[5] = 1 << 3; // durable_seq, varint
+    putVarint(b, 6, durableSeq);
+  }
+  return b;
+}
+
+/** durable_seq of an ACK frame's body (the generated decoder for any layout but ackFrame's). */
+function ackSeq(body: Buffer): number {
+  if (body.length === 0) return 0;
+  if (body[0] === 1 << 3 && varintEnd(body, 1) === body.length) {
+    const v = readVarint(body, 1);
+    if (v >= 0) return v;
+  }
+  return AppendResponse.decode(body).durableSeq;
 }
 
 function errorBody(err: unknown): { code: number; details: string } {
@@ -110,7 +134,7 @@ function serveConnection(logServer: LogServer, sock: Socket, log: Logger): void 
     sock.end();
   };
   const session = logServer.appendSession({
-    ack: (durableSeq) => send(frame(AppendResponse.encode({ durableSeq }).finish(), ACK)),
+    ack: (durableSeq) => send(ackFrame(durableSeq)),
     fail,
     end: () => {
       send(frame(new Uint8Array(0), END));
@@ -152,6 +176,7 @@ function serveConnection(logServer: LogServer, sock: Socket, log: Logger): void 
       if (f.length === 0) session.writerEnded();
       else session.request(f);
     }
+    session.commitNow();
   });
   sock.on('end', () => {
     if (!over) session.gone('cancelled');
@@ -169,7 +194,7 @@ function serveConnection(logServer: LogServer, sock: Socket, log: Logger): void 
 
 /** The writer side: an AppendSink on the framed transport at `path`. */
 export function framedAppendSink(path: string, token: string | undefined, t: SinkTarget, h: AppendSinkHandlers): AppendSink {
-  const serialize = appendSerializer(t);
+  const serialize = appendSerializer(t, 4); // room for the frame's length
   const reader = new FrameReader(MAX_MESSAGE_BYTES);
   const sock = connect(path);
   sock.setNoDelay?.(true);
@@ -193,7 +218,7 @@ export function framedAppendSink(path: string, token: string | undefined, t: Sin
     for (const f of frames) {
       const type = f[0];
       const body = f.subarray(1);
-      if (type === ACK) h.onAck(AppendResponse.decode(body).durableSeq);
+      if (type === ACK) h.onAck(ackSeq(body));
       else if (type === END) end(undefined);
       else if (type === ERROR) {
         let e: { code?: number; details?: string } = {};
@@ -211,7 +236,10 @@ export function framedAppendSink(path: string, token: string | undefined, t: Sin
   sock.on('close', () => end(sinkError(grpc.status.UNAVAILABLE, `log server closed ${path}`)));
   return {
     write: (firstSeq, records) => {
-      if (!ended) sock.write(frame(serialize({ firstSeq, records })));
+      if (ended) return;
+      const b = serialize({ firstSeq, records });
+      b.writeUInt32BE(b.length - 4, 0);
+      sock.write(b);
     },
     end: () => {
       if (!ended) sock.write(frame(new Uint8Array(0)));

@@ -36,6 +36,12 @@ export interface SegmentBackend {
   readonly kind: 'fsync' | 'memory';
   /** Appends `buf` (whole frames) and makes it durable per the backend's mode. */
   write(buf: Buffer): Promise<WriteResult>;
+  /**
+   * Writes `buf` on this thread if the backend can now (small enough, nothing in flight, no new
+   * segment): the commit is then durable when this returns, with no promise turn before the
+   * acknowledgement. Undefined when it cannot: use write(). Throws a disk error as write() rejects.
+   */
+  writeNow?(buf: Buffer): WriteResult | undefined;
   /** True when a write of `len` bytes would start a new segment. */
   wouldRoll(len: number): boolean;
   /** Cuts the active segment back to the start of the earliest failed write (see above). */
@@ -184,25 +190,36 @@ export class FileSegments implements SegmentBackend {
   }
 
   write(buf: Buffer): Promise<WriteResult> {
+    try {
+      const now = this.writeNow(buf);
+      if (now) return Promise.resolve(now);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
     if (this.wouldRoll(buf.length)) return this.rollAndWrite(buf);
     // Take the place now: the next write (maybe issued before this one finishes) goes after it.
     const pos = this.activeSize;
     this.activeSize = pos + buf.length;
     this.sizes.set(this.activeId, this.activeSize);
-    if (buf.length <= this.inlineBytes && this.inFlight === 0) {
-      // Small commit, nothing else on the disk: write on this thread. Saves the two thread
-      // hand-overs of the pool (worker wake-up, completion wake-up), which dominate latency on a
-      // busy machine; the loop is blocked for one small synchronous write.
-      try {
-        let done = 0;
-        while (done < buf.length) done += writeSync(this.active.fd, buf, done, buf.length - done, pos + done);
-      } catch (err) {
-        this.markFailed(pos);
-        return Promise.reject(diskError(err, `writing ${segmentName(this.activeId)}`, this.dir));
-      }
-      return Promise.resolve({ segment: this.activeId, pos });
-    }
     return this.writeAt(buf, pos);
+  }
+
+  writeNow(buf: Buffer): WriteResult | undefined {
+    // Small commit, nothing else on the disk: write on this thread. Saves the two thread
+    // hand-overs of the pool (worker wake-up, completion wake-up), which dominate latency on a
+    // busy machine; the loop is blocked for one small synchronous write.
+    if (buf.length > this.inlineBytes || this.inFlight > 0 || this.wouldRoll(buf.length)) return undefined;
+    const pos = this.activeSize;
+    this.activeSize = pos + buf.length;
+    this.sizes.set(this.activeId, this.activeSize);
+    try {
+      let done = 0;
+      while (done < buf.length) done += writeSync(this.active.fd, buf, done, buf.length - done, pos + done);
+    } catch (err) {
+      this.markFailed(pos);
+      throw diskError(err, `writing ${segmentName(this.activeId)}`, this.dir);
+    }
+    return { segment: this.activeId, pos };
   }
 
   private async rollAndWrite(buf: Buffer): Promise<WriteResult> {
@@ -327,6 +344,10 @@ export class MemorySegments implements SegmentBackend {
   }
 
   write(buf: Buffer): Promise<WriteResult> {
+    return Promise.resolve(this.writeNow(buf));
+  }
+
+  writeNow(buf: Buffer): WriteResult {
     let seg = this.segments.get(this.activeId)!;
     if (seg.size > HEADER && seg.size + buf.length > this.segmentBytes) {
       this.activeId++;
@@ -337,7 +358,7 @@ export class MemorySegments implements SegmentBackend {
     seg.chunks.push(buf);
     seg.starts.push(pos);
     seg.size += buf.length;
-    return Promise.resolve({ segment: this.activeId, pos });
+    return { segment: this.activeId, pos };
   }
 
   read(segment: number, pos: number, len: number): Promise<Buffer> {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Record } from '../../../src/log/gen/ftcp/v1/log.js';
-import { encodeClientDataRecord } from '../../../src/log/client-data-record.js';
-import { recordMeta } from '../../../src/log/record-meta.js';
+import { clientDataMeta, encodeClientDataRecord } from '../../../src/log/client-data-record.js';
+import { decodeRecord, recordMeta, type RecordMeta } from '../../../src/log/record-meta.js';
 
 describe('encodeClientDataRecord', () => {
   it('is byte-identical to the generic encoder, and its meta equals recordMeta', () => {
@@ -27,5 +27,48 @@ describe('encodeClientDataRecord', () => {
         expect(Buffer.from(v.data).equals(Buffer.from(data))).toBe(true);
       }
     }
+  });
+});
+
+/** decodeRecord's meta, or 'error' if it rejects the bytes. */
+function genericMeta(raw: Uint8Array): RecordMeta | 'error' {
+  try {
+    return decodeRecord(raw).meta;
+  } catch {
+    return 'error';
+  }
+}
+
+describe('clientDataMeta (the log server fast path)', () => {
+  it('reads what encodeClientDataRecord writes exactly as decodeRecord does', () => {
+    const ascii = fc.string({ minLength: 1, maxLength: 80 }).filter((s) => /^[\x20-\x7e]+$/.test(s));
+    fc.assert(
+      fc.property(ascii, fc.integer({ min: 0, max: 2 ** 52 }), fc.uint8Array({ minLength: 1, maxLength: 2000 }), (connId, offset, data) => {
+        const raw = encodeClientDataRecord(connId, Buffer.from(connId), offset, data).bytes;
+        expect(clientDataMeta(raw)).toEqual(genericMeta(raw));
+      }),
+      { numRuns: 300 },
+    );
+  });
+  it('never accepts bytes decodeRecord rejects, nor reads them differently (mutations)', () => {
+    const base = encodeClientDataRecord('10.0.0.1:5000-10.0.0.2:80', Buffer.from('10.0.0.1:5000-10.0.0.2:80'), 2 ** 33, Buffer.from('hello world'));
+    fc.assert(
+      fc.property(fc.nat({ max: base.bytes.length - 1 }), fc.integer({ min: 0, max: 255 }), fc.nat({ max: base.bytes.length }), (at, byte, cut) => {
+        const raw = Buffer.from(base.bytes);
+        raw[at] = byte;
+        for (const b of [raw, raw.subarray(0, cut)]) {
+          const fast = clientDataMeta(b);
+          if (fast !== undefined) expect(fast).toEqual(genericMeta(b));
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+  it('leaves other kinds, non-ASCII ids, empty data and missing ids to the generic decoder', () => {
+    const other = Buffer.from(Record.encode({ connId: 'c', kind: { $case: 'clientFin', value: { offset: 5 } } }).finish());
+    expect(clientDataMeta(other)).toBeUndefined();
+    expect(clientDataMeta(encodeClientDataRecord('é', Buffer.from('é'), 1, Buffer.from('x')).bytes)).toBeUndefined();
+    expect(clientDataMeta(encodeClientDataRecord('c', Buffer.from('c'), 1, new Uint8Array(0)).bytes)).toBeUndefined();
+    expect(clientDataMeta(encodeClientDataRecord('', Buffer.alloc(0), 1, Buffer.from('x')).bytes)).toBeUndefined();
   });
 });

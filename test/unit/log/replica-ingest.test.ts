@@ -15,9 +15,10 @@ const log = silentLogger();
 /** A memory backend that remembers every buffer written (what would be published). */
 class Capture extends MemorySegments implements SegmentBackend {
   readonly writes: Buffer[] = [];
-  override write(buf: Buffer): Promise<WriteResult> {
+  // The store writes through writeNow when a backend has it; write() goes through it too.
+  override writeNow(buf: Buffer): WriteResult {
     this.writes.push(Buffer.from(buf));
-    return super.write(buf);
+    return super.writeNow(buf);
   }
 }
 
