@@ -550,13 +550,21 @@ export class LogStore {
     const q = this.inFlight;
     // Commits retiring together acknowledge each stream once, with its highest durable seq.
     const touched = new Set<StreamState>();
+    const retired: Commit[] = [];
     while (q.length > 0 && q[0]!.finished) {
       const c = q[0]!;
       if (c.error) break; // it and everything after it fail together, once all have finished
       q.shift();
-      this.apply(c, touched);
+      retired.push(c);
+      for (const it of c.batch) {
+        it.stream.durable = it.seq;
+        touched.add(it.stream);
+      }
     }
+    // Acknowledge first, index after: the writer is waiting, and nothing can read the store
+    // before this synchronous run is over.
     for (const st of touched) for (const l of st.listeners) l.onDurable(st.durable);
+    for (const c of retired) this.apply(c);
     if (this.halted) {
       // Nothing after the failed commit is acknowledged, even if its own write succeeded.
       if (q.length > 0 && q.every((c) => c.finished)) void this.recoverFromFailure();
@@ -565,7 +573,7 @@ export class LogStore {
     this.scheduleCommit();
   }
 
-  private apply(c: Commit, touched: Set<StreamState>): void {
+  private apply(c: Commit): void {
     const { batch, firstLsn, bodies, lens } = c;
     const where = c.where!;
     this.lastLsn = firstLsn + batch.length - 1;
@@ -574,8 +582,6 @@ export class LogStore {
     for (let i = 0; i < batch.length; i++) {
       const it = batch[i]!;
       it.svc.insert(firstLsn + i, where.segment, where.pos + bodies[i]!, lens[i]!, it.meta);
-      it.stream.durable = it.seq;
-      touched.add(it.stream);
     }
     this.settle(batch.length);
     if (this.recordListeners.size > 0) this.tellRecordListeners(batch);
