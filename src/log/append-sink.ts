@@ -127,7 +127,8 @@ export function localAppendSink(store: LogStore, t: SinkTarget, h: AppendSinkHan
         LogStore.validateNames(t.service, t.streamId);
         const metas: RecordMeta[] = new Array(records.length);
         for (let i = 0; i < records.length; i++) metas[i] = given?.[i] ?? decodeRecord(records[i]!, i).meta;
-        const st = store.append(t.service, t.epoch, t.streamId, firstSeq, records, metas);
+        // In-process writers (the daemon) do not wait on each record: no overlapping commits.
+        const st = store.append(t.service, t.epoch, t.streamId, firstSeq, records, metas, false);
         if (!stream) {
           stream = st;
           st.listeners.add(listener);

@@ -218,6 +218,8 @@ export class LogStore {
   private readonly services = new Map<string, ServiceIndex>();
   private pending: PendingItem[] = [];
   private pendingBytes = 0;
+  /** Some queued record comes from a writer that waits on it (may start an overlapping commit). */
+  private pendingMayOverlap = false;
   /** Commits written or being written and not yet retired, in lsn order. */
   private inFlight: Commit[] = [];
   private startScheduled = false;
@@ -440,8 +442,10 @@ export class LogStore {
    * Queues records seq firstSeq.. of a writer stream for the next group commit. Records at or
    * below the stream's applied seq are duplicates of a resend and skipped. Returns the stream;
    * the batch is durable once stream.durable >= firstSeq + raws.length - 1.
+   * `mayOverlap` false: these records never start a commit beside one in flight (see
+   * scheduleCommit) — for a writer that does not wait on each record, such as the daemon's own.
    */
-  append(service: string, epoch: number, streamId: string, firstSeq: number, raws: Uint8Array[], metas: RecordMeta[]): StreamState {
+  append(service: string, epoch: number, streamId: string, firstSeq: number, raws: Uint8Array[], metas: RecordMeta[], mayOverlap = true): StreamState {
     if (this.closed) throw new LogError('UNAVAILABLE', 'log store is shutting down');
     if (this.readOnlyReason !== undefined) throw new LogError('FAILED_PRECONDITION', this.readOnlyReason);
     const svc = this.service(service);
@@ -458,6 +462,7 @@ export class LogStore {
       this.pending.push({ svc, epoch, stream: st, seq: firstSeq + i, raw: raws[i]!, meta: metas[i]! });
       this.pendingBytes += raws[i]!.length;
     }
+    if (mayOverlap && raws.length > skip) this.pendingMayOverlap = true;
     const added = raws.length - skip;
     if (added > 0) {
       st.applied = firstSeq + raws.length - 1;
@@ -473,6 +478,10 @@ export class LogStore {
    * small (OVERLAP_BYTES); else as soon as a commit retires.
    * Overlapping commits let a record that arrives while a commit is in flight start its own write
    * at once instead of waiting for that commit (the disk takes both; acknowledgements stay in order).
+   * Only records of writers that wait on them do (the shim's, a remote writer's): the daemon's own
+   * records are acknowledged to clients as ACKs, which no response waits for, and each extra
+   * commit costs the relay thread a thread-pool round trip (+30 µs p50 on a 64 B request/response
+   * through `ftcp run`, docs/PERFORMANCE.md issue 4).
    */
   private scheduleCommit(): void {
     if (this.startScheduled || !this.mayStart()) return;
@@ -498,7 +507,7 @@ export class LogStore {
     if (this.pending.length === 0 || this.halted) return false;
     const n = this.inFlight.length;
     if (n === 0) return true;
-    return n < this.maxInFlight && this.pendingBytes <= OVERLAP_BYTES && !this.inFlight[n - 1]!.alone;
+    return n < this.maxInFlight && this.pendingMayOverlap && this.pendingBytes <= OVERLAP_BYTES && !this.inFlight[n - 1]!.alone;
   }
 
   private startCommit(): void {
@@ -518,6 +527,7 @@ export class LogStore {
     if (alone && this.inFlight.length > 0) return; // retried when the ones in flight retire
     this.pending = [];
     this.pendingBytes = 0;
+    this.pendingMayOverlap = false;
     this.nextLsn = firstLsn + batch.length;
     const c: Commit = { batch, firstLsn, bodies, lens, where: undefined, error: undefined, finished: false, alone };
     this.inFlight.push(c);
@@ -644,6 +654,7 @@ export class LogStore {
     const rest = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
+    this.pendingMayOverlap = false;
     const touched = new Set<StreamState>();
     for (const it of batch) touched.add(it.stream);
     for (const it of rest) touched.add(it.stream);

@@ -114,6 +114,27 @@ describe('pipelined group commit', () => {
     expect(store.stats()).toMatchObject({ commits: 3, appendedRecords: 5, lastLsn: 5 });
   });
 
+  it('lets only writers that wait on their records start a commit beside one in flight', async () => {
+    const be = new HeldBackend();
+    const store = LogStore.onBackend(be, { log, maxCommitsInFlight: 2 });
+    const raw = (seq: number) => Buffer.from(Record.encode(dataRecord('c', seq * 10, payload(seq, 10))).finish());
+    const daemon = (seq: number) => store.append('svc', 0, 'D', seq, [raw(seq)], [decodeRecord(raw(seq)).meta], false);
+    const d = watch(daemon(1));
+    await settle();
+    expect(be.writes).toHaveLength(1);
+    daemon(2); // the daemon's own record: waits for the commit in flight
+    await settle();
+    expect(be.writes).toHaveLength(1);
+    const s = watch(appendData(store, 'S', 1)); // a waiting writer's (the shim's): overlaps, and takes the daemon's along
+    await settle();
+    expect(be.writes).toHaveLength(2);
+    be.writes[0]!.finish();
+    be.writes[1]!.finish();
+    await settle();
+    expect(d.acks).toEqual([1, 2]);
+    expect(s.acks).toEqual([1]);
+  });
+
   it('fails the failed commit and every later one, even those already on disk, then carries on', async () => {
     const be = new HeldBackend();
     const store = LogStore.onBackend(be, { log, maxCommitsInFlight: 3 });
