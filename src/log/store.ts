@@ -34,6 +34,12 @@ export interface LogStoreOptions {
    */
   maxCommitsInFlight?: number;
   /**
+   * While only records nobody waits on are queued (the daemon's own, append(..., mayOverlap =
+   * false)) and less than 64 KiB of them, start at most one commit per this many ms (default 1,
+   * 0 = at once). `FTCP_LOG_LAZY_GATHER_MS` overrides the default.
+   */
+  lazyGatherMs?: number;
+  /**
    * Wraps the segment backend (replication: src/log/replica). The store writes every commit
    * through the wrapper; reads and reclaim go through it too.
    */
@@ -62,13 +68,27 @@ const DEFAULT_COMMITS_IN_FLIGHT = 2;
 const OVERLAP_BYTES = 64 * 1024;
 const MAX_COMMITS_IN_FLIGHT = 16;
 
-function commitsInFlight(given: number | undefined): number {
+/** Default of LogStoreOptions.lazyGatherMs (see LogStore.lazyMayStart). */
+const DEFAULT_LAZY_GATHER_MS = 1;
+const MAX_LAZY_GATHER_MS = 100;
+
+interface CommitTuning {
+  maxInFlight: number;
+  lazyGatherMs: number;
+}
+
+function commitTuning(opts: { maxCommitsInFlight?: number; lazyGatherMs?: number }): CommitTuning {
   const env = process.env['FTCP_LOG_COMMITS_IN_FLIGHT'];
-  const n = given ?? (env !== undefined && env !== '' ? Number(env) : DEFAULT_COMMITS_IN_FLIGHT);
+  const n = opts.maxCommitsInFlight ?? (env !== undefined && env !== '' ? Number(env) : DEFAULT_COMMITS_IN_FLIGHT);
   if (!Number.isInteger(n) || n < 1 || n > MAX_COMMITS_IN_FLIGHT) {
-    throw new Error(`log store: commits in flight must be an integer from 1 to ${MAX_COMMITS_IN_FLIGHT} (FTCP_LOG_COMMITS_IN_FLIGHT or maxCommitsInFlight), got ${given ?? env}`);
+    throw new Error(`log store: commits in flight must be an integer from 1 to ${MAX_COMMITS_IN_FLIGHT} (FTCP_LOG_COMMITS_IN_FLIGHT or maxCommitsInFlight), got ${opts.maxCommitsInFlight ?? env}`);
   }
-  return n;
+  const genv = process.env['FTCP_LOG_LAZY_GATHER_MS'];
+  const g = opts.lazyGatherMs ?? (genv !== undefined && genv !== '' ? Number(genv) : DEFAULT_LAZY_GATHER_MS);
+  if (!Number.isInteger(g) || g < 0 || g > MAX_LAZY_GATHER_MS) {
+    throw new Error(`log store: the lazy gather must be an integer number of milliseconds from 0 to ${MAX_LAZY_GATHER_MS} (FTCP_LOG_LAZY_GATHER_MS or lazyGatherMs), got ${opts.lazyGatherMs ?? genv}`);
+  }
+  return { maxInFlight: n, lazyGatherMs: g };
 }
 
 /** Notified when a writer stream's durable watermark moves, or when its pending records failed. */
@@ -220,6 +240,8 @@ export class LogStore {
   private pendingBytes = 0;
   /** Some queued record comes from a writer that waits on it (may start an overlapping commit). */
   private pendingMayOverlap = false;
+  private lastCommitStart = 0;
+  private gatherTimer: NodeJS.Timeout | undefined;
   /** Commits written or being written and not yet retired, in lsn order. */
   private inFlight: Commit[] = [];
   private startScheduled = false;
@@ -256,15 +278,15 @@ export class LogStore {
     readonly durability: Durability,
     private readonly dataDir: string | undefined,
     private readonly log: Logger,
-    private readonly maxInFlight: number,
+    private readonly tuning: CommitTuning,
   ) {}
 
   static async open(opts: LogStoreOptions): Promise<LogStore> {
     const segmentBytes = opts.segmentBytes ?? 64 * 1024 * 1024;
-    const maxInFlight = commitsInFlight(opts.maxCommitsInFlight);
+    const tuning = commitTuning(opts);
     const wrap = opts.wrapBackend ?? ((b: SegmentBackend) => b);
     if (opts.durability === 'memory') {
-      return new LogStore(wrap(new MemorySegments(segmentBytes)), 'memory', undefined, opts.log, maxInFlight);
+      return new LogStore(wrap(new MemorySegments(segmentBytes)), 'memory', undefined, opts.log, tuning);
     }
     if (!opts.dataDir) throw new Error('the log store needs a data directory for fsync durability');
     await fsp.mkdir(opts.dataDir, { recursive: true });
@@ -276,7 +298,7 @@ export class LogStore {
       await fsp.mkdir(join(opts.dataDir, 'checkpoints'), { recursive: true });
       const { backend, scan } = await FileSegments.open(opts.dataDir, segmentBytes, opts.log);
       backend.inlineBytes = opts.inlineCommitBytes ?? 0;
-      const store = new LogStore(wrap(backend), 'fsync', opts.dataDir, opts.log, maxInFlight);
+      const store = new LogStore(wrap(backend), 'fsync', opts.dataDir, opts.log, tuning);
       store.unlock = unlock;
       for (const cut of scan.cuts) {
         opts.log.warn(cut, 'log store: cut a torn or corrupt segment tail');
@@ -301,8 +323,8 @@ export class LogStore {
    * A store without files on a backend of the caller's (tests; later other backends): nothing is
    * recovered at start, no checkpoint or meta files are written.
    */
-  static onBackend(backend: SegmentBackend, opts: { log: Logger; maxCommitsInFlight?: number }): LogStore {
-    return new LogStore(backend, backend.kind, undefined, opts.log, commitsInFlight(opts.maxCommitsInFlight));
+  static onBackend(backend: SegmentBackend, opts: { log: Logger; maxCommitsInFlight?: number; lazyGatherMs?: number }): LogStore {
+    return new LogStore(backend, backend.kind, undefined, opts.log, commitTuning(opts));
   }
 
   private service(name: string): ServiceIndex {
@@ -506,13 +528,32 @@ export class LogStore {
   private mayStart(): boolean {
     if (this.pending.length === 0 || this.halted) return false;
     const n = this.inFlight.length;
-    if (n === 0) return true;
-    return n < this.maxInFlight && this.pendingMayOverlap && this.pendingBytes <= OVERLAP_BYTES && !this.inFlight[n - 1]!.alone;
+    if (n === 0) return this.lazyMayStart();
+    return n < this.tuning.maxInFlight && this.pendingMayOverlap && this.pendingBytes <= OVERLAP_BYTES && !this.inFlight[n - 1]!.alone;
+  }
+
+  /**
+   * Only records nobody waits on (the daemon's) are queued and little of them: start at most one
+   * commit per tuning.lazyGatherMs, so that a request/response stream through the relay does not pay a
+   * thread-pool round trip every few requests. Their acknowledgements (ACKs to clients) come at
+   * most that much later; bulk data (OVERLAP_BYTES queued) and any waiting writer start at once.
+   */
+  private lazyMayStart(): boolean {
+    const gather = this.tuning.lazyGatherMs;
+    if (this.pendingMayOverlap || gather === 0 || this.closed || this.pendingBytes >= OVERLAP_BYTES) return true;
+    const wait = this.lastCommitStart + gather - performance.now();
+    if (wait <= 0) return true;
+    this.gatherTimer ??= setTimeout(() => {
+      this.gatherTimer = undefined;
+      this.scheduleCommit();
+    }, Math.ceil(wait));
+    return false;
   }
 
   private startCommit(): void {
     this.startScheduled = false;
     if (!this.mayStart()) return;
+    this.lastCommitStart = performance.now();
     const batch = this.pending;
     const firstLsn = this.nextLsn;
     const items: StoredItem[] = new Array(batch.length);
@@ -1003,6 +1044,11 @@ export class LogStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.gatherTimer) {
+      clearTimeout(this.gatherTimer);
+      this.gatherTimer = undefined;
+      this.scheduleCommit();
+    }
     await this.flushed();
     await this.reclaimAgain?.catch(() => 0);
     await this.reclaimRun?.catch(() => 0);

@@ -135,6 +135,53 @@ describe('pipelined group commit', () => {
     expect(s.acks).toEqual([1]);
   });
 
+  it('gathers records nobody waits on for lazyGatherMs, unless a waiting writer or 64 KiB comes', async () => {
+    const be = new HeldBackend();
+    const store = LogStore.onBackend(be, { log, lazyGatherMs: 100 }); // the test's steps take far less
+    const lazy = (seq: number, bytes = 10) => {
+      const r = Buffer.from(Record.encode(dataRecord('c', seq * 100_000, payload(seq, bytes))).finish());
+      return store.append('svc', 0, 'D', seq, [r], [decodeRecord(r).meta], false);
+    };
+    const d = watch(lazy(1)); // no commit for 100 ms before: starts at once
+    await settle();
+    expect(be.writes).toHaveLength(1);
+    be.writes[0]!.finish();
+    await settle();
+    expect(d.acks).toEqual([1]);
+    lazy(2); // right after a commit: gathered
+    await settle();
+    expect(be.writes).toHaveLength(1);
+    lazy(3, 64 * 1024); // 64 KiB queued: starts now
+    await settle();
+    expect(be.writes).toHaveLength(2);
+    be.writes[1]!.finish();
+    await settle();
+    expect(d.acks).toEqual([1, 3]);
+    lazy(4);
+    await settle();
+    expect(be.writes).toHaveLength(2);
+    const s = watch(appendData(store, 'S', 1)); // a waiting writer: starts now, with the gathered one
+    await settle();
+    expect(be.writes).toHaveLength(3);
+    be.writes[2]!.finish();
+    await settle();
+    expect(d.acks).toEqual([1, 3, 4]);
+    expect(s.acks).toEqual([1]);
+    lazy(5);
+    await settle();
+    expect(be.writes).toHaveLength(3);
+    await new Promise((r) => setTimeout(r, 150)); // the gather ends: its commit starts by itself
+    expect(be.writes).toHaveLength(4);
+    be.writes[3]!.finish();
+    await settle();
+    expect(d.acks).toEqual([1, 3, 4, 5]);
+  });
+
+  it('refuses a lazy gather out of range with a message that names the setting', () => {
+    expect(() => LogStore.onBackend(new HeldBackend(), { log, lazyGatherMs: -1 })).toThrow(/FTCP_LOG_LAZY_GATHER_MS/);
+    expect(() => LogStore.onBackend(new HeldBackend(), { log, lazyGatherMs: 1.5 })).toThrow(/integer/);
+  });
+
   it('fails the failed commit and every later one, even those already on disk, then carries on', async () => {
     const be = new HeldBackend();
     const store = LogStore.onBackend(be, { log, maxCommitsInFlight: 3 });
