@@ -29,15 +29,35 @@ export function framedPath(grpcSocketPath: string): string {
   return `${grpcSocketPath}.append`;
 }
 
-/** Splits a byte stream into frames; a frame over `max` bytes is an error. */
+/**
+ * Splits a byte stream into frames; a frame over `max` bytes is an error. A frame that arrives in
+ * many reads (a 1 MiB batch comes in 64 KiB chunks) is joined once, when it is complete: joining
+ * at every read would copy it over and over.
+ */
 export class FrameReader {
   private buf: Buffer = Buffer.alloc(0);
+  /** Reads after `buf` not joined yet (while the frame they belong to is incomplete). */
+  private waiting: Buffer[] = [];
+  private waitingBytes = 0;
 
   constructor(private readonly max: number) {}
 
   /** Frames completed by `chunk` (views into an internal buffer: consume them at once). */
   push(chunk: Buffer): Buffer[] {
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    if (this.buf.length === 0) this.buf = chunk;
+    else {
+      this.waiting.push(chunk);
+      this.waitingBytes += chunk.length;
+      const have = this.buf.length + this.waitingBytes;
+      if (this.buf.length >= 4) {
+        const len = this.buf.readUInt32BE(0);
+        if (len > this.max) throw new LogError('INVALID_ARGUMENT', `frame of ${len} bytes is over the ${this.max}-byte limit`);
+        if (have - 4 < len) return []; // still incomplete
+      }
+      this.buf = Buffer.concat([this.buf, ...this.waiting], have);
+      this.waiting = [];
+      this.waitingBytes = 0;
+    }
     const out: Buffer[] = [];
     let at = 0;
     while (this.buf.length - at >= 4) {

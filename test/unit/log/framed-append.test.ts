@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 // The framed Append transport (a unix socket beside the gRPC one): frame splitting, and a real
 // LogServer over a memory store reached through LogClient — appends acknowledged, a wrong token
 // refused, a malformed request answered with INVALID_ARGUMENT, the stream end told to listeners.
@@ -22,6 +23,29 @@ describe('FrameReader', () => {
     for (let i = 0; i < all.length; i += 3) for (const f of r.push(all.subarray(i, i + 3))) got.push(f.toString());
     expect(got).toEqual(['abc', '', 'hello world']);
     expect(() => new FrameReader(10).push(frame(Buffer.alloc(11)))).toThrow(/over the 10-byte limit/);
+  });
+  it('gives back the same frames however the stream is cut into reads', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 5000 }), { maxLength: 8 }), fc.array(fc.integer({ min: 1, max: 7000 }), { minLength: 1, maxLength: 40 }), (payloads, cuts) => {
+        const all = Buffer.concat(payloads.map((p) => frame(Buffer.from(p))));
+        const r = new FrameReader(10_000);
+        const got: string[] = [];
+        let at = 0;
+        for (let i = 0; at < all.length; i++) {
+          const n = cuts[i % cuts.length]!;
+          for (const f of r.push(all.subarray(at, at + n))) got.push(Buffer.from(f).toString('hex'));
+          at += n;
+        }
+        expect(got).toEqual(payloads.map((p) => Buffer.from(p).toString('hex')));
+      }),
+      { numRuns: 300 },
+    );
+  });
+  it('refuses a frame over the limit as soon as its length arrives, before its bytes', () => {
+    const r = new FrameReader(1000);
+    const big = frame(Buffer.alloc(5000));
+    expect(r.push(big.subarray(0, 2))).toEqual([]);
+    expect(() => r.push(big.subarray(2, 100))).toThrow(/over the 1000-byte limit/);
   });
 });
 
