@@ -3,7 +3,7 @@
 was killed. Usage: failover-times.py KILL_EPOCH CLIENT_JSON STANDBY_LOG N
 CLIENT_JSON is recovery-client.py's output (arrival time of each connection's echo); STANDBY_LOG is
 the standby daemon's JSON log (pino: "time" in epoch ms, "msg"). Prints two lines:
-  "P50 P99 MAX MISSING" (ms; '-' when nothing arrived)
+  "P50 P99 MAX MISSING SENT" (ms; '-' when nothing arrived; SENT: when the client sent, after the kill)
   the standby's own steps, "name=ms ..." in order ('-' for a step not logged)."""
 import json
 import sys
@@ -13,11 +13,13 @@ client = json.load(open(sys.argv[2]))
 n = int(sys.argv[4])
 
 ms = sorted((t - kill) * 1000 for t in client["arrivals"])
+# When the client began sending, after the kill (its bytes are the ones in flight at the failure).
+sent = f"{(client['sent_at'] - kill) * 1000:.0f}" if "sent_at" in client else "-"
 if ms:
     p = lambda q: ms[min(len(ms) - 1, int(q * len(ms)))]
-    print(f"{p(0.5):.0f} {p(0.99):.0f} {ms[-1]:.0f} {n - len(ms)}")
+    print(f"{p(0.5):.0f} {p(0.99):.0f} {ms[-1]:.0f} {n - len(ms)} {sent}")
 else:
-    print(f"- - - {n}")
+    print(f"- - - {n} {sent}")
 
 # First log line whose msg contains each marker (the standby logs each step once per takeover).
 steps = [

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Recovery-time probe: opens N connections to HOST:PORT (one echo each), writes DIR/open, waits
 for DIR/go (the server was killed meanwhile), then sends one request on every connection at once
-and records the wall-clock time each echo arrives. Prints JSON {"arrivals": [epoch seconds...]}."""
+and records the wall-clock time each echo arrives. Prints JSON {"arrivals": [epoch seconds...],
+"missing": n, "sent_at": epoch seconds when the sends began}."""
 import json
 import os
 import resource
@@ -21,6 +22,7 @@ for i in range(n):
 open(os.path.join(d, "open"), "w").close()
 while not os.path.exists(os.path.join(d, "go")):
     time.sleep(0.005)
+sent_at = time.time()
 sel = selectors.DefaultSelector()
 for s in socks:
     s.sendall(b"y")
@@ -32,4 +34,4 @@ while len(arrivals) < n and time.time() < deadline:
         if key.fileobj.recv(1) == b"y":
             arrivals.append(time.time())
         sel.unregister(key.fileobj)
-print(json.dumps({"arrivals": arrivals, "missing": n - len(arrivals)}))
+print(json.dumps({"arrivals": arrivals, "missing": n - len(arrivals), "sent_at": sent_at}))

@@ -170,7 +170,7 @@ describe('lease options', () => {
 
   it('fills the defaults', () => {
     const o = resolveLeaseOptions(base);
-    expect(o).toMatchObject({ bucket: 'ftcp_lease_web', ttlMs: 1000, replicas: 3, pollMs: 100, marginMs: 100, renewEveryMs: 333 });
+    expect(o).toMatchObject({ bucket: 'ftcp_lease_web', ttlMs: 1000, replicas: 3, pollMs: 25, marginMs: 100, renewEveryMs: 333 });
     expect(leaseBucketName('web')).toBe('ftcp_lease_web');
     expect(defaultMarginMs(1000)).toBe(100);
     expect(defaultMarginMs(200)).toBe(50); // at least 50 ms
