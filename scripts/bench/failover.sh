@@ -50,7 +50,7 @@ cleanup() {
   for p in "${DAEMONS[@]}"; do stop_pid "$p" 10; done
   for s in "${SERVICES[@]}"; do
     del_namespaces "ftcp-p-$s" "ftcp-s-$s" "ftcp-$s"
-    rm -rf "/var/lib/ftcp/$s"
+    rm -rf "/var/lib/ftcp/$s" "/var/lib/ftcp/p-$s" "/var/lib/ftcp/s-$s" # FTCP_NODE p / s: data dirs NODE-NAME
   done
   lan_destroy
   bench_cleanup
