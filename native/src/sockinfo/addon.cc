@@ -1,11 +1,14 @@
 // TCP_INFO of a connected socket, for the shim: how many bytes of the server stream the peer has
-// acknowledged in this incarnation of the socket (Linux >= 4.6 for every field read here).
+// acknowledged in this incarnation of the socket (Linux >= 4.6 for every field read here). And the
+// listening ports of another namespace, for the daemon (listen_diag.cc).
 #include <napi.h>
 #include <cerrno>
 #include <cstring>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <linux/tcp.h>
+
+#include "listen_diag.h"
 
 namespace {
 
@@ -37,6 +40,7 @@ Napi::Value TcpInfo(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("tcpInfo", Napi::Function::New(env, TcpInfo));
+  exports.Set("listeningPorts", Napi::Function::New(env, ListeningPorts));
   return exports;
 }
 
