@@ -23,6 +23,8 @@ export interface AdoptedConn {
   finOff: number;
 }
 
+const YIELD_EVERY_MS = 4;
+
 interface Acc {
   opened: ConnectionOpened | undefined;
   pieces: Array<[number, number]>;
@@ -45,7 +47,14 @@ export async function collectAdoptable(records: AsyncIterable<LogRecord> | Itera
     }
     return a;
   };
+  let lastYield = performance.now();
   for await (const r of records) {
+    // A takeover reads thousands of records while the VIP claim (child processes) is under way:
+    // let the event loop serve it every few milliseconds instead of after the whole read.
+    if (performance.now() - lastYield > YIELD_EVERY_MS) {
+      await new Promise((resolve) => setImmediate(resolve));
+      lastYield = performance.now();
+    }
     const k = r.kind;
     if (!k || r.connId === '' || !isDaemonConnId(r.connId)) continue;
     switch (k.$case) {
