@@ -16,6 +16,7 @@ const TAG_SERVICE = (1 << 3) | 2;
 const TAG_STREAM_ID = (2 << 3) | 2;
 const TAG_FIRST_SEQ = 3 << 3;
 const TAG_RECORDS = (4 << 3) | 2;
+const HEAD_TAGS = [TAG_SERVICE, TAG_STREAM_ID]; // the leading fields, in the encoders' order
 const TAG_SERVICE_NAME = (1 << 3) | 2; // ServiceRef.name
 const TAG_SERVICE_EPOCH = 2 << 3; // ServiceRef.epoch
 
@@ -52,7 +53,7 @@ export class AppendRequestDecoder {
 /** Length of the leading fields 1 and 2 (each at most once, in order); 0 if the layout is other. */
 function headLength(b: Buffer): number {
   let at = 0;
-  for (const tag of [TAG_SERVICE, TAG_STREAM_ID]) {
+  for (const tag of HEAD_TAGS) {
     if (at >= b.length || b[at] !== tag) continue;
     const len = readVarint(b, at + 1);
     if (len < 0) return 0;

@@ -47,8 +47,8 @@ export function listeningPorts(pid: number): Set<number> {
       addon ??= loadAddon<ListenDiagAddon>('ftcp_sockinfo');
       return new Set(addon.listeningPorts(pid));
     } catch (err) {
-      const errno = (err as { errno?: number }).errno;
-      if (errno === 2 || errno === 3) return new Set(); // ENOENT, ESRCH: the process is gone
+      const code = (err as { code?: string }).code;
+      if (code === 'ENOENT' || code === 'ESRCH') return new Set(); // the process is gone
       diagBroken = true; // no sock_diag here (module missing, addon not built): the /proc tables
     }
   }

@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <linux/tcp.h>
 
+#include "../tun/js_error.h"  // errno → JS Error, shared with the TUN addon
 #include "listen_diag.h"
 
 namespace {
@@ -23,10 +24,7 @@ Napi::Value TcpInfo(const Napi::CallbackInfo& info) {
   std::memset(&ti, 0, sizeof ti);
   socklen_t len = sizeof ti;
   if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0) {
-    int e = errno;
-    Napi::Error err = Napi::Error::New(env, std::string("getsockopt(TCP_INFO): ") + std::strerror(e));
-    err.Set("errno", Napi::Number::New(env, e));
-    err.ThrowAsJavaScriptException();
+    ftcp_tun::MakeSysError(env, errno, "getsockopt", "getsockopt(TCP_INFO)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   Napi::Object o = Napi::Object::New(env);

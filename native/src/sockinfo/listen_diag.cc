@@ -5,6 +5,8 @@
 // on the daemon's event loop every few milliseconds while it waits for a restarted app.
 #include "listen_diag.h"
 
+#include "../tun/js_error.h"
+
 #include <fcntl.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
@@ -25,28 +27,35 @@ namespace {
 constexpr int kTcpListen = 10;  // TCP_LISTEN in the kernel's tcp_states.h
 
 // A netlink socket created inside the namespace of `pid`: setns() on a short-lived thread of its
-// own, so no thread of the JS runtime ever changes namespace. -1 and *err on failure.
-int DiagSocketIn(int pid, int* err) {
+// own, so no thread of the JS runtime ever changes namespace. -1, *err and *call on failure.
+int DiagSocketIn(int pid, int* err, const char** call) {
   int fd = -1;
   int e = 0;
+  const char* c = "";
   std::thread t([&] {
     std::string path = "/proc/" + std::to_string(pid) + "/ns/net";
     int ns = open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (ns < 0) {
       e = errno;
+      c = "open";
       return;
     }
     if (setns(ns, CLONE_NEWNET) != 0) {
       e = errno;
+      c = "setns";
       close(ns);
       return;
     }
     close(ns);
     fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-    if (fd < 0) e = errno;
+    if (fd < 0) {
+      e = errno;
+      c = "socket";
+    }
   });
   t.join();
   *err = e;
+  *call = c;
   return fd;
 }
 
@@ -95,11 +104,10 @@ Napi::Value ListeningPorts(const Napi::CallbackInfo& info) {
   }
   int pid = info[0].As<Napi::Number>().Int32Value();
   int e = 0;
-  int fd = DiagSocketIn(pid, &e);
+  const char* call = "";
+  int fd = DiagSocketIn(pid, &e, &call);
   if (fd < 0) {
-    Napi::Error err = Napi::Error::New(env, std::string("sock_diag in the namespace of pid ") + std::to_string(pid) + ": " + std::strerror(e));
-    err.Set("errno", Napi::Number::New(env, e));
-    err.ThrowAsJavaScriptException();
+    ftcp_tun::MakeSysError(env, e, call, "sock_diag in the namespace of pid " + std::to_string(pid)).ThrowAsJavaScriptException();
     return env.Undefined();
   }
   std::set<int> ports;
@@ -108,9 +116,7 @@ Napi::Value ListeningPorts(const Napi::CallbackInfo& info) {
   DumpListening(fd, AF_INET6, &ports);
   close(fd);
   if (e4 != 0) {
-    Napi::Error err = Napi::Error::New(env, std::string("sock_diag dump: ") + std::strerror(e4));
-    err.Set("errno", Napi::Number::New(env, e4));
-    err.ThrowAsJavaScriptException();
+    ftcp_tun::MakeSysError(env, e4, "recv", "sock_diag dump").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   Napi::Array out = Napi::Array::New(env, ports.size());
