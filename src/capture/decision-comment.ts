@@ -52,6 +52,7 @@ const INJECT_TEXT: Record<InjectKind, string> = {
   'forged-abort-rst': 'forged: RST to the stack, the connection cannot be restored',
   'forged-client-rst': 'forged: RST to the client, the connection cannot be restored',
   'forged-hold-ack': 'forged: zero-window hold ACK at the durable point (the app is down)',
+  'forged-unreachable': 'forged: ICMP unreachable to a held client, so that it retransmits now (RFC 6069 undoes its backoff)',
   'forged-ack': 'forged: synthesized ACK, client bytes became durable',
   'released-synack': 'released: SYN-ACK held until the connection record was durable',
   'released-close': 'released: FIN/RST of the stack, the app is alive (a close, not a crash)',

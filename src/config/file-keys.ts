@@ -271,4 +271,14 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     example: 'lan_if = "eth0"',
     schema: z.string({ error: 'expected an interface name in quotes, e.g. lan_if = "eth0"' }).regex(/^[A-Za-z0-9_.@-]{1,15}$/, { error: 'expected an interface name (1-15 characters), e.g. lan_if = "eth0"' }),
   },
+  {
+    table: undefined,
+    key: 'icmp_nudge',
+    flag: '--no-icmp-nudge',
+    type: 'boolean',
+    default: 'true',
+    doc: 'After a takeover or a restart of the daemon, each held client gets ICMP "unreachable" errors about its unacknowledged bytes: a Linux client (RFC 6069) then retransmits at once instead of after its backed-off timer (up to seconds). Turn off for clients that set IP_RECVERR on their TCP sockets (they would see the error).',
+    example: 'icmp_nudge = false',
+    schema: z.boolean({ error: 'expected true or false, e.g. icmp_nudge = false' }),
+  },
 ];

@@ -153,6 +153,7 @@ function toRaw(file: string, v: FileValues): RunRaw {
   if (v['log.replicas'] !== undefined) raw.replicas = v['log.replicas'] as number;
   if (v['log.lease_ms'] !== undefined) raw.leaseMs = v['log.lease_ms'] as number;
   if (v.lan_if !== undefined) raw.lanIf = v.lan_if as string;
+  if (v.icmp_nudge !== undefined) raw.icmpNudge = v.icmp_nudge as boolean;
   if (v.role !== undefined) raw.role = v.role as RunRaw['role'];
   return raw;
 }

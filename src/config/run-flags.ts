@@ -19,6 +19,7 @@ const FLAG_KEYS: ReadonlyArray<[string, keyof RunRaw]> = [
   ['replicas', 'replicas'],
   ['leaseMs', 'leaseMs'],
   ['lanIf', 'lanIf'],
+  ['icmpNudge', 'icmpNudge'],
 ];
 
 const given = (cmd: Command, key: string): boolean => {

@@ -113,6 +113,7 @@ export class FtcpMetrics {
     totalCounter(r, source, 'ftcp_acks_held_total', 'Pure ACKs of the app held because they would acknowledge bytes not yet durable', [], (s) => one(s.wrapper?.counters.acksHeld));
     totalCounter(r, source, 'ftcp_acks_synthesized_total', 'ACKs the daemon sent when the log made held bytes durable', [], (s) => one(s.wrapper?.counters.acksSynthesized));
     totalCounter(r, source, 'ftcp_hold_acks_total', 'Zero-window ACKs sent to clients held while the app was down', [], (s) => one(s.wrapper?.counters.holdAcks));
+    totalCounter(r, source, 'ftcp_client_nudges_total', 'ICMP unreachable errors sent to adopted clients so that they retransmit at once (RFC 6069)', [], (s) => one(s.wrapper?.counters.clientNudges));
     totalCounter(r, source, 'ftcp_recoveries_total', 'Connections that entered recovery after an app crash', [], (s) => one(s.wrapper?.counters.recoveries));
     totalCounter(r, source, 'ftcp_recovered_total', 'Connections restored into the restarted app (NORMAL again)', [], (s) => one(s.wrapper?.counters.recovered));
     totalCounter(r, source, 'ftcp_divergences_total', 'Connections reset because the restarted app produced different output', [], (s) => one(s.wrapper?.counters.divergences));

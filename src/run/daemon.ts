@@ -232,6 +232,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
         liveness: { isAlive: () => isProcessAlive(supervisor.pid) },
         logger: log.child({ component: 'wrapper' }),
         maxReplayBytes: cfg.maxReplayBytes,
+        icmpNudge: cfg.icmpNudge,
         checkpoints,
         ...(primary ? { fence: primary.lease } : {}),
       });

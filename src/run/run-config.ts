@@ -29,6 +29,8 @@ export interface RunConfig {
   leaseMs: number;
   /** The LAN link the VIP is claimed on (proxy ARP + gratuitous ARP); found from the VIP's subnet if absent. */
   lanIf: string | undefined;
+  /** Adopted connections' clients get RFC 6069 unreachable errors so that they retransmit at once. */
+  icmpNudge: boolean;
   /** `standby`: follow the replicated log and take over when the primary fails (`ftcp standby`). */
   role: 'primary' | 'standby';
   dataDir: string;
@@ -79,6 +81,7 @@ const schema = z.object({
     .min(300, '--lease-ms must be 300 to 60000')
     .max(60_000, '--lease-ms must be 300 to 60000')
     .default(1000),
+  icmpNudge: z.boolean().default(true),
   lanIf: z.string().regex(/^[A-Za-z0-9_.@-]{1,15}$/, '--lan-if must be a network interface name (1-15 characters)').optional(),
   role: z.enum(['primary', 'standby'], { message: 'role must be primary or standby' }).default('primary'),
   dataDir: z.string().min(1, '--data-dir must be a directory path').optional(),
@@ -152,6 +155,7 @@ export function parseRunConfig(raw: unknown): RunConfig {
     replicas: o.replicas,
     leaseMs: o.leaseMs,
     lanIf: o.lanIf,
+    icmpNudge: o.icmpNudge,
     role: o.role,
     // Several ftcp "hosts" on one machine (FTCP_NODE, see instanceNames) keep their logs apart.
     dataDir: o.dataDir ?? (process.env.FTCP_NODE ? `/var/lib/ftcp/${process.env.FTCP_NODE}-${o.name}` : `/var/lib/ftcp/${o.name}`),

@@ -8,3 +8,4 @@ export * from './packet-parser.js';
 export * from './seq.js';
 export * from './tcp.js';
 export * from './tcp-options.js';
+export * from './icmp.js';

@@ -2,6 +2,7 @@
 // it plays to the restarted stack, RSTs. Built complete (full checksums, no offload) and prefixed
 // with an all-zero virtio_net_hdr when the device carries one.
 import { buildSegment, type SegmentSpec } from '../wire/builder.js';
+import { buildTcpUnreachable } from '../wire/icmp.js';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../wire/tcp.js';
 import type { TcpConn } from './conn.js';
 
@@ -22,7 +23,10 @@ export class Forge {
   constructor(private readonly vnetHdrLen: number) {}
 
   private build(spec: SegmentSpec): Buffer {
-    const pkt = buildSegment(spec);
+    return this.framed(buildSegment(spec));
+  }
+
+  private framed(pkt: Buffer): Buffer {
     if (this.vnetHdrLen === 0) return pkt;
     const out = Buffer.alloc(this.vnetHdrLen + pkt.length);
     pkt.copy(out, this.vnetHdrLen);
@@ -51,6 +55,20 @@ export class Forge {
   /** A segment from the service to the client (outer side). */
   toClient(conn: TcpConn, f: ForgedFields): Buffer {
     return this.build(this.spec(conn, true, f));
+  }
+
+  /**
+   * An ICMP unreachable error to the client about its segment at `seq` (RFC 6069: a client stack
+   * in retransmission backoff undoes one backoff step per error, and retransmits once the undone
+   * timer has expired).
+   */
+  unreachableToClient(conn: TcpConn, seq: number): Buffer {
+    return this.framed(
+      buildTcpUnreachable({
+        reporter: conn.serverAddr,
+        quoted: { src: conn.clientAddr, dst: conn.serverAddr, srcPort: conn.clientPort, dstPort: conn.serverPort, seq },
+      }),
+    );
   }
 
   /** A segment "from the client" into the app's stack (inner side). */

@@ -65,6 +65,7 @@ export type InjectKind =
   | 'forged-abort-rst'
   | 'forged-client-rst'
   | 'forged-hold-ack'
+  | 'forged-unreachable'
   | 'forged-ack'
   | 'released-synack'
   | 'released-close'
@@ -111,6 +112,12 @@ export interface SecondWrapperOptions {
    * wrapper is silent, exactly from the deadline on (checked per batch, not on a timer).
    */
   fence?: { valid(): boolean };
+  /**
+   * Adopted connections: after the first probe, ICMP unreachable errors about the client's
+   * unacknowledged bytes, so that a client in retransmission backoff resends them at once
+   * (RFC 6069) instead of after its backed-off timer. Off by default; the daemon follows its config.
+   */
+  icmpNudge?: boolean;
   now?: () => number;
 }
 
@@ -130,6 +137,12 @@ const SYN_RCVD_TIMEOUT_MS = 75_000;
 const ADOPTED_ACCEPT_MAX = 8 << 20;
 /** The payload of a learning probe (see sendHoldAck). */
 const PROBE_BYTE = Buffer.alloc(1);
+/**
+ * Unreachable errors per adopted connection: each undoes one step of the client's backoff (RFC
+ * 6069), and 8 undo a client's whole backoff after an outage of up to ~50 s (RTO 200 ms doubled 8
+ * times); past that one error undoes nothing more. Once the client retransmits they are ignored.
+ */
+const NUDGES_PER_CONN = 8;
 /** An adopted connection whose client never answers a probe (it is gone) is dropped after this. */
 const ADOPT_LEARN_TIMEOUT_MS = 120_000;
 
@@ -160,6 +173,7 @@ export class SecondWrapper implements PacketPath {
   private readonly closeGraceMs: number;
   private readonly checkpoints: CheckpointSource | undefined;
   private readonly fence: { valid(): boolean } | undefined;
+  private readonly icmpNudge: boolean;
   private readonly now: () => number;
   /** Connections with something waiting for the log (pieces, FIN, held SYN-ACK, held ACK). */
   private readonly waiting = new Set<TcpConn>();
@@ -185,6 +199,7 @@ export class SecondWrapper implements PacketPath {
     this.closeGraceMs = opts.closeGraceMs ?? 30;
     this.checkpoints = opts.checkpoints;
     this.fence = opts.fence;
+    this.icmpNudge = opts.icmpNudge ?? false;
     this.now = opts.now ?? (() => performance.now());
     this.log.onDurable((seq) => this.onDurable(seq));
     this.holdTimer = setInterval(() => this.sendHoldAcks(), opts.holdIntervalMs ?? 1000);
@@ -1003,9 +1018,28 @@ export class SecondWrapper implements PacketPath {
     }
   }
 
-  /** Probes every held connection now (adopted ones learn where their client stands from the answer). */
+  /**
+   * Probes every held connection now (adopted ones learn where their client stands from the
+   * answer). An adopted connection's client has been unanswered since the old host or daemon
+   * died, its timer backed off (0.2, 0.4, 0.8, 1.6 s …): with `icmpNudge` it is told to resend now.
+   */
   probeHeld(): void {
-    for (const conn of this.conns.all()) if (conn.state === 'RECOVERING' || conn.state === 'REPLAYING') this.sendHoldAck(conn);
+    for (const conn of this.conns.all()) {
+      if (conn.state !== 'RECOVERING' && conn.state !== 'REPLAYING') continue;
+      this.sendHoldAck(conn);
+      if (conn.learning && this.icmpNudge) this.nudgeClient(conn);
+    }
+  }
+
+  /**
+   * ICMP unreachable errors about the client's oldest unacknowledged byte. The probe just sent
+   * acknowledged the durable point, so that is where the client's snd_una is (it never sent less;
+   * a client that has nothing beyond it ignores errors about a sequence number it has not sent).
+   */
+  private nudgeClient(conn: TcpConn): void {
+    const pkt = this.forge.unreachableToClient(conn, conn.clientSeq(conn.durableAckOff));
+    for (let i = 0; i < NUDGES_PER_CONN; i++) this.emit('outbound', pkt, 'forged-unreachable');
+    this.counters.clientNudges += NUDGES_PER_CONN;
   }
 
   /**

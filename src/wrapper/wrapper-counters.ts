@@ -33,6 +33,8 @@ export interface WrapperCounters {
   adoptedLearned: number;
   /** Adopted connections whose client never answered, or answered with a reset: dropped. */
   adoptedDropped: number;
+  /** ICMP unreachable errors sent to adopted connections' clients (RFC 6069 nudges). */
+  clientNudges: number;
   /** Packets dropped while fenced (lease lapsed or lost: a zombie primary sends nothing). */
   silencedDrops: number;
 }
@@ -62,6 +64,7 @@ export function newWrapperCounters(): WrapperCounters {
     adopted: 0,
     adoptedLearned: 0,
     adoptedDropped: 0,
+    clientNudges: 0,
     silencedDrops: 0,
   };
 }

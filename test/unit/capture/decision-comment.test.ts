@@ -53,7 +53,7 @@ describe('decision comments', () => {
     }
     const kinds: InjectKind[] = [
       'forged-syn', 'forged-handshake-ack', 'forged-replay', 'forged-replay-fin', 'forged-stack-ack', 'forged-purge-rst',
-      'forged-abort-rst', 'forged-client-rst', 'forged-hold-ack', 'forged-ack', 'released-synack', 'released-close', 'released-regenerated',
+      'forged-abort-rst', 'forged-client-rst', 'forged-hold-ack', 'forged-unreachable', 'forged-ack', 'released-synack', 'released-close', 'released-regenerated',
     ];
     for (const k of kinds) expect(decisionWord(injectedComment(k))).toBe(k.split('-')[0]);
     expect(injectedComment('forged-syn')).toMatch(/^forged: SYN from the client's address/);

@@ -36,6 +36,7 @@ describe('FtcpMetrics', () => {
     expect(series(t, 'ftcp_acks_held_total')).toBe(4);
     expect(series(t, 'ftcp_acks_synthesized_total')).toBe(0);
     expect(series(t, 'ftcp_hold_acks_total')).toBe(0);
+    expect(series(t, 'ftcp_client_nudges_total')).toBe(0);
     expect(series(t, 'ftcp_recoveries_total')).toBe(5);
     expect(series(t, 'ftcp_recovered_total')).toBe(4);
     expect(series(t, 'ftcp_divergences_total')).toBe(1);
