@@ -49,6 +49,23 @@ export function encodeClientDataRecord(connId: string, connIdBytes: Buffer, offs
  * daemon's records this way without building a Record, a BigInt and a string per field.
  */
 export function clientDataMeta(raw: Uint8Array): RecordMeta | undefined {
+  const v = parseClientData(raw);
+  return v && { kind: Kind.ClientData, connId: v.connId, end: v.offset + v.data.length };
+}
+
+/** A ClientData record's fields, `data` a view into the encoded record. */
+export interface ClientDataView {
+  connId: string;
+  offset: number;
+  data: Buffer;
+}
+
+/**
+ * The fields of a record laid out as encodeClientDataRecord lays it out (see clientDataMeta);
+ * undefined for anything else — the caller decodes that with the generated decoder. Replay and
+ * adoption read thousands of these at once.
+ */
+export function parseClientData(raw: Uint8Array): ClientDataView | undefined {
   const b = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
   let at = 0;
   let connId = '';
@@ -75,8 +92,8 @@ export function clientDataMeta(raw: Uint8Array): RecordMeta | undefined {
   if (at >= b.length || b[at] !== TAG_DATA) return undefined;
   const dataLen = readVarint(b, at + 1);
   if (dataLen <= 0) return undefined;
-  if (varintEnd(b, at + 1) + dataLen !== b.length) return undefined;
-  const end = offset + dataLen;
-  if (!Number.isSafeInteger(end)) return undefined;
-  return { kind: Kind.ClientData, connId, end };
+  const dataStart = varintEnd(b, at + 1);
+  if (dataStart + dataLen !== b.length) return undefined;
+  if (!Number.isSafeInteger(offset + dataLen)) return undefined;
+  return { connId, offset, data: b.subarray(dataStart) };
 }

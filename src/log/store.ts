@@ -727,7 +727,20 @@ export class LogStore {
    * Live records of a service (or one connection) in lsn order, as batches of encoded
    * StoredRecord payloads. Rows appended after the call starts are not included.
    */
-  async *read(service: string, opts: ReadOptions = {}): AsyncGenerator<Buffer[]> {
+  read(service: string, opts: ReadOptions = {}): AsyncGenerator<Buffer[]> {
+    return this.readRows(service, opts, storedToWire);
+  }
+
+  /**
+   * As read(), but the stored bodies themselves (stored-record.ts layout, views into the read
+   * buffer): an in-process reader (the daemon's replay and adoption) skips the StoredRecord
+   * encoding only the wire needs.
+   */
+  readStored(service: string, opts: ReadOptions = {}): AsyncGenerator<Buffer[]> {
+    return this.readRows(service, opts, (body) => body);
+  }
+
+  private async *readRows(service: string, opts: ReadOptions, convert: (body: Buffer) => Buffer): AsyncGenerator<Buffer[]> {
     const svc = this.services.get(service);
     if (!svc) return;
     const batchBytes = opts.batchBytes ?? 1024 * 1024;
@@ -761,7 +774,7 @@ export class LogStore {
         // Only the picked frames: a run may span rows the read skips (other kinds, dead rows).
         for (let j = 0; j < picks.length; j += 2) {
           for (const [, p] of framesOf(buf, picks[j]! - runStart, picks[j + 1]! - runStart)) {
-            const w = storedToWire(p);
+            const w = convert(p);
             out.push(w);
             outBytes += w.length;
           }

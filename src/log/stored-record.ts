@@ -105,6 +105,14 @@ export function decodeStored(body: Buffer): DecodedStored {
   };
 }
 
+/** The encoded ftcp.v1.Record inside a stored body (a view); throws on an unknown format. */
+export function storedRecordBytes(body: Buffer): Buffer {
+  if (body.length < FIXED || body[0] !== STORED_FORMAT) throw new Error(`unknown stored record format ${body[0]}`);
+  const at = FIXED + body.readUInt16LE(2);
+  if (at > body.length) throw new Error('stored record ids overrun');
+  return body.subarray(at);
+}
+
 /** The wire form (encoded ftcp.v1.StoredRecord) of a stored body, for Read. */
 export function storedToWire(body: Buffer): Buffer {
   const d = decodeStored(body);

@@ -2,7 +2,7 @@
 // times one record at a time from its append to its durability. Per append it costs one compare;
 // the sample is the first record appended after the previous one became durable.
 import type { Record } from '../log/gen/ftcp/v1/log.js';
-import type { ReplayItem, WrapperLog } from '../wrapper/wrapper-log.js';
+import type { ReplayEntry, ReplayItem, WrapperLog } from '../wrapper/wrapper-log.js';
 
 export class TimedWrapperLog implements WrapperLog {
   private probeSeq = 0;
@@ -49,7 +49,7 @@ export class TimedWrapperLog implements WrapperLog {
     return this.inner.readClientStream(connId, fromOffset);
   }
 
-  readAllClientStreams(): AsyncIterable<{ connId: string; item: ReplayItem }> {
+  readAllClientStreams(): AsyncIterable<ReplayEntry[]> {
     return this.inner.readAllClientStreams();
   }
 }

@@ -1082,12 +1082,14 @@ export class SecondWrapper implements PacketPath {
   private readReplayAll(restoring: Map<string, TcpConn>): void {
     void (async () => {
       try {
-        for await (const { connId, item } of this.log.readAllClientStreams()) {
-          const conn = restoring.get(connId);
-          if (!conn || conn.state !== 'REPLAYING') continue;
-          if (item.kind === 'data') {
-            if (item.offset + item.data.length > conn.clientBase) conn.replaySource.add(item.offset, item.data);
-          } else conn.replaySource.finOff = item.offset;
+        for await (const batch of this.log.readAllClientStreams()) {
+          for (const { connId, item } of batch) {
+            const conn = restoring.get(connId);
+            if (!conn || conn.state !== 'REPLAYING') continue;
+            if (item.kind === 'data') {
+              if (item.offset + item.data.length > conn.clientBase) conn.replaySource.add(item.offset, item.data);
+            } else conn.replaySource.finOff = item.offset;
+          }
         }
         for (const conn of restoring.values()) {
           if (conn.replayRead !== 'pending') continue;

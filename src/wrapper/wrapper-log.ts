@@ -3,11 +3,17 @@
 // implementation; tests may use an in-memory one.
 import { localStore } from '../log/append-sink.js';
 import type { LogClient } from '../log/client.js';
-import { Record, StoredRecord } from '../log/gen/ftcp/v1/log.js';
+import { Record } from '../log/gen/ftcp/v1/log.js';
 import type { LogStore } from '../log/store.js';
-import { encodeClientDataRecord } from '../log/client-data-record.js';
+import { encodeClientDataRecord, parseClientData } from '../log/client-data-record.js';
+import { Kind } from '../log/record-meta.js';
+import { storedRecordBytes } from '../log/stored-record.js';
 
 export type ReplayItem = { kind: 'data'; offset: number; data: Buffer } | { kind: 'fin'; offset: number };
+export interface ReplayEntry {
+  connId: string;
+  item: ReplayItem;
+}
 
 export interface WrapperLog {
   /** Queues a record; returns its log sequence number (durable once durableSeq reaches it). */
@@ -19,8 +25,21 @@ export interface WrapperLog {
   onDurable(listener: (durableSeq: number) => void): void;
   /** The logged client stream of a connection from `fromOffset` on, in log order. */
   readClientStream(connId: string, fromOffset: number): AsyncIterable<ReplayItem>;
-  /** The logged client streams of every connection of the service (one pass, for mass recovery). */
-  readAllClientStreams(): AsyncIterable<{ connId: string; item: ReplayItem }>;
+  /** The logged client streams of every connection of the service (one pass, for mass recovery), in batches. */
+  readAllClientStreams(): AsyncIterable<ReplayEntry[]>;
+}
+
+const CLIENT_STREAM_KINDS: ReadonlySet<Kind> = new Set([Kind.ClientData, Kind.ClientFin]);
+
+/**
+ * A record from a stored body. ClientData — most of a log — is read by hand (its data a view
+ * into the read buffer); anything else goes through the generated decoder.
+ */
+function recordOfStored(body: Buffer): Record {
+  const raw = storedRecordBytes(body);
+  const cd = parseClientData(raw);
+  if (cd) return { connId: cd.connId, kind: { $case: 'clientData', value: { offset: cd.offset, data: cd.data } } };
+  return Record.decode(raw);
 }
 
 function replayItem(r: Record): ReplayItem | undefined {
@@ -64,8 +83,8 @@ export class LogClientWrapperLog implements WrapperLog {
   /** Live records of the service (connId '') or of one connection, in log order (adoption reads them all). */
   async *records(connId = '', fromOffset = 0): AsyncIterable<Record> {
     if (this.store) {
-      for await (const batch of this.store.read(this.client.service, { connId, fromOffset })) {
-        for (const b of batch) yield Record.decode(StoredRecord.decode(b).record);
+      for await (const batch of this.store.readStored(this.client.service, { connId, fromOffset })) {
+        for (const b of batch) yield recordOfStored(b);
       }
       return;
     }
@@ -81,10 +100,30 @@ export class LogClientWrapperLog implements WrapperLog {
     }
   }
 
-  async *readAllClientStreams(): AsyncIterable<{ connId: string; item: ReplayItem }> {
+  async *readAllClientStreams(): AsyncIterable<ReplayEntry[]> {
+    if (this.store) {
+      // Only the client-stream rows: the store's index skips the rest without reading it.
+      for await (const batch of this.store.readStored(this.client.service, { kinds: CLIENT_STREAM_KINDS })) {
+        const out: ReplayEntry[] = [];
+        for (const b of batch) {
+          const r = recordOfStored(b);
+          const item = replayItem(r);
+          if (item) out.push({ connId: r.connId, item });
+        }
+        yield out;
+      }
+      return;
+    }
+    let out: ReplayEntry[] = [];
     for await (const r of this.records('', 0)) {
       const item = replayItem(r);
-      if (item) yield { connId: r.connId, item };
+      if (!item) continue;
+      out.push({ connId: r.connId, item });
+      if (out.length >= 1024) {
+        yield out;
+        out = [];
+      }
     }
+    if (out.length > 0) yield out;
   }
 }

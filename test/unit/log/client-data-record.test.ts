@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Record } from '../../../src/log/gen/ftcp/v1/log.js';
-import { clientDataMeta, encodeClientDataRecord } from '../../../src/log/client-data-record.js';
+import { clientDataMeta, encodeClientDataRecord, parseClientData } from '../../../src/log/client-data-record.js';
 import { decodeRecord, recordMeta, type RecordMeta } from '../../../src/log/record-meta.js';
 
 describe('encodeClientDataRecord', () => {
@@ -70,5 +70,31 @@ describe('clientDataMeta (the log server fast path)', () => {
     expect(clientDataMeta(encodeClientDataRecord('é', Buffer.from('é'), 1, Buffer.from('x')).bytes)).toBeUndefined();
     expect(clientDataMeta(encodeClientDataRecord('c', Buffer.from('c'), 1, new Uint8Array(0)).bytes)).toBeUndefined();
     expect(clientDataMeta(encodeClientDataRecord('', Buffer.alloc(0), 1, Buffer.from('x')).bytes)).toBeUndefined();
+  });
+});
+
+describe('parseClientData (replay and adoption read the log this way)', () => {
+  it('gives the fields the generated decoder gives, data as a view, for any accepted mutation', () => {
+    const base = encodeClientDataRecord('10.0.0.1:5000-10.0.0.2:80/7', Buffer.from('10.0.0.1:5000-10.0.0.2:80/7'), 2 ** 40 + 3, Buffer.from('replayed bytes'));
+    const v = parseClientData(base.bytes)!;
+    expect(v.connId).toBe('10.0.0.1:5000-10.0.0.2:80/7');
+    expect(v.offset).toBe(2 ** 40 + 3);
+    expect(v.data.toString()).toBe('replayed bytes');
+    expect(v.data.buffer).toBe(base.bytes.buffer); // no copy
+    fc.assert(
+      fc.property(fc.nat({ max: base.bytes.length - 1 }), fc.integer({ min: 0, max: 255 }), fc.nat({ max: base.bytes.length }), (at, byte, cut) => {
+        const raw = Buffer.from(base.bytes);
+        raw[at] = byte;
+        for (const b of [raw, raw.subarray(0, cut)]) {
+          const fast = parseClientData(b);
+          if (fast === undefined) continue;
+          const r = Record.decode(b);
+          expect(r.kind?.$case).toBe('clientData');
+          const want = (r.kind as { value: { offset: number; data: Uint8Array } }).value;
+          expect({ connId: fast.connId, offset: fast.offset, data: Buffer.from(fast.data) }).toEqual({ connId: r.connId, offset: want.offset, data: Buffer.from(want.data) });
+        }
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

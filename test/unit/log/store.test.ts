@@ -8,7 +8,7 @@ import { LogError } from '../../../src/log/errors.js';
 import { Record } from '../../../src/log/gen/ftcp/v1/log.js';
 import { decodeRecord, Kind } from '../../../src/log/record-meta.js';
 import { LogStore } from '../../../src/log/store.js';
-import { decodeStored } from '../../../src/log/stored-record.js';
+import { decodeStored, storedRecordBytes } from '../../../src/log/stored-record.js';
 import { StoredRecord } from '../../../src/log/gen/ftcp/v1/log.js';
 import { closedRecord, dataRecord, openedRecord, payload, tempDir } from './helpers.js';
 
@@ -210,6 +210,23 @@ describe('LogStore filtered read', () => {
     expect(out.map((s) => s.lsn)).toEqual([...out.map((s) => s.lsn)].sort((x, y) => x - y));
     const orders = out.slice(1).map((s) => (Record.decode(s.record).kind as { value: { globalOrder: number } }).value.globalOrder);
     expect(orders).toEqual(Array.from({ length: 200 }, (_, i) => i));
+  });
+
+  it('readStored gives the stored bodies the wire form is made of, same rows, same order', async () => {
+    const { dir, cleanup } = tempDir();
+    cleanups.push(cleanup);
+    const { store } = await open(dir);
+    const recs: Record[] = [openedRecord('a')];
+    for (let i = 0; i < 50; i++) recs.push(dataRecord('a', i * 10, payload(i, 10)));
+    await put(store, 's1', 1, recs);
+    const wire: StoredRecord[] = [];
+    for await (const batch of store.read('svc', { kinds: new Set([Kind.ClientData]) })) for (const b of batch) wire.push(StoredRecord.decode(b));
+    const bodies: Buffer[] = [];
+    for await (const batch of store.readStored('svc', { kinds: new Set([Kind.ClientData]) })) bodies.push(...batch);
+    expect(bodies.length).toBe(50);
+    expect(bodies.map((b) => decodeStored(b).lsn)).toEqual(wire.map((w) => w.lsn));
+    for (let i = 0; i < 50; i++) expect(storedRecordBytes(bodies[i]!).equals(Buffer.from(wire[i]!.record))).toBe(true);
+    expect(() => storedRecordBytes(Buffer.from([9, 0, 0, 0]))).toThrow(/format/);
   });
 });
 

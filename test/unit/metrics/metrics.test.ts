@@ -6,7 +6,7 @@ import { TimedWrapperLog } from '../../../src/metrics/append-latency.js';
 import { isLoopback, parseHostPort } from '../../../src/metrics/metrics-server.js';
 import { FtcpMetrics } from '../../../src/metrics/metrics.js';
 import { RecoveryTracker } from '../../../src/metrics/recovery-tracker.js';
-import type { ReplayItem, WrapperLog } from '../../../src/wrapper/wrapper-log.js';
+import type { ReplayEntry, ReplayItem, WrapperLog } from '../../../src/wrapper/wrapper-log.js';
 import { fakeDaemon } from '../status/fake-daemon.js';
 
 /** The value of one series in the text format, or undefined. */
@@ -109,7 +109,7 @@ class StepLog implements WrapperLog {
     for (const l of this.listeners) l(d);
   }
   async *readClientStream(): AsyncIterable<ReplayItem> {}
-  async *readAllClientStreams(): AsyncIterable<{ connId: string; item: ReplayItem }> {}
+  async *readAllClientStreams(): AsyncIterable<ReplayEntry[]> {}
 }
 
 describe('TimedWrapperLog', () => {

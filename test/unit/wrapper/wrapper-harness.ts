@@ -7,7 +7,7 @@ import { silentLogger } from '../../../src/util/logger.js';
 import { buildSegment, type SegmentSpec } from '../../../src/wire/builder.js';
 import { parsePacket, type TcpFacts } from '../../../src/wire/packet-parser.js';
 import { SecondWrapper, type SecondWrapperOptions } from '../../../src/wrapper/second-wrapper.js';
-import type { ReplayItem, WrapperLog } from '../../../src/wrapper/wrapper-log.js';
+import type { ReplayEntry, ReplayItem, WrapperLog } from '../../../src/wrapper/wrapper-log.js';
 
 export class MemoryLog implements WrapperLog {
   records: LogRecord[] = [];
@@ -27,9 +27,13 @@ export class MemoryLog implements WrapperLog {
     this.durableSeq = this.records.length;
     for (const l of this.listeners) l(this.durableSeq);
   }
-  async *readAllClientStreams(): AsyncIterable<{ connId: string; item: ReplayItem }> {
+  async *readAllClientStreams(): AsyncIterable<ReplayEntry[]> {
     const ids = new Set(this.records.map((r) => r.connId));
-    for (const connId of ids) for await (const item of this.readClientStream(connId, 0)) yield { connId, item };
+    for (const connId of ids) {
+      const batch: ReplayEntry[] = [];
+      for await (const item of this.readClientStream(connId, 0)) batch.push({ connId, item });
+      yield batch;
+    }
   }
   async *readClientStream(connId: string, from: number): AsyncIterable<ReplayItem> {
     for (const r of this.records.slice(0, this.durableSeq)) {
