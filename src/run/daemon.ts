@@ -220,6 +220,11 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     if (primary) appEnv.FTCP_LOG_EPOCH = String(primary.epoch);
     sup = new Supervisor({ netns: topo.netns, command: cfg.command, restart: cfg.restart, log, env: appEnv });
     const supervisor = sup;
+    // The app's final exit (before it even listened, too) ends the daemon.
+    sup.once('stopped', (e: AppExit) => {
+      finalExit = e;
+      abort.abort();
+    });
     if (logClient) {
       const wlog = new LogClientWrapperLog(logClient, logTarget);
       const checkpoints = checkpointSource(logClient, logTarget);
@@ -236,6 +241,9 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
         checkpoints,
         ...(primary ? { fence: primary.lease } : {}),
       });
+      // The app starts now, while the log is read for connections to adopt: its start-up is the
+      // longest step of a takeover, and nothing reaches it before the relay runs.
+      startApp(sup, wrapper, cfg.ports, abort.signal, log, () => relay !== undefined);
       // Connections the log still has open (this daemon's own crash, or a host taken over) are
       // held before any packet flows, and restored once the app listens.
       const found = await collectAdoptable(wlog.records(), await checkpoints.latest());
@@ -253,18 +261,11 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
       onError: (err, direction) => log.error({ err, direction }, 'relay error'),
     });
     relay.start();
-    if (wrapper) watchCrashes(sup, wrapper, cfg.ports, abort.signal, log);
+    // Adopted connections restore as soon as the app listens (it may already).
+    if (wrapper?.appDown && sup.pid !== undefined) restoreWhenListening(sup, sup.pid, wrapper, cfg.ports, abort.signal, log, () => true);
     metrics?.trackRecoveries(sup);
-    const stopped = new Promise<void>((resolve) => {
-      sup!.once('stopped', (e: AppExit) => {
-        finalExit = e;
-        resolve();
-      });
-    });
-    stopped.then(() => abort.abort(), () => undefined);
-    // The app starts before the VIP is claimed: its start-up is the longest step of a takeover,
-    // and nothing reaches it before the claim anyway (adopted connections restore when it listens).
-    sup.start();
+    // Started above when protecting (before adoption); a bare relay starts it here.
+    if (!wrapper) sup.start();
     // On a LAN (host failover, or --lan-if): answer ARP for the VIP here and announce it.
     await (claiming ?? lanVip?.claimOn(topo.outer.name));
     // Adopted connections learn where their clients stand from the answer to this probe. Only now:
@@ -320,27 +321,46 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
   }
 }
 
-/** Crash → hold every client; the restarted app listening again → restore its connections. */
-function watchCrashes(sup: Supervisor, wrapper: SecondWrapper, ports: number[], stop: AbortSignal, log: Logger): void {
+/**
+ * Starts the app under the wrapper's watch: a crash holds every client; the restarted app
+ * listening again restores its connections.
+ */
+function startApp(sup: Supervisor, wrapper: SecondWrapper, ports: number[], stop: AbortSignal, log: Logger, relayRuns: () => boolean): void {
   sup.on('exit', (e: AppExit) => {
     if (e.willRestart) wrapper.appCrashed(`the app exited (${describeExit(e)})`);
   });
   sup.on('spawn', (pid: number) => {
-    if (!wrapper.appDown) return;
-    const started = Date.now();
-    const poll = (): void => {
-      if (stop.aborted || sup.pid !== pid) return;
-      const open = listeningPorts(pid);
-      if (ports.every((p) => open.has(p))) {
-        log.info({ ms: Date.now() - started }, 'the restarted app listens again: restoring connections');
-        wrapper.appListening();
-        reportRestoreProgress(wrapper, log, stop);
-        return;
-      }
-      setTimeout(poll, 5);
-    };
-    poll();
+    if (wrapper.appDown) restoreWhenListening(sup, pid, wrapper, ports, stop, log, relayRuns);
   });
+  sup.start();
+}
+
+/**
+ * Polls the app's listening sockets (every 5 ms) and restores the held connections once all ports
+ * listen — and the relay runs: a restore's forged packets need it.
+ */
+function restoreWhenListening(
+  sup: Supervisor,
+  pid: number,
+  wrapper: SecondWrapper,
+  ports: number[],
+  stop: AbortSignal,
+  log: Logger,
+  relayRuns: () => boolean,
+): void {
+  const started = Date.now();
+  const poll = (): void => {
+    if (stop.aborted || sup.pid !== pid || !wrapper.appDown) return;
+    const open = relayRuns() ? listeningPorts(pid) : new Set<number>();
+    if (ports.every((p) => open.has(p))) {
+      log.info({ ms: Date.now() - started }, 'the restarted app listens again: restoring connections');
+      wrapper.appListening();
+      reportRestoreProgress(wrapper, log, stop);
+      return;
+    }
+    setTimeout(poll, 5);
+  };
+  poll();
 }
 
 class StopRequested extends Error {
