@@ -9,6 +9,8 @@
 # Needs root, `npm run build:ts` (the daemons run from dist/), nats-server and arping.
 # BENCH_SECONDS (10), BENCH_RTT_COUNT (20000), BENCH_CONNS (1000), BENCH_LEASE_MS (1000),
 # BENCH_FAILOVER_REPEATS (5: one-connection host failures) change the run; BENCH_KEEP_DIR=DIR keeps the logs and a client-side pcap of each failover there.
+# To study a takeover: BENCH_PROFILE_DIR=DIR writes a V8 CPU profile of each standby daemon there;
+# BENCH_FLOWS=0 skips the throughput and latency part.
 # Everything it makes (namespaces ftcpb-PID-*, ftcp-p/s-SVC, temp dirs, processes) goes on exit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -64,8 +66,10 @@ start_daemon() { # NS NODE OUT READY ARGS...
   local ns=$1 node=$2 out=$3 ready=$4
   shift 4
   mkdir -p "$WORK/run-$node"
+  local prof=()
+  [ -n "${BENCH_PROFILE_DIR:-}" ] && [ "$node" = s ] && prof=(--cpu-prof --cpu-prof-dir="$BENCH_PROFILE_DIR")
   FTCP_NODE=$node FTCP_RUN_DIR=$WORK/run-$node FTCP_LOG_LEVEL=info \
-    nsenter --net="/var/run/netns/$ns" node dist/cli/main.js "$@" >"$out.out" 2>"$out.log" &
+    nsenter --net="/var/run/netns/$ns" node "${prof[@]}" dist/cli/main.js "$@" >"$out.out" 2>"$out.log" &
   DAEMON_PID=$!
   DAEMONS+=("$DAEMON_PID")
   disown "$DAEMON_PID" # killed on purpose: no "Killed" notice from the shell (it still reaps them)
@@ -156,7 +160,9 @@ echo "host-failover benchmark (issue 8)"
 machine_line
 echo "LAN: namespaces on one bridge (veth pairs): client, primary, secondary, bench, nats1-3; $("$NATS_SERVER" --version), 3 nodes, one namespace each"
 echo "lease: $LEASE"
-python3 - "$fk" "$sk" "$LEASE_MS" "$MANY" "$WORK"/fo-1-*.txt <<'PY'
+ones=()
+for f in "$WORK"/fo-1-*.txt; do [ -e "$f" ] && ones+=("$f"); done
+python3 - "$fk" "$sk" "$LEASE_MS" "$MANY" "${ones[@]}" <<'PY'
 import statistics, sys
 fk, sk, lease, many = sys.argv[1:5]
 target = int(lease) * 1.5
@@ -175,6 +181,7 @@ p50, p99, mx, miss, sent = fk.split()
 print(f"  failover, {many} connections: p50 {p50} ms  p99 {p99} ms  max {mx} ms  missing {miss}  (the client sent at +{sent} ms; target <= {target:.0f} ms)")
 print(f"    standby after the kill (ms): {sk}")
 PY
+[ "${BENCH_FLOWS:-1}" = 0 ] && exit 0
 # ---- throughput and latency in the bench namespace: relay-only, embedded fsync, JetStream R3
 gbps() { python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.2f" % (d["end"]["sum_received"]["bits_per_second"]/1e9))'; }
 APP="iperf3 -s -p 5201 >/dev/null & exec $PP server 7000"

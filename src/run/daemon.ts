@@ -106,6 +106,8 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
   let lanVip: LanVip | undefined;
   let fenced: string | undefined;
   let claiming: Promise<void> | undefined;
+  /** When this standby took the lease (performance.now()); undefined when it did not. */
+  let tookOverAt: number | undefined;
   let stopStandbyWatch: (() => void) | undefined;
   // `ftcp capture NAME`: a decorator on the relay's path, idle until a capture is asked for.
   let capturePath: CapturePath | undefined;
@@ -169,6 +171,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
         abort.signal.addEventListener('abort', () => reject(new StopRequested()), { once: true });
       });
       primary = await Promise.race([opts.standby.takeOver(abort.signal), stop]);
+      tookOverAt = performance.now();
     }
     if (cfg.log) {
       let target = cfg.logTarget;
@@ -269,8 +272,9 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     // On a LAN (host failover, or --lan-if): answer ARP for the VIP here and announce it.
     await (claiming ?? lanVip?.claimOn(topo.outer.name));
     // Adopted connections learn where their clients stand from the answer to this probe. Only now:
-    // before the gratuitous ARP the answer would go to the old host.
-    wrapper?.probeHeld();
+    // before the gratuitous ARP the answer would go to the old host. After a takeover the clients
+    // went unanswered at most since the old primary's last renewal: a lease time before it lapsed.
+    wrapper?.probeHeld(tookOverAt !== undefined ? cfg.leaseMs + (performance.now() - tookOverAt) : undefined);
     // A primary says so when no standby follows its log (a host failure would then lose the service).
     if (primary && cfg.natsServers) stopStandbyWatch = watchStandbys({ servers: cfg.natsServers, service: cfg.name, log: log.child({ component: 'standby-watch' }) });
     await waitListening(sup, cfg.ports, abort.signal, () => finalExit);

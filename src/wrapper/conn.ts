@@ -139,6 +139,9 @@ export class TcpConn {
   adoptedAt = 0;
   /** Adopted: client bytes up to here are logged while held (the old window is unknown); 0 otherwise. */
   adoptedAcceptEdge = 0;
+  /** The last zero-window hold ACK: when (daemon clock, ms) and the client offset it acknowledged. */
+  holdAckAt = -Infinity;
+  holdAckOff = -1;
 
   closeLogged = false;
   /** When the client's SYN was seen (daemon clock, ms). */

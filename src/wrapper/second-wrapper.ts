@@ -138,11 +138,30 @@ const ADOPTED_ACCEPT_MAX = 8 << 20;
 /** The payload of a learning probe (see sendHoldAck). */
 const PROBE_BYTE = Buffer.alloc(1);
 /**
- * Unreachable errors per adopted connection: each undoes one step of the client's backoff (RFC
- * 6069), and 8 undo a client's whole backoff after an outage of up to ~50 s (RTO 200 ms doubled 8
- * times); past that one error undoes nothing more. Once the client retransmits they are ignored.
+ * Unreachable errors per adopted connection when the outage is unknown: each undoes one step of
+ * the client's backoff (RFC 6069), and 8 undo a client's whole backoff after an outage of up to
+ * ~50 s (RTO 200 ms doubled 8 times). Errors past the last step are ignored by the client.
  */
-const NUDGES_PER_CONN = 8;
+const NUDGES_MAX = 8;
+/** Linux's lowest retransmission timeout: the most backoff steps an outage can have caused. */
+const CLIENT_RTO_MIN_MS = 200;
+
+/**
+ * Errors enough to undo every backoff step an outage of `outageMs` can have caused (timers of
+ * 200 ms doubling: b steps take 200·(2^b − 1) ms), plus one for the step a retransmission racing
+ * the errors adds.
+ */
+export function nudgesFor(outageMs: number | undefined): number {
+  if (outageMs === undefined || !Number.isFinite(outageMs)) return NUDGES_MAX;
+  const steps = Math.ceil(Math.log2(1 + Math.max(0, outageMs) / CLIENT_RTO_MIN_MS));
+  return Math.min(NUDGES_MAX, Math.max(2, steps + 1));
+}
+/**
+ * A held client's segment is not answered when a hold ACK with the same ack went out this
+ * recently: that one said it all (a takeover's probe burst draws an answer and a retransmission
+ * from every client at once). Zero-window probes come 200 ms apart at least: each is answered.
+ */
+const HOLD_ACK_REPEAT_MS = 50;
 /** An adopted connection whose client never answers a probe (it is gone) is dropped after this. */
 const ADOPT_LEARN_TIMEOUT_MS = 120_000;
 
@@ -185,6 +204,8 @@ export class SecondWrapper implements PacketPath {
   private observer: DecisionObserver | null = null;
   /** The checkpoint the last restore started from: adopted connections learned later use it too. */
   private restoreCkpt: CheckpointInfo | undefined;
+  /** Its positions by tuple key. */
+  private restorePositions = new Map<string, ConnPosition>();
 
   constructor(opts: SecondWrapperOptions) {
     this.vip = opts.vip;
@@ -896,6 +917,7 @@ export class SecondWrapper implements PacketPath {
     this.restoreCkpt = ckpt;
     const positions = new Map<string, ConnPosition>();
     for (const p of ckpt?.positions ?? []) positions.set(tupleKeyOfConnId(p.connId), p);
+    this.restorePositions = positions;
     if (ckpt) this.logger.info({ lsn: ckpt.lsn, createdUnixMs: ckpt.createdUnixMs, positions: positions.size }, 'restore: latest checkpoint');
     const restoring = new Map<string, TcpConn>();
     for (const conn of [...this.conns.all()]) {
@@ -941,7 +963,7 @@ export class SecondWrapper implements PacketPath {
   /** One held connection restored on its own (an adopted one whose client answered after the app listened). */
   private restoreOne(conn: TcpConn): void {
     const ckpt = this.restoreCkpt;
-    const pos = ckpt?.positions.find((p) => tupleKeyOfConnId(p.connId) === conn.tuple);
+    const pos = this.restorePositions.get(conn.tuple);
     if (pos && ckpt && !this.applyPosition(conn, pos, ckpt)) return;
     this.startRestore(conn);
     this.readReplay(conn, conn.clientBase);
@@ -1022,12 +1044,14 @@ export class SecondWrapper implements PacketPath {
    * Probes every held connection now (adopted ones learn where their client stands from the
    * answer). An adopted connection's client has been unanswered since the old host or daemon
    * died, its timer backed off (0.2, 0.4, 0.8, 1.6 s …): with `icmpNudge` it is told to resend now.
+   * `outageMs`: how long the clients can have gone unanswered at most (unknown: undefined).
    */
-  probeHeld(): void {
+  probeHeld(outageMs?: number): void {
+    const nudges = nudgesFor(outageMs);
     for (const conn of this.conns.all()) {
       if (conn.state !== 'RECOVERING' && conn.state !== 'REPLAYING') continue;
       this.sendHoldAck(conn);
-      if (conn.learning && this.icmpNudge) this.nudgeClient(conn);
+      if (conn.learning && this.icmpNudge) this.nudgeClient(conn, nudges);
     }
   }
 
@@ -1036,10 +1060,10 @@ export class SecondWrapper implements PacketPath {
    * acknowledged the durable point, so that is where the client's snd_una is (it never sent less;
    * a client that has nothing beyond it ignores errors about a sequence number it has not sent).
    */
-  private nudgeClient(conn: TcpConn): void {
+  private nudgeClient(conn: TcpConn, count: number): void {
     const pkt = this.forge.unreachableToClient(conn, conn.clientSeq(conn.durableAckOff));
-    for (let i = 0; i < NUDGES_PER_CONN; i++) this.emit('outbound', pkt, 'forged-unreachable');
-    this.counters.clientNudges += NUDGES_PER_CONN;
+    for (let i = 0; i < count; i++) this.emit('outbound', pkt, 'forged-unreachable');
+    this.counters.clientNudges += count;
   }
 
   /**
@@ -1124,6 +1148,8 @@ export class SecondWrapper implements PacketPath {
     }
     const ackOff = conn.durableAckOff;
     if (ackOff > conn.lastAckOff) conn.lastAckOff = ackOff;
+    conn.holdAckAt = now;
+    conn.holdAckOff = ackOff;
     this.counters.holdAcks++;
     // Learning: a keep-alive style probe — one garbage byte below anything the client can expect,
     // so it answers with an ACK telling where it stands, whatever the server stream's length. The
@@ -1198,14 +1224,16 @@ export class SecondWrapper implements PacketPath {
       if (conn.issK !== 0) this.purgeStackSocket(conn);
       return;
     }
-    if (conn.learning) {
+    const learned = conn.learning;
+    if (learned) {
       if (!(flags & TCP_ACK)) return;
       this.learnFromClient(conn, tcp);
     }
     this.storeClientBytes(conn, tcp);
     this.noteClientAck(conn, tcp);
     if (conn.state === 'REPLAYING' && conn.issK !== 0 && flags & TCP_ACK) this.ackStackFromClient(conn);
-    this.sendHoldAck(conn);
+    // Just learned: the first hold ACK at the client's real position (the probe was below it).
+    if (learned || this.now() - conn.holdAckAt >= HOLD_ACK_REPEAT_MS || conn.holdAckOff !== conn.durableAckOff) this.sendHoldAck(conn);
     if (conn.state === 'RECOVERING' && conn.adoptedAt > 0 && !this.appDown) this.restoreOne(conn);
   }
 

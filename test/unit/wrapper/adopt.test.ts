@@ -7,7 +7,8 @@ import type { Record as LogRecord } from '../../../src/log/gen/ftcp/v1/log.js';
 import { seqAdd } from '../../../src/wire/seq.js';
 import { TCP_ACK, TCP_PSH, TCP_RST, TCP_SYN } from '../../../src/wire/tcp.js';
 import { collectAdoptable, mergePieces } from '../../../src/wrapper/adopt.js';
-import { bytes, harness, type Harness } from './wrapper-harness.js';
+import { nudgesFor } from '../../../src/wrapper/second-wrapper.js';
+import { bytes, CLIENT, CPORT, harness, PORT, VIP, type Harness } from './wrapper-harness.js';
 
 const IRS = 0xfffffff0; // the client stream crosses 2^32
 const ISS0 = 0x7ffffff0;
@@ -28,8 +29,8 @@ function carry(h: Harness): void {
   h.log.makeDurable();
 }
 
-async function adoptInto(records: LogRecord[]): Promise<Harness> {
-  const b = harness();
+async function adoptInto(records: LogRecord[], extra: Parameters<typeof harness>[0] = {}): Promise<Harness> {
+  const b = harness(extra);
   b.log.records = records.map((r) => structuredClone(r));
   b.log.makeDurable();
   b.w.adopt(await collectAdoptable(b.log.records));
@@ -193,5 +194,48 @@ describe('SecondWrapper.adopt', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it('with icmpNudge, ICMP unreachable errors about the oldest unacknowledged byte follow the probe', async () => {
+    const a = harness();
+    carry(a);
+    a.w.close();
+    let t = 5000;
+    const b = await adoptInto(a.log.records, { icmpNudge: true, now: () => t });
+    b.w.probeHeld(1200); // a takeover 1.2 s after the old host's last renewal
+    const out = b.injectedRaw('outbound');
+    expect(out).toHaveLength(1 + 4);
+    expect(b.w.counters.clientNudges).toBe(4);
+    for (const p of out.slice(1)) {
+      expect(p[9]).toBe(1); // ICMP
+      expect(`${p[12]}.${p[13]}.${p[14]}.${p[15]}`).toBe(VIP);
+      expect(`${p[16]}.${p[17]}.${p[18]}.${p[19]}`).toBe(CLIENT);
+      expect([p[20], p[21]]).toEqual([3, 1]); // host unreachable
+      // The quoted segment: client → VIP, its ports, seq = the durable point the probe acknowledged.
+      expect(`${p[40]}.${p[41]}.${p[42]}.${p[43]}`).toBe(CLIENT);
+      expect(`${p[44]}.${p[45]}.${p[46]}.${p[47]}`).toBe(VIP);
+      expect([p.readUInt16BE(48), p.readUInt16BE(50), p.readUInt32BE(52)]).toEqual([CPORT, PORT, seqAdd(IRS, 301)]);
+    }
+
+    // The client answers (one hold ACK at its real position), then resends its in-flight byte at
+    // once: so soon after, that says nothing new and is not answered; later it is.
+    b.feed('inbound', { flags: TCP_ACK, seq: seqAdd(IRS, 302), ack: seqAdd(ISS0, 5001), timestamps: { tsval: 90, tsecr: TS0 + 500 } });
+    expect(b.injected('outbound')).toHaveLength(1);
+    const resend = { flags: TCP_ACK | TCP_PSH, seq: seqAdd(IRS, 301), ack: seqAdd(ISS0, 5001), payload: Buffer.from('y'), timestamps: { tsval: 91, tsecr: TS0 + 500 } };
+    b.feed('inbound', resend);
+    expect(b.injected('outbound')).toHaveLength(0);
+    t += 60;
+    b.feed('inbound', resend);
+    expect(b.injected('outbound')).toHaveLength(1);
+  });
+
+  it('sends as many errors as the outage can have caused backoff steps, 2 to 8', () => {
+    expect(nudgesFor(undefined)).toBe(8);
+    expect(nudgesFor(0)).toBe(2);
+    expect(nudgesFor(200)).toBe(2); // one step (0.2 s) + 1
+    expect(nudgesFor(1000)).toBe(4); // 0.2 + 0.4 (+0.8 not yet): ceil(log2(6)) = 3, + 1
+    expect(nudgesFor(1500)).toBe(5);
+    expect(nudgesFor(3000)).toBe(5);
+    expect(nudgesFor(60_000)).toBe(8);
   });
 });

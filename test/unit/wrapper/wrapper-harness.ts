@@ -61,6 +61,8 @@ export interface Harness {
   feed(dir: Direction, spec: Partial<SegmentSpec> & { flags: number; seq: number }, cport?: number): { passed: boolean; facts: TcpFacts };
   /** Packets the wrapper made or released towards `dir` since the last call. */
   injected(dir: Direction): TcpFacts[];
+  /** The same, as the IP packets themselves (ICMP too). */
+  injectedRaw(dir: Direction): Buffer[];
 }
 
 export function harness(extra: Partial<SecondWrapperOptions> = {}): Harness {
@@ -98,15 +100,18 @@ export function harness(extra: Partial<SecondWrapperOptions> = {}): Harness {
     if (!facts.ok) throw new Error(facts.error);
     return { passed, facts };
   };
-  const injected = (dir: Direction): TcpFacts[] => {
-    const got = sent.filter((s) => s.dir === dir).map((s) => parsePacket(s.pkt));
+  const injectedRaw = (dir: Direction): Buffer[] => {
+    const got = sent.filter((s) => s.dir === dir).map((s) => s.pkt);
     sent.splice(0, sent.length, ...sent.filter((s) => s.dir !== dir));
-    return got.map((f) => {
+    return got;
+  };
+  const injected = (dir: Direction): TcpFacts[] =>
+    injectedRaw(dir).map((pkt) => {
+      const f = parsePacket(pkt);
       if (!f.ok) throw new Error(f.error);
       return f;
     });
-  };
-  return { w, log, alive, ckpt, feed, injected };
+  return { w, log, alive, ckpt, feed, injected, injectedRaw };
 }
 
 export const bytes = (n: number, seed: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff));
