@@ -193,6 +193,7 @@ export class SecondWrapper implements PacketPath {
   private readonly checkpoints: CheckpointSource | undefined;
   private readonly fence: { valid(): boolean } | undefined;
   private readonly icmpNudge: boolean;
+  private readonly holdIntervalMs: number;
   private readonly now: () => number;
   /** Connections with something waiting for the log (pieces, FIN, held SYN-ACK, held ACK). */
   private readonly waiting = new Set<TcpConn>();
@@ -223,7 +224,8 @@ export class SecondWrapper implements PacketPath {
     this.icmpNudge = opts.icmpNudge ?? false;
     this.now = opts.now ?? (() => performance.now());
     this.log.onDurable((seq) => this.onDurable(seq));
-    this.holdTimer = setInterval(() => this.sendHoldAcks(), opts.holdIntervalMs ?? 1000);
+    this.holdIntervalMs = opts.holdIntervalMs ?? 1000;
+    this.holdTimer = setInterval(() => this.sendHoldAcks(), this.holdIntervalMs);
     this.holdTimer.unref();
   }
 
@@ -1180,7 +1182,8 @@ export class SecondWrapper implements PacketPath {
         this.closeConn(conn, ConnectionClosed_Reason.ABORTED);
         continue;
       }
-      if (conn.state === 'RECOVERING' || conn.state === 'REPLAYING') this.sendHoldAck(conn);
+      // Not to a client that got one in the last half interval (a takeover's probes, a resend's answer).
+      if ((conn.state === 'RECOVERING' || conn.state === 'REPLAYING') && now - conn.holdAckAt >= this.holdIntervalMs / 2) this.sendHoldAck(conn);
       if (conn.state === 'REPLAYING' && now - conn.restoreStartedAt > 2000) {
         this.logger.debug(
           {
@@ -1224,16 +1227,18 @@ export class SecondWrapper implements PacketPath {
       if (conn.issK !== 0) this.purgeStackSocket(conn);
       return;
     }
-    const learned = conn.learning;
-    if (learned) {
+    if (conn.learning) {
       if (!(flags & TCP_ACK)) return;
       this.learnFromClient(conn, tcp);
     }
+    const appended = conn.client.rcvAppended;
     this.storeClientBytes(conn, tcp);
     this.noteClientAck(conn, tcp);
     if (conn.state === 'REPLAYING' && conn.issK !== 0 && flags & TCP_ACK) this.ackStackFromClient(conn);
-    // Just learned: the first hold ACK at the client's real position (the probe was below it).
-    if (learned || this.now() - conn.holdAckAt >= HOLD_ACK_REPEAT_MS || conn.holdAckOff !== conn.durableAckOff) this.sendHoldAck(conn);
+    // New bytes are acknowledged by the hold ACK their durability sends (onDurable); anything else
+    // is answered, unless the same hold ACK just went out (a probe's answer, a burst of resends).
+    const fresh = conn.client.rcvAppended > appended;
+    if (!fresh && (this.now() - conn.holdAckAt >= HOLD_ACK_REPEAT_MS || conn.holdAckOff !== conn.durableAckOff)) this.sendHoldAck(conn);
     if (conn.state === 'RECOVERING' && conn.adoptedAt > 0 && !this.appDown) this.restoreOne(conn);
   }
 

@@ -84,6 +84,8 @@ describe('SecondWrapper.adopt', () => {
     const ans = b.feed('inbound', { flags: TCP_ACK, seq: seqAdd(IRS, 301), ack: seqAdd(ISS0, 5001), timestamps: { tsval: 90, tsecr: TS0 + 500 } });
     expect(ans.passed).toBe(false);
     expect(b.w.counters.adoptedLearned).toBe(1);
+    expect(b.injected('outbound')).toHaveLength(0); // the probe just said it all
+    b.w.probeHeld();
     const hold = b.injected('outbound');
     expect(hold.at(-1)).toMatchObject({ seq: seqAdd(ISS0, 5001), ack: seqAdd(IRS, 301), window: 0 });
     expect(hold.at(-1)!.tsval! - (TS0 + 500)).toBeGreaterThanOrEqual(0);
@@ -217,11 +219,15 @@ describe('SecondWrapper.adopt', () => {
       expect([p.readUInt16BE(48), p.readUInt16BE(50), p.readUInt32BE(52)]).toEqual([CPORT, PORT, seqAdd(IRS, 301)]);
     }
 
-    // The client answers (one hold ACK at its real position), then resends its in-flight byte at
-    // once: so soon after, that says nothing new and is not answered; later it is.
+    // The client answers (the probe said it all: no answer to that), then resends its in-flight
+    // byte: logged, acknowledged once durable; resent again at once, not answered; later it is.
     b.feed('inbound', { flags: TCP_ACK, seq: seqAdd(IRS, 302), ack: seqAdd(ISS0, 5001), timestamps: { tsval: 90, tsecr: TS0 + 500 } });
-    expect(b.injected('outbound')).toHaveLength(1);
+    expect(b.injected('outbound')).toHaveLength(0);
     const resend = { flags: TCP_ACK | TCP_PSH, seq: seqAdd(IRS, 301), ack: seqAdd(ISS0, 5001), payload: Buffer.from('y'), timestamps: { tsval: 91, tsecr: TS0 + 500 } };
+    b.feed('inbound', resend);
+    expect(b.injected('outbound')).toHaveLength(0);
+    b.log.makeDurable();
+    expect(b.injected('outbound').map((p) => [p.ack, p.window])).toEqual([[seqAdd(IRS, 302), 0]]);
     b.feed('inbound', resend);
     expect(b.injected('outbound')).toHaveLength(0);
     t += 60;
