@@ -29,6 +29,7 @@ import { reportRestoreProgress } from './restore-progress.js';
 import { becomePrimary, closePrimary, guardPrimary, type PrimaryLog } from './primary-role.js';
 import { watchStandbys } from './standby-watch.js';
 import { LanVip } from './lan-vip.js';
+import { scheduleWarmUps, warmUpConnections } from './warm-up-schedule.js';
 
 export interface DaemonOptions {
   log: Logger;
@@ -109,6 +110,8 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
   /** When this standby took the lease (performance.now()); undefined when it did not. */
   let tookOverAt: number | undefined;
   let stopStandbyWatch: (() => void) | undefined;
+  let stopWarmUps: (() => void) | undefined;
+  let ready = false;
   // `ftcp capture NAME`: a decorator on the relay's path, idle until a capture is asked for.
   let capturePath: CapturePath | undefined;
   let captures: CaptureService | undefined;
@@ -137,6 +140,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
   process.once('exit', cleanupSync);
 
   try {
+    const drillConns = cfg.log ? warmUpConnections() : 0;
     cleanStaleState(cfg, log);
     await checkVipFree(cfg);
     // A host that may have to claim the VIP on a LAN must be able to: checked at start.
@@ -163,9 +167,16 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
       log.info({ url: metricsHttp.url }, 'metrics');
       if (!isLoopback(metricsHttp.host)) log.warn({ url: metricsHttp.url }, 'metrics are served beyond loopback (read-only, no authentication)');
     }
+    // The restore path compiled before it is needed (a standby now, a primary once ready).
+    const startWarmUps = (): void => {
+      // Busy: a takeover under way (the lease is ours, not ready yet), or a restore.
+      const busy = (): boolean => (primary !== undefined && !ready) || wrapper?.appDown === true;
+      stopWarmUps ??= scheduleWarmUps({ vnetHdrLen: topo!.outer.vnetHdrLen, connections: drillConns, busy, log: log.child({ component: 'warm-up' }) });
+    };
     // `ftcp standby`: everything above is ready (namespace, TUNs, control socket), so a takeover
     // starts here: wait for the primary's lease to expire and the log to be ours.
     if (opts.standby) {
+      startWarmUps();
       const stop = new Promise<never>((_, reject) => {
         if (abort.signal.aborted) reject(new StopRequested());
         abort.signal.addEventListener('abort', () => reject(new StopRequested()), { once: true });
@@ -279,6 +290,8 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     if (primary && cfg.natsServers) stopStandbyWatch = watchStandbys({ servers: cfg.natsServers, service: cfg.name, log: log.child({ component: 'standby-watch' }) });
     await waitListening(sup, cfg.ports, abort.signal, () => finalExit);
     (opts.ready ?? ((l) => process.stdout.write(`${l}\n`)))(`ftcp: ${cfg.name} ready vip=${cfg.vip}`);
+    ready = true;
+    startWarmUps();
 
     await new Promise<void>((resolve) => {
       if (abort.signal.aborted) resolve();
@@ -295,6 +308,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     // Fenced: the app dies without a word reaching the clients (the new primary holds them).
     if (fenced === undefined) wrapper?.shutdown();
     stopStandbyWatch?.();
+    stopWarmUps?.();
     await sup?.stop();
     await claiming?.catch(() => undefined); // a claim still under way is released too
     await lanVip?.release();

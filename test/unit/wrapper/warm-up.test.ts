@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { warmUpWrapper } from '../../../src/wrapper/warm-up.js';
+
+describe('the JIT warm-up drill', () => {
+  it('restores every synthetic connection after a crash, and again after adoption', async () => {
+    const r = await warmUpWrapper({ vnetHdrLen: 0, connections: 40 });
+    expect(r).toMatchObject({ connections: 40, restored: 40, adopted: 40 });
+  });
+  it('runs the same steps with virtio-net headers on the packets', async () => {
+    const r = await warmUpWrapper({ vnetHdrLen: 10, connections: 5 });
+    expect(r).toMatchObject({ connections: 5, restored: 5, adopted: 5 });
+  });
+});
+
+describe('warm-up drill settings', () => {
+  it('FTCP_WARM_UP_CONNECTIONS: default 200, 0 turns it off, anything else is refused with the fix', async () => {
+    const { warmUpConnections } = await import('../../../src/run/warm-up-schedule.js');
+    expect(warmUpConnections({})).toBe(200);
+    expect(warmUpConnections({ FTCP_WARM_UP_CONNECTIONS: '0' })).toBe(0);
+    expect(warmUpConnections({ FTCP_WARM_UP_CONNECTIONS: '50' })).toBe(50);
+    expect(() => warmUpConnections({ FTCP_WARM_UP_CONNECTIONS: 'lots' })).toThrow(/integer 0-10000/);
+    expect(() => warmUpConnections({ FTCP_WARM_UP_CONNECTIONS: '-1' })).toThrow(/FTCP_WARM_UP_CONNECTIONS/);
+  });
+  it('a drill asked to stop ends early', async () => {
+    const r = await warmUpWrapper({ vnetHdrLen: 0, connections: 2000, stop: () => true });
+    expect(r.restored).toBe(0);
+    expect(r.adopted).toBe(0);
+  });
+});
