@@ -260,7 +260,9 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
       startApp(sup, wrapper, cfg.ports, abort.signal, log, () => relay !== undefined);
       // Connections the log still has open (this daemon's own crash, or a host taken over) are
       // held before any packet flows, and restored once the app listens.
-      const found = await collectAdoptable(wlog.records(), await checkpoints.latest());
+      // A hot standby kept them current while it followed the log; otherwise the log is read.
+      const ckpt = await checkpoints.latest();
+      const found = primary?.adoption ? primary.adoption.result(ckpt) : await collectAdoptable(wlog.records(), ckpt);
       if (found.length > 0) wrapper.adopt(found);
     }
     // Embedded log: close intents and the shim's session reach the wrapper in-process.

@@ -3,6 +3,7 @@
 // epoch (src/log/replica) — and what makes it stop being one: the lease lapsing (silent until it
 // is renewed) or lost, or the log fenced by a newer primary (silent for good).
 import type { EventEmitter } from 'node:events';
+import type { AdoptionFold } from '../wrapper/adopt.js';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Lease, type LeaseOptions } from '../failover/lease.js';
@@ -22,6 +23,8 @@ export interface PrimaryLog {
   lease: Lease;
   epoch: number;
   role: FailoverRole;
+  /** A hot standby's connections to adopt, kept current while it followed (else: read the log). */
+  adoption?: AdoptionFold;
 }
 
 export function leaseOptions(cfg: RunConfig, servers: string[], log: Logger): LeaseOptions {

@@ -7,6 +7,7 @@
 // starts the app and restores the connections (docs/FAILOVER.md).
 import { Lease } from '../failover/lease.js';
 import { LogFollower } from '../log/replica/index.js';
+import { StandbyAdoption } from './standby-adoption.js';
 import type { FailoverView } from '../status/snapshot.js';
 import type { Logger } from '../util/logger.js';
 import { runDaemon } from './daemon.js';
@@ -32,6 +33,7 @@ export async function runStandby(cfg: RunConfig, opts: StandbyOptions): Promise<
   const ready = opts.ready ?? ((line: string) => process.stdout.write(`${line}\n`));
 
   const follower = await LogFollower.start({ servers, service: cfg.name, replicas: cfg.replicas, log: log.child({ component: 'follower' }) });
+  const adoption = StandbyAdoption.start(follower, follower.store, cfg.name, log.child({ component: 'follower' }));
   let lease: Lease | undefined;
   let promoted = false;
   let report: NodeJS.Timeout | undefined;
@@ -81,12 +83,15 @@ export async function runStandby(cfg: RunConfig, opts: StandbyOptions): Promise<
       const replica = await follower.promote(epoch);
       promoted = true;
       log.info({ epoch, streamSeq: replica.streamSeq, ms: Math.round(performance.now() - lostAt) }, 'the log is ours: the old primary is fenced out of it');
-      return { store: follower.store, replica, lease: l, epoch, role: 'primary' };
+      const fold = adoption.current();
+      adoption.stop();
+      return { store: follower.store, replica, lease: l, epoch, role: 'primary', ...(fold ? { adoption: fold } : {}) };
     };
 
     return await runDaemon(cfg, { log, ready, standby: { view, takeOver } });
   } finally {
     if (report) clearInterval(report);
+    adoption.stop();
     // Once promoted, the daemon owns (and has closed) the lease and the log.
     if (!promoted) {
       await lease?.close().catch(() => undefined);

@@ -27,26 +27,82 @@ const YIELD_EVERY_MS = 4;
 
 interface Acc {
   opened: ConnectionOpened | undefined;
+  /** Logged client bytes, merged as they come (mostly contiguous appends). */
   pieces: Array<[number, number]>;
   finOff: number;
-  closed: boolean;
 }
 
 /**
- * Folds the service's live records (in log order) into the connections still open: an opened
+ * The fold of a service's records (in log order) into the connections still open: an opened
  * record and no closed record. Only the daemon's records count (ids end in `/<irs>`); the shim's
- * own records are its business.
+ * own records are its business. Fed a whole log at start (collectAdoptable), or record by record
+ * by a hot standby as the log grows, so that a takeover does not start with a full read.
+ * Applying a record twice changes nothing.
  */
-export async function collectAdoptable(records: AsyncIterable<LogRecord> | Iterable<LogRecord>, ckpt?: CheckpointInfo): Promise<AdoptedConn[]> {
-  const accs = new Map<string, Acc>();
-  const get = (id: string): Acc => {
-    let a = accs.get(id);
-    if (!a) {
-      a = { opened: undefined, pieces: [], finOff: -1, closed: false };
-      accs.set(id, a);
+export class AdoptionFold {
+  private readonly accs = new Map<string, Acc>();
+
+  get size(): number {
+    return this.accs.size;
+  }
+
+  add(r: LogRecord): void {
+    const k = r.kind;
+    if (!k || r.connId === '' || !isDaemonConnId(r.connId)) return;
+    if (k.$case === 'closed') {
+      this.accs.delete(r.connId);
+      return;
     }
-    return a;
-  };
+    if (k.$case !== 'opened' && k.$case !== 'clientData' && k.$case !== 'clientFin') return;
+    let a = this.accs.get(r.connId);
+    if (!a) {
+      a = { opened: undefined, pieces: [], finOff: -1 };
+      this.accs.set(r.connId, a);
+    }
+    if (k.$case === 'opened') a.opened = k.value;
+    else if (k.$case === 'clientFin') a.finOff = k.value.offset;
+    else addPiece(a.pieces, k.value.offset, k.value.offset + k.value.data.length);
+  }
+
+  /** The open connections, with a checkpoint's positions applied. */
+  result(ckpt?: CheckpointInfo): AdoptedConn[] {
+    const positions = new Map<string, { clientOffset: number; serverOffset: number }>();
+    for (const p of ckpt?.positions ?? []) positions.set(tupleKeyOfConnId(p.connId), p);
+    const out: AdoptedConn[] = [];
+    for (const [id, a] of this.accs) {
+      if (!a.opened) continue;
+      const pos = positions.get(tupleKeyOfConnId(id));
+      const clientStart = pos?.clientOffset ?? 0;
+      out.push({
+        id,
+        opened: a.opened,
+        clientStart,
+        serverStart: pos?.serverOffset ?? 0,
+        pieces: mergePieces(a.pieces, clientStart),
+        finOff: a.finOff,
+      });
+    }
+    return out;
+  }
+}
+
+/** Appends [s, e) to sorted, merged pieces; the common case (contiguous with the last) is O(1). */
+function addPiece(pieces: Array<[number, number]>, s: number, e: number): void {
+  if (e <= s) return;
+  const last = pieces[pieces.length - 1];
+  if (!last || s > last[1]) pieces.push([s, e]); // after the last (with or without a gap)
+  else if (s >= last[0]) last[1] = Math.max(last[1], e); // overlaps or touches the last
+  else {
+    // Out of order (a resend of older bytes): merge everything again.
+    const merged = mergePieces([...pieces, [s, e]], 0);
+    pieces.length = 0;
+    pieces.push(...merged);
+  }
+}
+
+/** Folds a whole log (see AdoptionFold), yielding to the event loop every few milliseconds. */
+export async function collectAdoptable(records: AsyncIterable<LogRecord> | Iterable<LogRecord>, ckpt?: CheckpointInfo): Promise<AdoptedConn[]> {
+  const fold = new AdoptionFold();
   let lastYield = performance.now();
   for await (const r of records) {
     // A takeover reads thousands of records while the VIP claim (child processes) is under way:
@@ -55,42 +111,9 @@ export async function collectAdoptable(records: AsyncIterable<LogRecord> | Itera
       await new Promise((resolve) => setImmediate(resolve));
       lastYield = performance.now();
     }
-    const k = r.kind;
-    if (!k || r.connId === '' || !isDaemonConnId(r.connId)) continue;
-    switch (k.$case) {
-      case 'opened':
-        get(r.connId).opened = k.value;
-        break;
-      case 'clientData':
-        get(r.connId).pieces.push([k.value.offset, k.value.offset + k.value.data.length]);
-        break;
-      case 'clientFin':
-        get(r.connId).finOff = k.value.offset;
-        break;
-      case 'closed':
-        get(r.connId).closed = true;
-        break;
-      default:
-        break;
-    }
+    fold.add(r);
   }
-  const positions = new Map<string, { clientOffset: number; serverOffset: number }>();
-  for (const p of ckpt?.positions ?? []) positions.set(tupleKeyOfConnId(p.connId), p);
-  const out: AdoptedConn[] = [];
-  for (const [id, a] of accs) {
-    if (!a.opened || a.closed) continue;
-    const pos = positions.get(tupleKeyOfConnId(id));
-    const clientStart = pos?.clientOffset ?? 0;
-    out.push({
-      id,
-      opened: a.opened,
-      clientStart,
-      serverStart: pos?.serverOffset ?? 0,
-      pieces: mergePieces(a.pieces, clientStart),
-      finOff: a.finOff,
-    });
-  }
-  return out;
+  return fold.result(ckpt);
 }
 
 /** The daemon names a connection `<tuple>/<irs>` (conn-key.ts); the shim `<tuple>#<n>`. */

@@ -35,7 +35,7 @@ const CLIENT_STREAM_KINDS: ReadonlySet<Kind> = new Set([Kind.ClientData, Kind.Cl
  * A record from a stored body. ClientData — most of a log — is read by hand (its data a view
  * into the read buffer); anything else goes through the generated decoder.
  */
-function recordOfStored(body: Buffer): Record {
+export function recordOfStored(body: Buffer): Record {
   const raw = storedRecordBytes(body);
   const cd = parseClientData(raw);
   if (cd) return { connId: cd.connId, kind: { $case: 'clientData', value: { offset: cd.offset, data: cd.data } } };

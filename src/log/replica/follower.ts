@@ -342,6 +342,8 @@ export class LogFollower extends EventEmitter {
       } finally {
         this.backend.ingesting = false;
       }
+      // A hot standby folds them into the connections it would adopt (run/standby-adoption.ts).
+      this.emit('frames', data);
     } else if (kind === 'k') {
       const part = parsePartHeader(m.headers?.get(PART_HEADER) ?? '');
       if (!part) throw new LogError('DATA_LOSS', `replicated log ${this.link.stream}: checkpoint message ${m.seq} without a valid ${PART_HEADER} header`);

@@ -6,7 +6,7 @@ import { describe, expect, it, vi } from 'vitest';
 import type { Record as LogRecord } from '../../../src/log/gen/ftcp/v1/log.js';
 import { seqAdd } from '../../../src/wire/seq.js';
 import { TCP_ACK, TCP_PSH, TCP_RST, TCP_SYN } from '../../../src/wire/tcp.js';
-import { collectAdoptable, mergePieces } from '../../../src/wrapper/adopt.js';
+import { AdoptionFold, collectAdoptable, mergePieces } from '../../../src/wrapper/adopt.js';
 import { nudgesFor } from '../../../src/wrapper/second-wrapper.js';
 import { bytes, CLIENT, CPORT, harness, PORT, VIP, type Harness } from './wrapper-harness.js';
 
@@ -243,5 +243,29 @@ describe('SecondWrapper.adopt', () => {
     expect(nudgesFor(1500)).toBe(5);
     expect(nudgesFor(3000)).toBe(5);
     expect(nudgesFor(60_000)).toBe(8);
+  });
+});
+
+describe('AdoptionFold (a hot standby folds records as they come)', () => {
+  const id = '10.0.0.1:5000>80/7';
+  const opened: LogRecord = { connId: id, kind: { $case: 'opened', value: { client: { addr: new Uint8Array([10, 0, 0, 1]), port: 5000 }, server: { addr: new Uint8Array([10, 0, 0, 2]), port: 80 }, irs: 7, iss0: 9, options: undefined, clientWindow: 100, ipVersion: 0 } } as unknown as LogRecord['kind'] };
+  const data = (offset: number, n: number): LogRecord => ({ connId: id, kind: { $case: 'clientData', value: { offset, data: new Uint8Array(n) } } });
+  it('gives what collectAdoptable gives over the same records, whatever the order of the pieces, and twice changes nothing', async () => {
+    const recs = [opened, data(0, 10), data(10, 5), data(30, 5), data(15, 15), data(0, 10), data(40, 2)];
+    const fold = new AdoptionFold();
+    for (const r of [...recs, ...recs]) fold.add(r);
+    const want = await collectAdoptable(recs);
+    expect(fold.result()).toEqual(want);
+    expect(want[0]!.pieces).toEqual([[0, 35], [40, 42]]);
+  });
+  it('forgets a closed connection, and never adopts one without its opened record', () => {
+    const fold = new AdoptionFold();
+    fold.add(data(0, 3));
+    expect(fold.result()).toEqual([]);
+    fold.add(opened);
+    expect(fold.result()).toHaveLength(1);
+    fold.add({ connId: id, kind: { $case: 'closed', value: { reason: 0 } } } as LogRecord);
+    expect(fold.result()).toEqual([]);
+    expect(fold.size).toBe(0);
   });
 });
