@@ -26,7 +26,14 @@ async function put(store: LogStore, seq: number, recs: Record[]): Promise<void> 
   const last = seq + recs.length - 1;
   if (st.durable >= last) return;
   await new Promise<void>((resolve) => {
-    const l = { onDurable: (d: number) => d >= last && (st.listeners.delete(l), resolve()), onError: () => undefined };
+    const l = {
+      onDurable: (d: number): void => {
+        if (d < last) return;
+        st.listeners.delete(l);
+        resolve();
+      },
+      onFailed: (): void => undefined,
+    };
     st.listeners.add(l);
   });
 }
