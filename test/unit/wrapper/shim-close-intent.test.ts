@@ -107,4 +107,22 @@ describe('SecondWrapper close intents', () => {
     expect(h.w.counters.shimSessionsLost).toBe(1);
     h.w.close();
   });
+
+  it('many FINs at once: one look at the app per millisecond, and the verdict looks again', async () => {
+    let t = 100;
+    let looks = 0;
+    let alive = true;
+    const h = harness({ closeGraceMs: 5, now: () => t, liveness: { isAlive: () => (looks++, alive) } });
+    for (let p = 41000; p < 41010; p++) open(h, p);
+    for (let p = 41000; p < 41010; p++) expect(h.feed('outbound', fin, p).passed).toBe(false);
+    expect(looks).toBe(1);
+    // The app dies before the verdict: the held FINs are a crash, not closes.
+    alive = false;
+    t += 10;
+    await new Promise((r) => setTimeout(r, 20));
+    expect(looks).toBe(2);
+    expect(h.w.appDown).toBe(true);
+    expect(h.injected('outbound').filter((x) => x.flags & TCP_FIN)).toEqual([]);
+    h.w.close();
+  });
 });
