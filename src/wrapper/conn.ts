@@ -139,6 +139,8 @@ export class TcpConn {
   adoptedAt = 0;
   /** Adopted: client bytes up to here are logged while held (the old window is unknown); 0 otherwise. */
   adoptedAcceptEdge = 0;
+  /** Adopted with the nudge on: ICMP errors to send if the client's answer shows bytes in flight. */
+  nudges = 0;
   /** The last zero-window hold ACK: when (daemon clock, ms) and the client offset it acknowledged. */
   holdAckAt = -Infinity;
   holdAckOff = -1;

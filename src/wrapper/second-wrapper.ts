@@ -1057,22 +1057,22 @@ export class SecondWrapper implements PacketPath {
   /**
    * Probes every held connection now (adopted ones learn where their client stands from the
    * answer). An adopted connection's client has been unanswered since the old host or daemon
-   * died, its timer backed off (0.2, 0.4, 0.8, 1.6 s …): with `icmpNudge` it is told to resend now.
+   * died, its timer backed off (0.2, 0.4, 0.8, 1.6 s …): with `icmpNudge`, a client whose answer
+   * shows bytes in flight is told to resend them now (learnFromClient).
    * `outageMs`: how long the clients can have gone unanswered at most (unknown: undefined).
    */
   probeHeld(outageMs?: number): void {
-    const nudges = nudgesFor(outageMs);
+    const nudges = this.icmpNudge ? nudgesFor(outageMs) : 0;
     for (const conn of this.conns.all()) {
       if (conn.state !== 'RECOVERING' && conn.state !== 'REPLAYING') continue;
+      if (conn.learning) conn.nudges = nudges;
       this.sendHoldAck(conn);
-      if (conn.learning && this.icmpNudge) this.nudgeClient(conn, nudges);
     }
   }
 
   /**
-   * ICMP unreachable errors about the client's oldest unacknowledged byte. The probe just sent
-   * acknowledged the durable point, so that is where the client's snd_una is (it never sent less;
-   * a client that has nothing beyond it ignores errors about a sequence number it has not sent).
+   * ICMP unreachable errors about the client's oldest unacknowledged byte. The probe acknowledged
+   * the durable point, so that is where the client's snd_una is (it never sent less).
    */
   private nudgeClient(conn: TcpConn, count: number): void {
     const pkt = this.forge.unreachableToClient(conn, conn.clientSeq(conn.durableAckOff));
@@ -1088,6 +1088,11 @@ export class SecondWrapper implements PacketPath {
   private learnFromClient(conn: TcpConn, tcp: TcpPacket): void {
     const ackOff = conn.serverOff(tcp.ack);
     conn.learning = false;
+    // A pure ACK whose seq (the client's snd_nxt) is past the durable point: bytes in flight the
+    // old host never logged, waiting for the client's backed-off timer. Idle clients, and one
+    // already resending (this segment carries data), get no error.
+    if (conn.nudges > 0 && tcp.payloadLen === 0 && conn.clientOff(tcp.seq) > conn.durableAckOff) this.nudgeClient(conn, conn.nudges);
+    conn.nudges = 0;
     // Below a checkpoint's position this is a client lacking bytes the app will not produce
     // again: applyPosition then resets the connection.
     conn.sndUna = conn.sndMax = ackOff;

@@ -144,9 +144,9 @@ class Drill {
     this.feed('inbound', c, { flags: TCP_ACK, seq: seqAdd(c.irs, 1 + REQ), ack: seqAdd(c.iss, 1 + RESP), window: 502, ...ts(C + 3, S + 2) });
   }
 
-  /** The adopted client answers a probe: it has the whole answer. */
+  /** The adopted client answers a probe: it has the whole answer; every other one has a byte in flight (nudged). */
   answer(c: DrillConn): void {
-    this.feed('inbound', c, { flags: TCP_ACK, seq: seqAdd(c.irs, 1 + REQ), ack: seqAdd(c.iss, 1 + RESP), window: 502, timestamps: { tsval: CLIENT_TS + 4, tsecr: SERVER_TS + 2 } });
+    this.feed('inbound', c, { flags: TCP_ACK, seq: seqAdd(c.irs, 1 + REQ + (c.port & 1)), ack: seqAdd(c.iss, 1 + RESP), window: 502, timestamps: { tsval: CLIENT_TS + 4, tsecr: SERVER_TS + 2 } });
   }
 
   /** The scripted restarted stack answers what the wrapper sent it: SYN-ACK, ACKs, the regenerated answer. */
@@ -199,6 +199,8 @@ export interface DrillResult {
   connections: number;
   restored: number;
   adopted: number;
+  /** ICMP errors the adoption sent (half the drill's clients have a byte in flight). */
+  nudges: number;
   ms: number;
 }
 
@@ -219,6 +221,7 @@ export async function warmUpWrapper(opts: { vnetHdrLen: number; connections?: nu
   const a = new Drill(opts.vnetHdrLen);
   let restored = 0;
   let adopted = 0;
+  let nudges = 0;
   try {
     let t = performance.now();
     for (const c of conns) {
@@ -226,7 +229,7 @@ export async function warmUpWrapper(opts: { vnetHdrLen: number; connections?: nu
       a.carry(c);
       if (performance.now() - t > SLICE_MS) {
         await slice();
-        if (stop()) return { connections: n, restored, adopted, ms: performance.now() - started };
+        if (stop()) return { connections: n, restored, adopted, nudges, ms: performance.now() - started };
         t = performance.now();
       }
     }
@@ -238,7 +241,7 @@ export async function warmUpWrapper(opts: { vnetHdrLen: number; connections?: nu
   } finally {
     a.close();
   }
-  if (stop()) return { connections: n, restored, adopted, ms: performance.now() - started };
+  if (stop()) return { connections: n, restored, adopted, nudges, ms: performance.now() - started };
   // The same connections adopted by a new daemon (its restart, a takeover) from the same log.
   const log = new DrillLog();
   log.records.push(...a.log.records.slice(0, a.log.durableSeq));
@@ -254,8 +257,9 @@ export async function warmUpWrapper(opts: { vnetHdrLen: number; connections?: nu
     b.w.appListening();
     await restoreAll(b, conns, stop);
     adopted = b.w.counters.recovered;
+    nudges = b.w.counters.clientNudges;
   } finally {
     b.close();
   }
-  return { connections: n, restored, adopted, ms: performance.now() - started };
+  return { connections: n, restored, adopted, nudges, ms: performance.now() - started };
 }

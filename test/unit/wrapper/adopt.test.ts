@@ -198,17 +198,29 @@ describe('SecondWrapper.adopt', () => {
     }
   });
 
-  it('with icmpNudge, ICMP unreachable errors about the oldest unacknowledged byte follow the probe', async () => {
+  it('with icmpNudge, a client whose answer shows bytes in flight gets ICMP unreachable errors about the oldest', async () => {
     const a = harness();
     carry(a);
     a.w.close();
+    // An idle client (its answer's seq is the durable point): no error.
+    const idle = await adoptInto(a.log.records, { icmpNudge: true });
+    idle.w.probeHeld(1200);
+    expect(idle.injectedRaw('outbound')).toHaveLength(1); // the probe
+    idle.feed('inbound', { flags: TCP_ACK, seq: seqAdd(IRS, 301), ack: seqAdd(ISS0, 5001), timestamps: { tsval: 90, tsecr: TS0 + 500 } });
+    expect(idle.injectedRaw('outbound')).toHaveLength(0);
+    expect(idle.w.counters.clientNudges).toBe(0);
+    idle.w.close();
+
     let t = 5000;
     const b = await adoptInto(a.log.records, { icmpNudge: true, now: () => t });
     b.w.probeHeld(1200); // a takeover 1.2 s after the old host's last renewal
+    expect(b.injectedRaw('outbound')).toHaveLength(1);
+    // Its answer's seq is one byte past the durable point: that byte is in flight, lost with the old host.
+    b.feed('inbound', { flags: TCP_ACK, seq: seqAdd(IRS, 302), ack: seqAdd(ISS0, 5001), timestamps: { tsval: 90, tsecr: TS0 + 500 } });
     const out = b.injectedRaw('outbound');
-    expect(out).toHaveLength(1 + 4);
+    expect(out).toHaveLength(4);
     expect(b.w.counters.clientNudges).toBe(4);
-    for (const p of out.slice(1)) {
+    for (const p of out) {
       expect(p[9]).toBe(1); // ICMP
       expect(`${p[12]}.${p[13]}.${p[14]}.${p[15]}`).toBe(VIP);
       expect(`${p[16]}.${p[17]}.${p[18]}.${p[19]}`).toBe(CLIENT);
@@ -219,10 +231,8 @@ describe('SecondWrapper.adopt', () => {
       expect([p.readUInt16BE(48), p.readUInt16BE(50), p.readUInt32BE(52)]).toEqual([CPORT, PORT, seqAdd(IRS, 301)]);
     }
 
-    // The client answers (the probe said it all: no answer to that), then resends its in-flight
-    // byte: logged, acknowledged once durable; resent again at once, not answered; later it is.
-    b.feed('inbound', { flags: TCP_ACK, seq: seqAdd(IRS, 302), ack: seqAdd(ISS0, 5001), timestamps: { tsval: 90, tsecr: TS0 + 500 } });
-    expect(b.injected('outbound')).toHaveLength(0);
+    // It resends the byte: logged, acknowledged once durable; resent again at once, not answered;
+    // later it is.
     const resend = { flags: TCP_ACK | TCP_PSH, seq: seqAdd(IRS, 301), ack: seqAdd(ISS0, 5001), payload: Buffer.from('y'), timestamps: { tsval: 91, tsecr: TS0 + 500 } };
     b.feed('inbound', resend);
     expect(b.injected('outbound')).toHaveLength(0);
