@@ -162,6 +162,8 @@ export function nudgesFor(outageMs: number | undefined): number {
  * from every client at once). Zero-window probes come 200 ms apart at least: each is answered.
  */
 const HOLD_ACK_REPEAT_MS = 50;
+/** After the first probes, adopted connections still silent are probed again this long after. */
+const REPROBE_MS = [20, 200];
 /** holdClose looks at the app's liveness at most this often (shorter than any close grace). */
 const ALIVE_LOOK_MS = 1;
 /** An adopted connection whose client never answers a probe (it is gone) is dropped after this. */
@@ -206,6 +208,7 @@ export class SecondWrapper implements PacketPath {
   private readonly ranges: Range[] = [];
   private readonly cur: PacketRef = { buf: Buffer.alloc(0), off: 0, len: 0 };
   private holdTimer: NodeJS.Timeout | undefined;
+  private readonly reprobeTimers: NodeJS.Timeout[] = [];
   private closeTimer: NodeJS.Timeout | undefined;
   private observer: DecisionObserver | null = null;
   /** The checkpoint the last restore started from: adopted connections learned later use it too. */
@@ -244,6 +247,7 @@ export class SecondWrapper implements PacketPath {
 
   close(): void {
     if (this.holdTimer) clearInterval(this.holdTimer);
+    for (const t of this.reprobeTimers.splice(0)) clearTimeout(t);
     if (this.closeTimer) clearTimeout(this.closeTimer);
   }
 
@@ -1067,6 +1071,21 @@ export class SecondWrapper implements PacketPath {
       if (conn.state !== 'RECOVERING' && conn.state !== 'REPLAYING') continue;
       if (conn.learning) conn.nudges = nudges;
       this.sendHoldAck(conn);
+    }
+    // A probe can reach a client just before the gratuitous ARP that tells it where the VIP now
+    // is (seen: 0.7 ms before): its answer then goes to the old host. Those still silent are asked
+    // again soon, not only at the next hold interval.
+    for (const ms of REPROBE_MS) {
+      const t = setTimeout(() => this.reprobeLearning(), ms);
+      t.unref();
+      this.reprobeTimers.push(t);
+    }
+  }
+
+  /** Probes again the adopted connections whose client has not answered yet. */
+  private reprobeLearning(): void {
+    for (const conn of this.conns.all()) {
+      if (conn.learning && (conn.state === 'RECOVERING' || conn.state === 'REPLAYING')) this.sendHoldAck(conn);
     }
   }
 

@@ -245,6 +245,25 @@ describe('SecondWrapper.adopt', () => {
     expect(b.injected('outbound')).toHaveLength(1);
   });
 
+  it('probes a still-silent client again soon (its answer to the first probe may have gone to the old host)', async () => {
+    const a = harness();
+    carry(a);
+    a.w.close();
+    const b = await adoptInto(a.log.records);
+    b.w.probeHeld(1000);
+    expect(b.injected('outbound')).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 40));
+    const again = b.injected('outbound');
+    expect(again).toHaveLength(1);
+    expect(again[0]).toMatchObject({ window: 0, payloadLen: 1 }); // the learning probe again
+    // Answered now: the later re-probe finds nothing to ask.
+    b.feed('inbound', { flags: TCP_ACK, seq: seqAdd(IRS, 301), ack: seqAdd(ISS0, 5001), timestamps: { tsval: 90, tsecr: TS0 + 500 } });
+    b.injected('outbound');
+    await new Promise((r) => setTimeout(r, 220));
+    expect(b.injected('outbound')).toHaveLength(0);
+    b.w.close();
+  });
+
   it('sends as many errors as the outage can have caused backoff steps, 2 to 8', () => {
     expect(nudgesFor(undefined)).toBe(8);
     expect(nudgesFor(0)).toBe(2);
