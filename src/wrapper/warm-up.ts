@@ -15,11 +15,7 @@ import { PacketParser } from '../wire/packet-parser.js';
 import { seqAdd } from '../wire/seq.js';
 import { TCP_ACK, TCP_PSH, TCP_RST, TCP_SYN } from '../wire/tcp.js';
 import { collectAdoptable } from './adopt.js';
-import { ClientStream } from './client-stream.js';
-import { TcpConn } from './conn.js';
-import { ReplaySource } from './replay-source.js';
 import { SecondWrapper } from './second-wrapper.js';
-import { ServerStreamHasher, StreamVerifier } from './server-stream-hash.js';
 import type { ReplayEntry, ReplayItem, WrapperLog } from './wrapper-log.js';
 
 /** Addresses from the documentation ranges (RFC 5737): never on a real link, and never sent. */
@@ -184,43 +180,6 @@ class Drill {
 
 const slice = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-/**
- * Every number field of `obj` stored once as a non-integer: V8 keeps a field that has only held
- * small integers in a narrower representation, and the first larger or fractional value (a stream
- * offset past 2^31, a right edge computed with `2 **`) changes the hidden class shared by every
- * instance — throwing away all code optimized for the old one. Seen: a real connection's
- * `lastRightEdge` did that right after the drill; every restore function was compiled again
- * during the takeover. Widened on a throwaway object, the fields stay wide for all instances.
- */
-function widenNumberFields(obj: object): void {
-  const o = obj as { [k: string]: unknown };
-  for (const k of Object.keys(o)) {
-    const v = o[k];
-    if (typeof v !== 'number') continue;
-    o[k] = 0.5;
-    o[k] = v;
-  }
-}
-
-/** The connection state classes the restore path works on, widened once per process. */
-let widened = false;
-function widenConnClasses(): void {
-  if (widened) return;
-  widened = true;
-  const conn = new TcpConn({
-    id: 'warm-up',
-    ipVersion: 4,
-    clientAddr: Uint8Array.from([198, 51, 100, 7]),
-    clientPort: 1,
-    serverAddr: VIP,
-    serverPort: PORT,
-    irs: 1,
-    opts: { clientMss: 1460, serverMss: 1460, clientWscale: 7, serverWscale: 7, sackOk: true, tsOk: true, clientSynWindow: 64240 },
-  });
-  const hasher = new ServerStreamHasher(0);
-  for (const o of [conn, conn.client, new ClientStream(0), new ReplaySource(), hasher, new StreamVerifier(hasher.snapshot(), 0)]) widenNumberFields(o);
-}
-
 async function restoreAll(d: Drill, conns: DrillConn[], stop: () => boolean): Promise<void> {
   for (let round = 0; round < 20 && d.w.counters.recovered < conns.length && !stop(); round++) {
     let t = performance.now();
@@ -253,7 +212,6 @@ export interface DrillResult {
 export async function warmUpWrapper(opts: { vnetHdrLen: number; connections?: number; stop?: () => boolean }): Promise<DrillResult> {
   const stop = opts.stop ?? ((): boolean => false);
   const started = performance.now();
-  widenConnClasses();
   const n = opts.connections ?? 200;
   const conns: DrillConn[] = [];
   for (let i = 0; i < n; i++) {
