@@ -3,7 +3,7 @@
 // V8 keeps the restore path compiled in a process that may not restore for weeks. Never while a
 // restore is under way. FTCP_WARM_UP_CONNECTIONS (default 200, 0 = off) sizes each drill.
 import type { Logger } from '../util/logger.js';
-import { warmUpWrapper, type DrillResult } from '../wrapper/warm-up.js';
+import { warmUpWrapper } from '../wrapper/warm-up.js';
 
 const DEFAULT_CONNECTIONS = 200;
 const EVERY_MS = 5 * 60_000;
@@ -24,22 +24,13 @@ export function scheduleWarmUps(opts: { vnetHdrLen: number; connections: number;
   if (opts.connections === 0) return () => undefined;
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
-  const stop = (): boolean => stopped || opts.busy();
-  // Two rounds: the first widens the connections' hidden classes and field types (V8 throws away
-  // what it optimized for the narrower ones), the second leaves code compiled for the final ones.
-  const drill = async (): Promise<DrillResult> => {
-    const first = await warmUpWrapper({ vnetHdrLen: opts.vnetHdrLen, connections: opts.connections, stop });
-    if (stop()) return first;
-    const second = await warmUpWrapper({ vnetHdrLen: opts.vnetHdrLen, connections: opts.connections, stop });
-    return { ...second, ms: first.ms + second.ms };
-  };
   const run = (): void => {
     if (stopped) return;
     if (opts.busy()) {
       timer = setTimeout(run, EVERY_MS).unref();
       return;
     }
-    drill().then(
+    warmUpWrapper({ vnetHdrLen: opts.vnetHdrLen, connections: opts.connections, stop: () => stopped || opts.busy() }).then(
       (r) => opts.log.debug(r, 'warm-up drill done'),
       (err: unknown) => opts.log.warn({ err }, 'warm-up drill failed (restores still work, only slower the first time)'),
     ).finally(() => {
