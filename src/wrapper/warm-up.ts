@@ -24,12 +24,6 @@ const CLIENT = '198.51.100.7';
 const PORT = 9;
 const REQ = 100;
 const RESP = 300;
-// Timestamps as large as real ones (random 32-bit values): fields the drill fills with small
-// numbers only would be widened (Smi → double) by the first real connection, and every function
-// V8 optimized for the narrow field would be thrown away then, at the worst moment.
-const CLIENT_TS = 0xe0000000;
-const SERVER_TS = 0xc0000000;
-const STACK_TS = 0xb0000000;
 /** Yield to the event loop this often: the daemon relays live traffic meanwhile. */
 const SLICE_MS = 4;
 
@@ -131,22 +125,20 @@ class Drill {
   /** A connection carries one request and its answer, all logged. */
   carry(c: DrillConn): void {
     const ts = (v: number, e: number): { timestamps: { tsval: number; tsecr: number } } => ({ timestamps: { tsval: v, tsecr: e } });
-    const C = CLIENT_TS;
-    const S = SERVER_TS;
-    this.feed('inbound', c, { flags: TCP_SYN, seq: c.irs, window: 64240, mss: 1460, wscale: 7, sackPermitted: true, ...ts(C, 0) });
-    this.feed('outbound', c, { flags: TCP_SYN | TCP_ACK, seq: c.iss, ack: seqAdd(c.irs, 1), window: 65160, mss: 1460, wscale: 7, sackPermitted: true, ...ts(S, C) });
+    this.feed('inbound', c, { flags: TCP_SYN, seq: c.irs, window: 64240, mss: 1460, wscale: 7, sackPermitted: true, ...ts(1000, 0) });
+    this.feed('outbound', c, { flags: TCP_SYN | TCP_ACK, seq: c.iss, ack: seqAdd(c.irs, 1), window: 65160, mss: 1460, wscale: 7, sackPermitted: true, ...ts(5000, 1000) });
     this.log.makeDurable();
-    this.feed('inbound', c, { flags: TCP_ACK, seq: seqAdd(c.irs, 1), ack: seqAdd(c.iss, 1), window: 502, ...ts(C + 1, S) });
-    this.feed('inbound', c, { flags: TCP_ACK | TCP_PSH, seq: seqAdd(c.irs, 1), ack: seqAdd(c.iss, 1), window: 502, payload: c.req, ...ts(C + 2, S) });
-    this.feed('outbound', c, { flags: TCP_ACK, seq: seqAdd(c.iss, 1), ack: seqAdd(c.irs, 1 + REQ), window: 509, ...ts(S + 1, C + 2) });
+    this.feed('inbound', c, { flags: TCP_ACK, seq: seqAdd(c.irs, 1), ack: seqAdd(c.iss, 1), window: 502, ...ts(1001, 5000) });
+    this.feed('inbound', c, { flags: TCP_ACK | TCP_PSH, seq: seqAdd(c.irs, 1), ack: seqAdd(c.iss, 1), window: 502, payload: c.req, ...ts(1002, 5000) });
+    this.feed('outbound', c, { flags: TCP_ACK, seq: seqAdd(c.iss, 1), ack: seqAdd(c.irs, 1 + REQ), window: 509, ...ts(5001, 1002) });
     this.log.makeDurable();
-    this.feed('outbound', c, { flags: TCP_ACK | TCP_PSH, seq: seqAdd(c.iss, 1), ack: seqAdd(c.irs, 1 + REQ), window: 509, payload: c.resp, ...ts(S + 2, C + 2) });
-    this.feed('inbound', c, { flags: TCP_ACK, seq: seqAdd(c.irs, 1 + REQ), ack: seqAdd(c.iss, 1 + RESP), window: 502, ...ts(C + 3, S + 2) });
+    this.feed('outbound', c, { flags: TCP_ACK | TCP_PSH, seq: seqAdd(c.iss, 1), ack: seqAdd(c.irs, 1 + REQ), window: 509, payload: c.resp, ...ts(5002, 1002) });
+    this.feed('inbound', c, { flags: TCP_ACK, seq: seqAdd(c.irs, 1 + REQ), ack: seqAdd(c.iss, 1 + RESP), window: 502, ...ts(1003, 5002) });
   }
 
   /** The adopted client answers a probe: it has the whole answer; every other one has a byte in flight (nudged). */
   answer(c: DrillConn): void {
-    this.feed('inbound', c, { flags: TCP_ACK, seq: seqAdd(c.irs, 1 + REQ + (c.port & 1)), ack: seqAdd(c.iss, 1 + RESP), window: 502, timestamps: { tsval: CLIENT_TS + 4, tsecr: SERVER_TS + 2 } });
+    this.feed('inbound', c, { flags: TCP_ACK, seq: seqAdd(c.irs, 1 + REQ + (c.port & 1)), ack: seqAdd(c.iss, 1 + RESP), window: 502, timestamps: { tsval: 1004, tsecr: 5002 } });
   }
 
   /** The scripted restarted stack answers what the wrapper sent it: SYN-ACK, ACKs, the regenerated answer. */
@@ -159,7 +151,7 @@ class Drill {
       const c = this.byPort.get(t.srcPort);
       if (!c || t.flags & TCP_RST) continue;
       n++;
-      const ts = { timestamps: { tsval: STACK_TS + n, tsecr: t.tsval } };
+      const ts = { timestamps: { tsval: 7000 + n, tsecr: t.tsval } };
       if (t.flags & TCP_SYN) {
         this.feed('outbound', c, { flags: TCP_SYN | TCP_ACK, seq: c.issK, ack: seqAdd(t.seq, 1), window: 65160, mss: 1460, wscale: 7, sackPermitted: true, ...ts });
       } else if (t.payloadLen > 0) {
