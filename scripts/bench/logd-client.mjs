@@ -3,8 +3,12 @@
 //   node logd-client.mjs TARGET latency SIZE COUNT       → "p50_us=<> p99_us=<>"
 // TARGET is a running `ftcp logd` (unix:/path), or embedded:DIR to start a log server inside this
 // process on DIR (fsync) as `ftcp run` does, the client then appending straight into its store.
+// The writer stands for ftcp's daemon: the same V8 settings as the `ftcp` CLI (src/util/v8-tuning.ts).
+import { applyV8Tuning } from '../../dist/util/v8-tuning.js';
 import { LogClient } from '../../dist/log/client.js';
 import { startEmbeddedLogServer } from '../../dist/log/embedded.js';
+
+applyV8Tuning();
 
 const [targetArg, mode, sizeArg, amountArg] = process.argv.slice(2);
 let embedded;
@@ -48,12 +52,17 @@ if (mode === 'throughput') {
     `records=${n} secs=${secs.toFixed(2)} rps=${Math.round(n / secs)} mbps=${((n * size) / secs / 1e6).toFixed(1)} records_per_commit=${perCommit}`,
   );
 } else {
+  // Warm-up: a log server and its writer that have been running for a while (V8 has optimized
+  // their per-request code), then the measured records at low load. FTCP_BENCH_LAT_WARMUP.
+  const warmUp = Number(process.env.FTCP_BENCH_LAT_WARMUP ?? 2000);
+  let off = 0;
+  for (let i = 0; i < warmUp; i++, off += size) await client.waitDurable(client.append(rec(off)));
   const lat = [];
-  for (let i = 0; i < amount + 20; i++) {
-    const t0 = process.hrtime.bigint();
-    await client.waitDurable(client.append(rec(i * size)));
-    if (i >= 20) lat.push(Number(process.hrtime.bigint() - t0) / 1e3);
+  for (let i = 0; i < amount + 20; i++, off += size) {
     await new Promise((r) => setTimeout(r, 2)); // low load: one record at a time, spaced
+    const t0 = process.hrtime.bigint();
+    await client.waitDurable(client.append(rec(off)));
+    if (i >= 20) lat.push(Number(process.hrtime.bigint() - t0) / 1e3);
   }
   lat.sort((a, b) => a - b);
   console.log(`p50_us=${Math.round(lat[Math.floor(lat.length / 2)])} p99_us=${Math.round(lat[Math.floor(lat.length * 0.99)])}`);
