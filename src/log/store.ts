@@ -40,6 +40,11 @@ export interface LogStoreOptions {
    */
   lazyGatherMs?: number;
   /**
+   * Queued bytes from which the next commit is encoded while one is being written, and written
+   * the moment that one finishes (default 4 MiB, 0 = never). `FTCP_LOG_STAGE_BYTES` overrides it.
+   */
+  stageBytes?: number;
+  /**
    * Wraps the segment backend (replication: src/log/replica). The store writes every commit
    * through the wrapper; reads and reclaim go through it too.
    */
@@ -66,6 +71,16 @@ const DEFAULT_COMMITS_IN_FLIGHT = 2;
  * throughput on this disk, where one 4 MiB write + fdatasync beats four of 1 MiB).
  */
 const OVERLAP_BYTES = 64 * 1024;
+/**
+ * While a commit is being written, once this much is queued the next commit is encoded (records
+ * copied into one buffer, CRC32C) and waits, staged, to be written the moment the one in flight
+ * finishes: bulk data then keeps the disk busy back to back instead of idling while the main
+ * thread builds the next commit (the disk was idle 19 % of a 64 KiB-record run, docs/PERFORMANCE.md
+ * issue 3). 4 MiB: the write size the raw-disk reference of the benchmark uses; 1 MiB measured the
+ * same within the noise. `FTCP_LOG_STAGE_BYTES` (or LogStoreOptions.stageBytes) overrides it (0 =
+ * never stage).
+ */
+const DEFAULT_STAGE_BYTES = 4 * 1024 * 1024;
 const MAX_COMMITS_IN_FLIGHT = 16;
 
 /** Default of LogStoreOptions.lazyGatherMs (see LogStore.lazyMayStart). */
@@ -75,9 +90,11 @@ const MAX_LAZY_GATHER_MS = 100;
 interface CommitTuning {
   maxInFlight: number;
   lazyGatherMs: number;
+  /** 0 = never stage. */
+  stageBytes: number;
 }
 
-function commitTuning(opts: { maxCommitsInFlight?: number; lazyGatherMs?: number }): CommitTuning {
+function commitTuning(opts: { maxCommitsInFlight?: number; lazyGatherMs?: number; stageBytes?: number }): CommitTuning {
   const env = process.env['FTCP_LOG_COMMITS_IN_FLIGHT'];
   const n = opts.maxCommitsInFlight ?? (env !== undefined && env !== '' ? Number(env) : DEFAULT_COMMITS_IN_FLIGHT);
   if (!Number.isInteger(n) || n < 1 || n > MAX_COMMITS_IN_FLIGHT) {
@@ -88,7 +105,12 @@ function commitTuning(opts: { maxCommitsInFlight?: number; lazyGatherMs?: number
   if (!Number.isInteger(g) || g < 0 || g > MAX_LAZY_GATHER_MS) {
     throw new Error(`log store: the lazy gather must be an integer number of milliseconds from 0 to ${MAX_LAZY_GATHER_MS} (FTCP_LOG_LAZY_GATHER_MS or lazyGatherMs), got ${opts.lazyGatherMs ?? genv}`);
   }
-  return { maxInFlight: n, lazyGatherMs: g };
+  const senv = process.env['FTCP_LOG_STAGE_BYTES'];
+  const stageBytes = opts.stageBytes ?? (senv !== undefined && senv !== '' ? Number(senv) : DEFAULT_STAGE_BYTES);
+  if (!Number.isInteger(stageBytes) || stageBytes < 0) {
+    throw new Error(`log store: FTCP_LOG_STAGE_BYTES must be a whole number of bytes (0 = never stage the next commit), got ${opts.stageBytes ?? senv}`);
+  }
+  return { maxInFlight: n, lazyGatherMs: g, stageBytes };
 }
 
 /** Notified when a writer stream's durable watermark moves, or when its pending records failed. */
@@ -198,6 +220,8 @@ interface Commit {
   finished: boolean;
   /** Started a new segment: nothing else may be in flight with it. */
   alone: boolean;
+  /** The encoded commit while it is staged (waiting for the one in flight); undefined once written. */
+  staged: Buffer | undefined;
 }
 
 /** A read spans up to this many unwanted bytes between two wanted rows rather than issue two reads. */
@@ -323,7 +347,7 @@ export class LogStore {
    * A store without files on a backend of the caller's (tests; later other backends): nothing is
    * recovered at start, no checkpoint or meta files are written.
    */
-  static onBackend(backend: SegmentBackend, opts: { log: Logger; maxCommitsInFlight?: number; lazyGatherMs?: number }): LogStore {
+  static onBackend(backend: SegmentBackend, opts: { log: Logger; maxCommitsInFlight?: number; lazyGatherMs?: number; stageBytes?: number }): LogStore {
     return new LogStore(backend, backend.kind, undefined, opts.log, commitTuning(opts));
   }
 
@@ -506,7 +530,7 @@ export class LogStore {
    * through `ftcp run`, docs/PERFORMANCE.md issue 4).
    */
   private scheduleCommit(): void {
-    if (this.startScheduled || !this.mayStart()) return;
+    if (this.startScheduled || this.startMode() === undefined) return;
     this.startScheduled = true;
     queueMicrotask(() => {
       if (!this.startScheduled) return; // started by commitNow()
@@ -525,11 +549,21 @@ export class LogStore {
     if (this.startScheduled) this.startCommit();
   }
 
-  private mayStart(): boolean {
-    if (this.pending.length === 0 || this.halted) return false;
+  /**
+   * Whether the queued records start a commit now: 'write' (to disk at once), 'stage' (encoded
+   * now, written when the commit in flight finishes: DEFAULT_STAGE_BYTES), or not yet (undefined).
+   * Commits are written in log order, so nothing starts while one is staged.
+   */
+  private startMode(): 'write' | 'stage' | undefined {
+    if (this.pending.length === 0 || this.halted) return undefined;
     const n = this.inFlight.length;
-    if (n === 0) return this.lazyMayStart();
-    return n < this.tuning.maxInFlight && this.pendingMayOverlap && this.pendingBytes <= OVERLAP_BYTES && !this.inFlight[n - 1]!.alone;
+    if (n === 0) return this.lazyMayStart() ? 'write' : undefined;
+    const last = this.inFlight[n - 1]!;
+    if (last.staged !== undefined) return undefined; // one is waiting already
+    // A commit that starts a segment is written alone; one staged behind it is written after it.
+    if (!last.alone && n < this.tuning.maxInFlight && this.pendingMayOverlap && this.pendingBytes <= OVERLAP_BYTES) return 'write';
+    const stage = this.tuning.stageBytes;
+    return stage > 0 && this.pendingBytes >= stage ? 'stage' : undefined;
   }
 
   /**
@@ -552,7 +586,8 @@ export class LogStore {
 
   private startCommit(): void {
     this.startScheduled = false;
-    if (!this.mayStart()) return;
+    const mode = this.startMode();
+    if (mode === undefined) return;
     this.lastCommitStart = performance.now();
     const batch = this.pending;
     const firstLsn = this.nextLsn;
@@ -564,14 +599,24 @@ export class LogStore {
     const { buf, bodies, lens } = encodeStoredBatch(items);
     // A commit that starts a segment goes alone: a later one must not be durable in the new
     // segment while an earlier one could still be torn in the old one.
+    // (A staged one is written only once everything before it has finished: alone by then.)
     const alone = this.backend.wouldRoll(buf.length);
-    if (alone && this.inFlight.length > 0) return; // retried when the ones in flight retire
+    if (alone && mode === 'write' && this.inFlight.length > 0) return; // retried when the ones in flight retire
     this.pending = [];
     this.pendingBytes = 0;
     this.pendingMayOverlap = false;
     this.nextLsn = firstLsn + batch.length;
-    const c: Commit = { batch, firstLsn, bodies, lens, where: undefined, error: undefined, finished: false, alone };
+    const c: Commit = { batch, firstLsn, bodies, lens, where: undefined, error: undefined, finished: false, alone, staged: mode === 'stage' ? buf : undefined };
     this.inFlight.push(c);
+    if (mode === 'write') this.write(c, buf);
+  }
+
+  /**
+   * Sends a commit's bytes to the backend; retire() runs when the write finishes or fails. A
+   * staged commit is written from inside retire(), so never on this thread (`mayWriteNow`): its
+   * retirement must not run inside the one that wrote it, ahead of the commits before it.
+   */
+  private write(c: Commit, buf: Buffer, mayWriteNow = true): void {
     const done = (where: WriteResult): void => {
       c.where = where;
       c.finished = true;
@@ -587,7 +632,7 @@ export class LogStore {
     // hop, so the acknowledgement does not wait behind the microtasks and ticks queued meanwhile.
     let now: WriteResult | undefined;
     try {
-      now = this.backend.writeNow?.(buf);
+      if (mayWriteNow) now = this.backend.writeNow?.(buf);
     } catch (err) {
       failed(err);
       return;
@@ -612,11 +657,25 @@ export class LogStore {
         touched.add(it.stream);
       }
     }
+    // A staged commit goes to disk the moment everything before it has finished, before the
+    // acknowledgements and the index work of the ones that did.
+    const head = q[0];
+    if (head?.staged !== undefined && !this.halted) {
+      const buf = head.staged;
+      head.staged = undefined;
+      this.write(head, buf, false);
+    }
     // Acknowledge first, index after: the writer is waiting, and nothing can read the store
     // before this synchronous run is over.
     for (const st of touched) for (const l of st.listeners) l.onDurable(st.durable);
     for (const c of retired) this.apply(c);
     if (this.halted) {
+      // A staged commit is never written after a failure: it fails with the rest.
+      for (const c of q) {
+        if (c.staged === undefined) continue;
+        c.staged = undefined;
+        c.finished = true;
+      }
       // Nothing after the failed commit is acknowledged, even if its own write succeeded.
       if (q.length > 0 && q.every((c) => c.finished)) void this.recoverFromFailure();
       return;

@@ -281,6 +281,89 @@ describe('pipelined group commit', () => {
     expect(store.stats().lastLsn).toBe(3);
   });
 
+  it('stages the next commit while one is written and writes it the moment that one finishes', async () => {
+    const be = new HeldBackend();
+    const store = LogStore.onBackend(be, { log, maxCommitsInFlight: 1, stageBytes: 60 });
+    const stA = appendData(store, 'A', 1);
+    const a = watch(stA);
+    let writesAtAck = 0;
+    stA.listeners.add({ onDurable: () => (writesAtAck = be.writes.length), onFailed: () => undefined });
+    await settle();
+    expect(be.writes).toHaveLength(1);
+    const b = watch(appendData(store, 'B', 1, 5)); // ≥ 60 bytes queued: encoded now, not written
+    await settle();
+    expect(be.writes).toHaveLength(1);
+    appendData(store, 'A', 2); // nothing starts while one is staged (commits go out in log order)
+    await settle();
+    expect(be.writes).toHaveLength(1);
+
+    be.writes[0]!.finish();
+    await settle();
+    expect(be.writes).toHaveLength(2);
+    expect(writesAtAck).toBe(2); // written before the acknowledgements of the one that finished
+    expect(be.writes[1]!.pos).toBe(be.writes[0]!.pos + be.writes[0]!.buf.length);
+    expect(a.acks).toEqual([1]);
+    expect(b.acks).toEqual([]);
+    expect(be.writes).toHaveLength(2); // A's second record (< 60 bytes) waits for B's write
+
+    be.writes[1]!.finish();
+    await settle();
+    expect(b.acks).toEqual([5]);
+    expect(be.writes).toHaveLength(3);
+    be.writes[2]!.finish();
+    await settle();
+    expect(a.acks).toEqual([1, 2]);
+    expect(store.stats()).toMatchObject({ commits: 3, appendedRecords: 7, lastLsn: 7 });
+  });
+
+  it('never writes a staged commit after the one before it failed: both fail, then the store carries on', async () => {
+    const be = new HeldBackend();
+    const store = LogStore.onBackend(be, { log, maxCommitsInFlight: 1, stageBytes: 60 });
+    const a = watch(appendData(store, 'A', 1));
+    await settle();
+    const stB = appendData(store, 'B', 1, 5);
+    const b = watch(stB);
+    await settle();
+    be.writes[0]!.failWith(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }));
+    await settle();
+    expect(be.writes).toHaveLength(1);
+    expect(be.recovers).toBe(1);
+    expect(a.failures.map((e) => e.code)).toEqual(['UNAVAILABLE']);
+    expect(b.failures.map((e) => e.code)).toEqual(['UNAVAILABLE']);
+    expect(stB.applied).toBe(0);
+    appendData(store, 'B', 1, 5); // the writer resends
+    await settle();
+    expect(be.writes).toHaveLength(2);
+    be.writes[1]!.finish();
+    await settle();
+    expect(b.acks).toEqual([5]);
+    expect(store.stats().lastLsn).toBe(5);
+  });
+
+  it('stages behind a commit that starts a new segment, written once that one finished', async () => {
+    const be = new HeldBackend();
+    const store = LogStore.onBackend(be, { log, maxCommitsInFlight: 2, stageBytes: 60 });
+    be.roll = true;
+    appendData(store, 'A', 1);
+    await settle();
+    expect(be.writes).toHaveLength(1); // alone
+    be.roll = false;
+    const b = watch(appendData(store, 'B', 1, 5));
+    await settle();
+    expect(be.writes).toHaveLength(1); // staged, not beside it
+    be.writes[0]!.finish();
+    await settle();
+    expect(be.writes).toHaveLength(2);
+    be.writes[1]!.finish();
+    await settle();
+    expect(b.acks).toEqual([5]);
+    expect(store.stats().lastLsn).toBe(6);
+  });
+
+  it('rejects a bad stage size at start, naming the setting', () => {
+    expect(() => LogStore.onBackend(new HeldBackend(), { log, stageBytes: -1 })).toThrow(/FTCP_LOG_STAGE_BYTES/);
+  });
+
   it('rejects a bad commits-in-flight setting at start', () => {
     expect(() => LogStore.onBackend(new HeldBackend(), { log, maxCommitsInFlight: 0 })).toThrow(/from 1 to 16/);
   });
