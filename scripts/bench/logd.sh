@@ -11,7 +11,8 @@
 # commit is on its way to disk, beside the same append alone, with pipelined group commit (default)
 # and with one commit at a time (FTCP_LOG_COMMITS_IN_FLIGHT=1); and records/s of 50 writers that
 # each wait for their record to be durable before the next (25 in-process, 25 over gRPC), both ways.
-# Environment: FTCP_BENCH_DIR (default /var/tmp) picks the disk; FTCP_BENCH_SECS (default 4).
+# Environment: FTCP_BENCH_DIR (default /var/tmp) picks the disk; FTCP_BENCH_SECS (default 4);
+# FTCP_BENCH_LAT_WARMUP (default 2000) appends back to back before each latency measurement.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -128,7 +129,7 @@ for name in logd embedded; do
   done
 done
 echo
-echo "append-to-durable latency, one 64 B record every 2 ms (raw = 64 B write+fdatasync, same spacing, just before):"
+echo "append-to-durable latency, one 64 B record every 2 ms, after ${FTCP_BENCH_LAT_WARMUP:-2000} back to back (a warm server and writer; raw = 64 B write+fdatasync, same spacing, just before):"
 for name in logd grpc embedded; do
   label=$name; [ "$name" = logd ] && label="logd (framed unix socket, the default)"; [ "$name" = grpc ] && label="logd (gRPC)"
   printf '  %-40s %-28s raw %s\n' "$label" "${LAT[$name]}" "${RAWLAT[$name]}"
