@@ -3,12 +3,8 @@
 //   node logd-client.mjs TARGET latency SIZE COUNT       → "p50_us=<> p99_us=<>"
 // TARGET is a running `ftcp logd` (unix:/path), or embedded:DIR to start a log server inside this
 // process on DIR (fsync) as `ftcp run` does, the client then appending straight into its store.
-// The writer stands for ftcp's daemon: the same V8 settings as the `ftcp` CLI (src/util/v8-tuning.ts).
-import { applyV8Tuning } from '../../dist/util/v8-tuning.js';
 import { LogClient } from '../../dist/log/client.js';
 import { startEmbeddedLogServer } from '../../dist/log/embedded.js';
-
-applyV8Tuning();
 
 const [targetArg, mode, sizeArg, amountArg] = process.argv.slice(2);
 let embedded;

@@ -5,9 +5,6 @@
 //   node logd-closed-loop.mjs DIR SECONDS  → "records_per_s=<n> commits=<n> records_per_commit=<x>"
 import { LogClient } from '../../dist/log/client.js';
 import { startEmbeddedLogServer } from '../../dist/log/embedded.js';
-import { applyV8Tuning } from '../../dist/util/v8-tuning.js';
-
-applyV8Tuning(); // the same V8 settings as the `ftcp` CLI's daemon, which this process stands for
 
 const [dir, secsArg] = process.argv.slice(2);
 const secs = Number(secsArg ?? 4);

@@ -6,9 +6,6 @@
 //   node logd-overlap.mjs DIR COUNT  → "alone_p50_us=<> alone_p99_us=<> overlap_p50_us=<> overlap_p99_us=<>"
 import { LogClient } from '../../dist/log/client.js';
 import { startEmbeddedLogServer } from '../../dist/log/embedded.js';
-import { applyV8Tuning } from '../../dist/util/v8-tuning.js';
-
-applyV8Tuning(); // the same V8 settings as the `ftcp` CLI's daemon, which this process stands for
 
 const [dir, countArg] = process.argv.slice(2);
 const count = Number(countArg ?? 300);

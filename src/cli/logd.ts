@@ -6,6 +6,7 @@ import { checkListenSecurity, ListenError, parseListen, type ListenSpec } from '
 import { LogServer, type TlsFiles } from '../log/server.js';
 import { LogStore, type Durability } from '../log/store.js';
 import { createLogger } from '../util/logger.js';
+import { V8TuningError, applyV8Tuning } from '../util/v8-tuning.js';
 
 const collect = (value: string, prev: string[] = []): string[] => [...prev, value];
 
@@ -136,8 +137,9 @@ export function registerLogd(program: Command): void {
       let cfg: LogdConfig;
       try {
         cfg = parseFlags(flags);
+        applyV8Tuning(); // before the log server's code first runs
       } catch (err) {
-        if (!(err instanceof UsageError)) throw err;
+        if (!(err instanceof UsageError) && !(err instanceof V8TuningError)) throw err;
         process.stderr.write(`ftcp logd: ${err.message}\n`);
         process.exit(2);
       }

@@ -1,7 +1,5 @@
 #!/usr/bin/env node
 // ftcp command-line entry: each subcommand lives in its own module and registers itself here.
-// First, before any other module is evaluated: V8 settings for long-running low-rate processes.
-import './v8-setup.js';
 import { Command, CommanderError } from 'commander';
 import { registerCapture } from './capture.js';
 import { registerDecode } from './decode.js';
