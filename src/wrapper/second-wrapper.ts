@@ -1263,7 +1263,8 @@ export class SecondWrapper implements PacketPath {
       if (conn.issK !== 0) this.purgeStackSocket(conn);
       return;
     }
-    if (conn.learning) {
+    const answersProbe = conn.learning;
+    if (answersProbe) {
       if (!(flags & TCP_ACK)) return;
       this.learnFromClient(conn, tcp);
     }
@@ -1272,9 +1273,11 @@ export class SecondWrapper implements PacketPath {
     this.noteClientAck(conn, tcp);
     if (conn.state === 'REPLAYING' && conn.issK !== 0 && flags & TCP_ACK) this.ackStackFromClient(conn);
     // New bytes are acknowledged by the hold ACK their durability sends (onDurable); anything else
-    // is answered, unless the same hold ACK just went out (a probe's answer, a burst of resends).
+    // is answered, unless the same hold ACK just went out (a burst of resends) or it answers our
+    // probe, which was itself a hold ACK (a takeover of 1000 connections sent ~4.5 hold ACKs per
+    // client, each a TUN write on the relay thread).
     const fresh = conn.client.rcvAppended > appended;
-    if (!fresh && (this.now() - conn.holdAckAt >= HOLD_ACK_REPEAT_MS || conn.holdAckOff !== conn.durableAckOff)) this.sendHoldAck(conn);
+    if (!fresh && !answersProbe && (this.now() - conn.holdAckAt >= HOLD_ACK_REPEAT_MS || conn.holdAckOff !== conn.durableAckOff)) this.sendHoldAck(conn);
     if (conn.state === 'RECOVERING' && conn.adoptedAt > 0 && !this.appDown) this.restoreOne(conn);
   }
 

@@ -264,6 +264,24 @@ describe('SecondWrapper.adopt', () => {
     b.w.close();
   });
 
+  it('does not answer the answer to a probe, even one that comes late (a busy takeover)', async () => {
+    const a = harness();
+    carry(a);
+    a.w.close();
+    const b = await adoptInto(a.log.records);
+    b.w.probeHeld(1000);
+    await new Promise((r) => setTimeout(r, 60)); // past the re-probe and the 50 ms no-repeat window
+    expect(b.injected('outbound')).toHaveLength(2); // the probe and the re-probe
+    b.feed('inbound', { flags: TCP_ACK, seq: seqAdd(IRS, 301), ack: seqAdd(ISS0, 5001), timestamps: { tsval: 90, tsecr: TS0 + 500 } });
+    expect(b.w.counters.adoptedLearned).toBe(1);
+    expect(b.injected('outbound')).toHaveLength(0); // the probe was the hold ACK
+    // A later bare segment from the client (e.g. its window probe) is answered as before.
+    await new Promise((r) => setTimeout(r, 60));
+    b.feed('inbound', { flags: TCP_ACK, seq: seqAdd(IRS, 301), ack: seqAdd(ISS0, 5001), timestamps: { tsval: 91, tsecr: TS0 + 500 } });
+    expect(b.injected('outbound')).toHaveLength(1);
+    b.w.close();
+  });
+
   it('sends as many errors as the outage can have caused backoff steps, 2 to 8', () => {
     expect(nudgesFor(undefined)).toBe(8);
     expect(nudgesFor(0)).toBe(2);
