@@ -164,6 +164,14 @@ export function nudgesFor(outageMs: number | undefined): number {
 const HOLD_ACK_REPEAT_MS = 50;
 /** After the first probes, adopted connections still silent are probed again this long after. */
 const REPROBE_MS = [20, 200];
+/**
+ * ... but only once no client has answered for this long: while answers still come in, the
+ * relay is working through them (a takeover of 1000 connections took ~0.5 s to read every
+ * answer), and probing the clients whose answer waits in its queue only doubles the work.
+ */
+const REPROBE_QUIET_MS = 20;
+/** A re-probe waits for quiet at most this long after it was due. */
+const REPROBE_MAX_WAIT_MS = 1000;
 /** holdClose looks at the app's liveness at most this often (shorter than any close grace). */
 const ALIVE_LOOK_MS = 1;
 /** An adopted connection whose client never answers a probe (it is gone) is dropped after this. */
@@ -209,6 +217,8 @@ export class SecondWrapper implements PacketPath {
   private readonly cur: PacketRef = { buf: Buffer.alloc(0), off: 0, len: 0 };
   private holdTimer: NodeJS.Timeout | undefined;
   private readonly reprobeTimers: NodeJS.Timeout[] = [];
+  /** When an adopted connection's client last answered a probe (REPROBE_QUIET_MS). */
+  private lastLearnedAt = -Infinity;
   private closeTimer: NodeJS.Timeout | undefined;
   private observer: DecisionObserver | null = null;
   /** The checkpoint the last restore started from: adopted connections learned later use it too. */
@@ -1075,11 +1085,20 @@ export class SecondWrapper implements PacketPath {
     // A probe can reach a client just before the gratuitous ARP that tells it where the VIP now
     // is (seen: 0.7 ms before): its answer then goes to the old host. Those still silent are asked
     // again soon, not only at the next hold interval.
-    for (const ms of REPROBE_MS) {
-      const t = setTimeout(() => this.reprobeLearning(), ms);
-      t.unref();
-      this.reprobeTimers.push(t);
-    }
+    for (const ms of REPROBE_MS) this.scheduleReprobe(ms, this.now() + ms + REPROBE_MAX_WAIT_MS);
+  }
+
+  private scheduleReprobe(ms: number, latest: number): void {
+    const t = setTimeout(() => {
+      const i = this.reprobeTimers.indexOf(t);
+      if (i >= 0) this.reprobeTimers.splice(i, 1);
+      const now = this.now();
+      const quietIn = this.lastLearnedAt + REPROBE_QUIET_MS - now;
+      if (quietIn > 0 && now < latest) this.scheduleReprobe(Math.ceil(quietIn), latest);
+      else this.reprobeLearning();
+    }, ms);
+    t.unref();
+    this.reprobeTimers.push(t);
   }
 
   /** Probes again the adopted connections whose client has not answered yet. */
@@ -1107,6 +1126,7 @@ export class SecondWrapper implements PacketPath {
   private learnFromClient(conn: TcpConn, tcp: TcpPacket): void {
     const ackOff = conn.serverOff(tcp.ack);
     conn.learning = false;
+    this.lastLearnedAt = this.now();
     // A pure ACK whose seq (the client's snd_nxt) is past the durable point: bytes in flight the
     // old host never logged, waiting for the client's backed-off timer. Idle clients, and one
     // already resending (this segment carries data), get no error.

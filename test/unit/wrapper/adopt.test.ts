@@ -18,14 +18,14 @@ const RESP = bytes(5000, 3);
 const TS0 = 1000; // the server's TSval at the handshake
 
 /** On wrapper A: a connection that carried REQ and RESP (all acked by the client). */
-function carry(h: Harness): void {
-  h.feed('inbound', { flags: TCP_SYN, seq: IRS, mss: 1460, timestamps: { tsval: 50, tsecr: 0 } });
-  h.feed('outbound', { flags: TCP_SYN | TCP_ACK, seq: ISS0, ack: seqAdd(IRS, 1), mss: 1460, timestamps: { tsval: TS0, tsecr: 50 } });
+function carry(h: Harness, cport = CPORT): void {
+  h.feed('inbound', { flags: TCP_SYN, seq: IRS, mss: 1460, timestamps: { tsval: 50, tsecr: 0 } }, cport);
+  h.feed('outbound', { flags: TCP_SYN | TCP_ACK, seq: ISS0, ack: seqAdd(IRS, 1), mss: 1460, timestamps: { tsval: TS0, tsecr: 50 } }, cport);
   h.log.makeDurable();
-  h.feed('inbound', { flags: TCP_ACK | TCP_PSH, seq: seqAdd(IRS, 1), ack: seqAdd(ISS0, 1), payload: REQ, timestamps: { tsval: 60, tsecr: TS0 } });
+  h.feed('inbound', { flags: TCP_ACK | TCP_PSH, seq: seqAdd(IRS, 1), ack: seqAdd(ISS0, 1), payload: REQ, timestamps: { tsval: 60, tsecr: TS0 } }, cport);
   h.log.makeDurable();
-  h.feed('outbound', { flags: TCP_ACK | TCP_PSH, seq: seqAdd(ISS0, 1), ack: seqAdd(IRS, 301), payload: RESP, timestamps: { tsval: TS0 + 500, tsecr: 60 } });
-  h.feed('inbound', { flags: TCP_ACK, seq: seqAdd(IRS, 301), ack: seqAdd(ISS0, 5001), timestamps: { tsval: 70, tsecr: TS0 + 500 } });
+  h.feed('outbound', { flags: TCP_ACK | TCP_PSH, seq: seqAdd(ISS0, 1), ack: seqAdd(IRS, 301), payload: RESP, timestamps: { tsval: TS0 + 500, tsecr: 60 } }, cport);
+  h.feed('inbound', { flags: TCP_ACK, seq: seqAdd(IRS, 301), ack: seqAdd(ISS0, 5001), timestamps: { tsval: 70, tsecr: TS0 + 500 } }, cport);
   h.log.makeDurable();
 }
 
@@ -280,6 +280,40 @@ describe('SecondWrapper.adopt', () => {
     b.feed('inbound', { flags: TCP_ACK, seq: seqAdd(IRS, 301), ack: seqAdd(ISS0, 5001), timestamps: { tsval: 91, tsecr: TS0 + 500 } });
     expect(b.injected('outbound')).toHaveLength(1);
     b.w.close();
+  });
+
+  it('re-probes only once the answers have stopped coming in (the relay is still reading them)', async () => {
+    const a = harness();
+    carry(a);
+    carry(a, CPORT + 1);
+    a.w.close();
+    vi.useFakeTimers();
+    try {
+      let t = 0;
+      const b = harness({ now: () => t });
+      b.log.records = a.log.records.map((r) => structuredClone(r));
+      b.log.makeDurable();
+      b.w.adopt(await collectAdoptable(b.log.records));
+      expect(b.w.counters.adopted).toBe(2);
+      b.w.probeHeld(1000);
+      expect(b.injected('outbound')).toHaveLength(2);
+      const step = (ms: number): void => {
+        t += ms;
+        vi.advanceTimersByTime(ms);
+      };
+      step(12);
+      // One client's answer comes in just before the re-probe is due: the other's may be queued.
+      b.feed('inbound', { flags: TCP_ACK, seq: seqAdd(IRS, 301), ack: seqAdd(ISS0, 5001), timestamps: { tsval: 90, tsecr: TS0 + 500 } });
+      step(10); // the 20 ms re-probe is due, but an answer came 10 ms ago
+      expect(b.injected('outbound')).toHaveLength(0);
+      step(10); // 20 ms without an answer: the silent one is asked again, only it
+      const again = b.injected('outbound');
+      expect(again).toHaveLength(1);
+      expect(again[0]).toMatchObject({ window: 0, payloadLen: 1, dstPort: CPORT + 1 });
+      b.w.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('sends as many errors as the outage can have caused backoff steps, 2 to 8', () => {
