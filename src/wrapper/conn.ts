@@ -118,6 +118,11 @@ export class TcpConn {
   replaySourceActive = false;
   replayRead: 'idle' | 'pending' | 'done' | 'failed' = 'idle';
   restoreStartedAt = 0;
+  /** Holds one of the wrapper's restore slots (MAX_RESTORES_AT_ONCE) while it restores. */
+  restoreSlot = false;
+  /** Waiting for a restore slot; `restoreReadsOwn`: it reads its replay itself once started. */
+  restoreQueued = false;
+  restoreReadsOwn = false;
   /** When the stack last acknowledged more replayed bytes (daemon clock, ms). */
   replayProgressAt = 0;
   /** When the last forged SYN went to the stack (daemon clock, ms). */

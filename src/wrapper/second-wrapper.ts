@@ -103,6 +103,8 @@ export interface SecondWrapperOptions {
   maxReplayBytes?: number;
   /** Interval of the zero-window ACKs that keep held clients connected (claim 6). */
   holdIntervalMs?: number;
+  /** Restores under way at once (default: FTCP_RESTORES_AT_ONCE, else MAX_RESTORES_AT_ONCE). */
+  restoresAtOnce?: number;
   /** How long a FIN/RST of the stack waits for the app-liveness verdict. */
   closeGraceMs?: number;
   /** Without one, every restore replays from the stream's start. */
@@ -172,6 +174,21 @@ const REPROBE_MS = [20, 200];
 const REPROBE_QUIET_MS = 20;
 /** A re-probe waits for quiet at most this long after it was due. */
 const REPROBE_MAX_WAIT_MS = 1000;
+/**
+ * Restores under way at once; the others wait for a slot, in the order they became ready. A
+ * thousand restores started together share the relay thread and the app, and nearly all finish
+ * near the end (processor sharing); a bounded number finish one after the other, so the median
+ * connection is back about halfway through instead of at the end (docs/PERFORMANCE.md, issue 8).
+ */
+const MAX_RESTORES_AT_ONCE = 64;
+
+/** Restores at once from FTCP_RESTORES_AT_ONCE (default MAX_RESTORES_AT_ONCE; 1–100000). */
+export function restoresAtOnce(env: string | undefined): number {
+  if (env === undefined || env === '') return MAX_RESTORES_AT_ONCE;
+  const n = Number(env);
+  if (!Number.isInteger(n) || n < 1 || n > 100_000) throw new Error(`FTCP_RESTORES_AT_ONCE must be a whole number from 1 to 100000, not "${env}"`);
+  return n;
+}
 /** holdClose looks at the app's liveness at most this often (shorter than any close grace). */
 const ALIVE_LOOK_MS = 1;
 /** An adopted connection whose client never answers a probe (it is gone) is dropped after this. */
@@ -217,6 +234,10 @@ export class SecondWrapper implements PacketPath {
   private readonly cur: PacketRef = { buf: Buffer.alloc(0), off: 0, len: 0 };
   private holdTimer: NodeJS.Timeout | undefined;
   private readonly reprobeTimers: NodeJS.Timeout[] = [];
+  /** Restores holding a slot (MAX_RESTORES_AT_ONCE), and the connections waiting for one. */
+  private restoresRunning = 0;
+  private readonly restoresAtOnce: number;
+  private restoreQueue: TcpConn[] = [];
   /** When an adopted connection's client last answered a probe (REPROBE_QUIET_MS). */
   private lastLearnedAt = -Infinity;
   private closeTimer: NodeJS.Timeout | undefined;
@@ -243,6 +264,7 @@ export class SecondWrapper implements PacketPath {
     this.now = opts.now ?? (() => performance.now());
     this.log.onDurable((seq) => this.onDurable(seq));
     this.holdIntervalMs = opts.holdIntervalMs ?? 1000;
+    this.restoresAtOnce = opts.restoresAtOnce ?? restoresAtOnce(process.env['FTCP_RESTORES_AT_ONCE']);
     this.holdTimer = setInterval(() => this.sendHoldAcks(), this.holdIntervalMs);
     this.holdTimer.unref();
   }
@@ -852,6 +874,7 @@ export class SecondWrapper implements PacketPath {
       this.append(rec(conn.id, { $case: 'closed', value: { reason } }));
     }
     conn.state = 'CLOSED';
+    this.restoreEnded(conn);
     const t = setTimeout(() => {
       if (conn.state === 'CLOSED') this.conns.delete(conn);
     }, CLOSED_LINGER_MS);
@@ -866,6 +889,11 @@ export class SecondWrapper implements PacketPath {
   appCrashed(reason: string): void {
     if (this.appDown) return;
     this.appDown = true;
+    // Restores under way or waiting start over once the app listens again (restoreAll).
+    this.restoresRunning = 0;
+    for (const conn of this.restoreQueue) conn.restoreQueued = false;
+    this.restoreQueue = [];
+    for (const conn of this.conns.all()) conn.restoreSlot = false;
     let held = 0;
     for (const conn of [...this.conns.all()]) {
       if (conn.state === 'SYN_RCVD' || conn.state === 'CLOSED') {
@@ -950,12 +978,13 @@ export class SecondWrapper implements PacketPath {
     const restoring = new Map<string, TcpConn>();
     for (const conn of [...this.conns.all()]) {
       // An adopted connection not heard from yet restores once its client answers (restoreOne).
-      if (conn.state !== 'RECOVERING' || conn.learning) continue;
+      if (conn.state !== 'RECOVERING' || conn.learning || conn.restoreQueued) continue;
       const pos = positions.get(conn.tuple);
       if (pos && ckpt && !this.applyPosition(conn, pos, ckpt)) continue;
-      this.startRestore(conn);
+      this.admitRestore(conn, false);
       restoring.set(conn.id, conn);
     }
+    // One pass over the log for all of them, those still waiting for a slot too.
     if (restoring.size > 0) this.readReplayAll(restoring);
   }
 
@@ -993,8 +1022,51 @@ export class SecondWrapper implements PacketPath {
     const ckpt = this.restoreCkpt;
     const pos = this.restorePositions.get(conn.tuple);
     if (pos && ckpt && !this.applyPosition(conn, pos, ckpt)) return;
+    this.admitRestore(conn, true);
+  }
+
+  /**
+   * Starts a connection's restore now if a slot is free (MAX_RESTORES_AT_ONCE), else queues it.
+   * `readsOwn`: it reads its replay from the log itself once started (else readReplayAll fills it).
+   */
+  private admitRestore(conn: TcpConn, readsOwn: boolean): void {
+    conn.restoreReadsOwn = readsOwn;
+    if (this.restoresRunning < this.restoresAtOnce) {
+      this.beginRestore(conn);
+      return;
+    }
+    conn.restoreQueued = true;
+    conn.replayRead = 'pending';
+    this.restoreQueue.push(conn);
+  }
+
+  private beginRestore(conn: TcpConn): void {
+    if (!conn.restoreReadsOwn && conn.replayRead === 'failed') {
+      this.abortConn(conn); // the pass over the log failed while it waited
+      return;
+    }
+    conn.restoreQueued = false;
+    conn.restoreSlot = true;
+    this.restoresRunning++;
+    const read = conn.replayRead;
     this.startRestore(conn);
-    this.readReplay(conn, conn.clientBase);
+    if (conn.restoreReadsOwn) this.readReplay(conn, conn.clientBase);
+    else if (read === 'done') {
+      conn.replayRead = 'done'; // the pass over the log finished while it waited
+      this.pumpReplay(conn);
+    }
+  }
+
+  /** A restore finished or its connection ended: its slot goes to the next waiting one. */
+  private restoreEnded(conn: TcpConn): void {
+    conn.restoreQueued = false;
+    if (!conn.restoreSlot) return;
+    conn.restoreSlot = false;
+    this.restoresRunning--;
+    while (this.restoresRunning < this.restoresAtOnce && this.restoreQueue.length > 0 && !this.appDown) {
+      const next = this.restoreQueue.shift()!;
+      if (next.restoreQueued && next.state === 'RECOVERING') this.beginRestore(next);
+    }
   }
 
   /**
@@ -1167,7 +1239,7 @@ export class SecondWrapper implements PacketPath {
         for await (const batch of this.log.readAllClientStreams()) {
           for (const { connId, item } of batch) {
             const conn = restoring.get(connId);
-            if (!conn || conn.state !== 'REPLAYING') continue;
+            if (!conn || (conn.state !== 'REPLAYING' && !conn.restoreQueued)) continue;
             if (item.kind === 'data') {
               if (item.offset + item.data.length > conn.clientBase) conn.replaySource.add(item.offset, item.data);
             } else conn.replaySource.finOff = item.offset;
@@ -1176,11 +1248,12 @@ export class SecondWrapper implements PacketPath {
         for (const conn of restoring.values()) {
           if (conn.replayRead !== 'pending') continue;
           conn.replayRead = 'done';
-          this.pumpReplay(conn);
+          if (conn.state === 'REPLAYING') this.pumpReplay(conn); // a queued one pumps when it starts
         }
       } catch (err) {
         this.logger.error({ err }, 'cannot read the log for replay: resetting the restoring connections');
         for (const conn of restoring.values()) {
+          if (conn.restoreQueued) conn.replayRead = 'failed'; // reset when its turn comes
           if (conn.state !== 'REPLAYING') continue;
           conn.replayRead = 'failed';
           this.abortConn(conn);
@@ -1298,7 +1371,7 @@ export class SecondWrapper implements PacketPath {
     // client, each a TUN write on the relay thread).
     const fresh = conn.client.rcvAppended > appended;
     if (!fresh && !answersProbe && (this.now() - conn.holdAckAt >= HOLD_ACK_REPEAT_MS || conn.holdAckOff !== conn.durableAckOff)) this.sendHoldAck(conn);
-    if (conn.state === 'RECOVERING' && conn.adoptedAt > 0 && !this.appDown) this.restoreOne(conn);
+    if (conn.state === 'RECOVERING' && conn.adoptedAt > 0 && !this.appDown && !conn.restoreQueued) this.restoreOne(conn);
   }
 
   private startRestore(conn: TcpConn): void {
@@ -1604,6 +1677,7 @@ export class SecondWrapper implements PacketPath {
 
   private finishReplay(conn: TcpConn): void {
     conn.state = 'NORMAL';
+    this.restoreEnded(conn);
     conn.replaySourceActive = false;
     conn.replaySource = new ReplaySource();
     this.counters.recovered++;

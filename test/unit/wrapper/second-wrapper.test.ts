@@ -7,7 +7,7 @@ import { buildSegment, type SegmentSpec } from '../../../src/wire/builder.js';
 import { parsePacket } from '../../../src/wire/packet-parser.js';
 import { seqAdd } from '../../../src/wire/seq.js';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../../../src/wire/tcp.js';
-import { SecondWrapper } from '../../../src/wrapper/second-wrapper.js';
+import { SecondWrapper, restoresAtOnce } from '../../../src/wrapper/second-wrapper.js';
 import { CLIENT, CPORT, MemoryLog, PORT, VIP, bytes, harness } from './wrapper-harness.js';
 
 const IRS = 0xffffff00; // the client's stream crosses 2^32 after 255 bytes
@@ -126,6 +126,48 @@ describe('SecondWrapper on a connection crossing 2^32', () => {
     expect(toClient.every((p) => p.payloadLen === 0)).toBe(true);
     expect(toClient.some((p) => p.flags & TCP_RST)).toBe(true);
     expect(h.w.counters.divergences).toBe(1);
+  });
+});
+
+describe('SecondWrapper restores at once', () => {
+  it('restores at most restoresAtOnce connections at a time, the next as soon as one is back', async () => {
+    const h = harness({ restoresAtOnce: 1 });
+    const { feed, log } = h;
+    const ports = [CPORT, CPORT + 1];
+    for (const p of ports) {
+      feed('inbound', { flags: TCP_SYN, seq: IRS, mss: 1460 }, p);
+      feed('outbound', { flags: TCP_SYN | TCP_ACK, seq: ISS0, ack: seqAdd(IRS, 1), mss: 1460 }, p);
+      log.makeDurable();
+      feed('inbound', { flags: TCP_ACK | TCP_PSH, seq: seqAdd(IRS, 1), ack: seqAdd(ISS0, 1), payload: bytes(10, 1) }, p);
+      feed('outbound', { flags: TCP_ACK | TCP_PSH, seq: seqAdd(ISS0, 1), ack: seqAdd(IRS, 11), payload: bytes(10, 2) }, p);
+      log.makeDurable();
+      feed('inbound', { flags: TCP_ACK, seq: seqAdd(IRS, 11), ack: seqAdd(ISS0, 11) }, p);
+    }
+    h.w.appCrashed('test');
+    h.injected('inbound');
+    h.w.appListening();
+    const synsOf = (): number[] => h.injected('inbound').filter((x) => x.flags & TCP_SYN).map((x) => x.srcPort);
+    expect(synsOf()).toEqual([CPORT]); // the second waits for the slot
+    feed('outbound', { flags: TCP_SYN | TCP_ACK, seq: 5, ack: seqAdd(IRS, 1), mss: 1460 }, CPORT);
+    await new Promise((r) => setImmediate(r)); // the replay reads the log
+    expect(synsOf()).toEqual([]); // the first is still restoring
+    feed('outbound', { flags: TCP_ACK, seq: 6, ack: seqAdd(IRS, 11), window: 1000 }, CPORT); // the replay is in
+    expect(h.w.counters.recovered).toBe(1);
+    expect(synsOf()).toEqual([CPORT + 1]); // its turn
+    feed('outbound', { flags: TCP_ACK | TCP_PSH, seq: 6, ack: seqAdd(IRS, 11), window: 1000, payload: bytes(10, 2) }, CPORT);
+    feed('outbound', { flags: TCP_SYN | TCP_ACK, seq: 50, ack: seqAdd(IRS, 1), mss: 1460 }, CPORT + 1);
+    await new Promise((r) => setImmediate(r));
+    feed('outbound', { flags: TCP_ACK, seq: 51, ack: seqAdd(IRS, 11), window: 1000 }, CPORT + 1);
+    feed('outbound', { flags: TCP_ACK | TCP_PSH, seq: 51, ack: seqAdd(IRS, 11), window: 1000, payload: bytes(10, 2) }, CPORT + 1);
+    expect(h.w.counters.recovered).toBe(2);
+    expect(h.w.counters.divergences).toBe(0);
+  });
+
+  it('refuses a bad FTCP_RESTORES_AT_ONCE with a message that says what to set', () => {
+    expect(restoresAtOnce(undefined)).toBe(64);
+    expect(restoresAtOnce('8')).toBe(8);
+    expect(() => restoresAtOnce('0')).toThrow(/FTCP_RESTORES_AT_ONCE must be a whole number from 1/);
+    expect(() => restoresAtOnce('many')).toThrow(/FTCP_RESTORES_AT_ONCE/);
   });
 });
 
