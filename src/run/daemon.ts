@@ -9,7 +9,7 @@ import { PassThroughPath } from '../relay/packet-path.js';
 import { CapturePath } from '../capture/capture-path.js';
 import { CaptureService } from '../capture/capture-session.js';
 import { parseIpAddr } from '../wire/addr.js';
-import { SecondWrapper } from '../wrapper/second-wrapper.js';
+import { SecondWrapper, restoresAtOnce } from '../wrapper/second-wrapper.js';
 import { LogClientWrapperLog } from '../wrapper/wrapper-log.js';
 import { linkShim } from '../wrapper/shim-link.js';
 import { checkpointSource } from '../wrapper/checkpoint-source.js';
@@ -141,6 +141,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
 
   try {
     const drillConns = cfg.log ? warmUpConnections() : 0;
+    restoresAtOnce(process.env['FTCP_RESTORES_AT_ONCE']); // a bad value stops the start here, with its fix
     cleanStaleState(cfg, log);
     await checkVipFree(cfg);
     // A host that may have to claim the VIP on a LAN must be able to: checked at start.
