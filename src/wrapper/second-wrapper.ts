@@ -1041,18 +1041,20 @@ export class SecondWrapper implements PacketPath {
   }
 
   private beginRestore(conn: TcpConn): void {
-    if (!conn.restoreReadsOwn && conn.replayRead === 'failed') {
-      this.abortConn(conn); // the pass over the log failed while it waited
+    // What the pass over the log (readReplayAll) did while this one waited for its slot.
+    const readWhileWaiting = conn.restoreQueued && !conn.restoreReadsOwn ? conn.replayRead : 'pending';
+    if (readWhileWaiting === 'failed') {
+      conn.restoreQueued = false;
+      this.abortConn(conn);
       return;
     }
     conn.restoreQueued = false;
     conn.restoreSlot = true;
     this.restoresRunning++;
-    const read = conn.replayRead;
     this.startRestore(conn);
     if (conn.restoreReadsOwn) this.readReplay(conn, conn.clientBase);
-    else if (read === 'done') {
-      conn.replayRead = 'done'; // the pass over the log finished while it waited
+    else if (readWhileWaiting === 'done') {
+      conn.replayRead = 'done';
       this.pumpReplay(conn);
     }
   }

@@ -161,6 +161,24 @@ describe('SecondWrapper restores at once', () => {
     feed('outbound', { flags: TCP_ACK | TCP_PSH, seq: 51, ack: seqAdd(IRS, 11), window: 1000, payload: bytes(10, 2) }, CPORT + 1);
     expect(h.w.counters.recovered).toBe(2);
     expect(h.w.counters.divergences).toBe(0);
+
+    // A second crash: both restore again, from the log, one at a time.
+    h.w.appCrashed('test');
+    h.injected('inbound');
+    h.w.appListening();
+    expect(synsOf()).toEqual([CPORT]);
+    feed('outbound', { flags: TCP_SYN | TCP_ACK, seq: 500, ack: seqAdd(IRS, 1), mss: 1460 }, CPORT);
+    await new Promise((r) => setImmediate(r));
+    const replay = h.injected('inbound').filter((x) => x.payloadLen > 0);
+    expect(replay.map((x) => [x.srcPort, x.payloadLen])).toEqual([[CPORT, 10]]);
+    feed('outbound', { flags: TCP_ACK, seq: 501, ack: seqAdd(IRS, 11), window: 1000 }, CPORT);
+    expect(h.w.counters.recovered).toBe(3);
+    expect(synsOf()).toEqual([CPORT + 1]);
+    feed('outbound', { flags: TCP_SYN | TCP_ACK, seq: 900, ack: seqAdd(IRS, 1), mss: 1460 }, CPORT + 1);
+    await new Promise((r) => setImmediate(r));
+    expect(h.injected('inbound').filter((x) => x.payloadLen > 0).map((x) => [x.srcPort, x.payloadLen])).toEqual([[CPORT + 1, 10]]);
+    feed('outbound', { flags: TCP_ACK, seq: 901, ack: seqAdd(IRS, 11), window: 1000 }, CPORT + 1);
+    expect(h.w.counters.recovered).toBe(4);
   });
 
   it('refuses a bad FTCP_RESTORES_AT_ONCE with a message that says what to set', () => {
