@@ -62,6 +62,8 @@ async function proxyEntries(lanIf: string): Promise<string[]> {
 }
 
 async function linkIndex(lanIf: string): Promise<number> {
+  // (Not from /sys/class/net: sysfs shows the namespace it was mounted in, which under nsenter is
+  // not the daemon's.)
   try {
     const rows = await ipJson<{ ifindex: number }[]>(['link', 'show', 'dev', lanIf]);
     return rows[0]!.ifindex;
@@ -144,13 +146,10 @@ export async function claimVip(opts: VipClaimOptions): Promise<VipClaim> {
     enableLanSettings(lanIf, ifindex);
     const tun = setSysctl(ifSysctl('ipv4/conf', outerTun, 'forwarding'), '1'); // app → client
     if (tun) tunChanges.push(tun);
-    if ((await proxyEntries(lanIf)).includes(vip)) {
-      // Only a claim of this VIP on this host makes that entry: one whose daemon died. Taken over,
-      // so that release removes it (left behind, it would answer for the VIP with a new route).
-      log.warn({ vip, lanIf }, 'proxy ARP entry for the VIP left by an earlier claim: taken over');
-    } else {
-      await ip(['-4', 'neigh', 'add', 'proxy', vip, 'dev', lanIf]);
-    }
+    // Succeeds on an entry that exists too (checked: iproute2 6.x) — only a claim of this VIP on
+    // this host makes one, whose daemon died (a start removes those, disownVip): it is then
+    // ours, and release removes it. One `ip` fewer on the takeover's path than looking first.
+    await ip(['-4', 'neigh', 'add', 'proxy', vip, 'dev', lanIf]);
     addedProxy = true;
   } catch (err) {
     await release();
