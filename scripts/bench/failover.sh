@@ -185,12 +185,10 @@ if ones:
     print(f"  failover, 1 connection, {len(runs)} host failures: p50 {statistics.median(ones):.0f} ms  p99 {q(0.99):.0f} ms  max {ones[-1]:.0f} ms  missing {missing}  (from the loss of the primary host to the echo; target <= {target:.0f} ms with a {lease} ms lease)")
 for i, (f, s) in enumerate(runs, 1):
     print(f"    run {i}: echo at {f[0]} ms (client sent at +{f[4]} ms); standby after the kill (ms): {s}")
-p50, p99, mx, miss, sent = fk.split()
-print(f"  failover, {many} connections (echo.py, a thread per connection): p50 {p50} ms  p99 {p99} ms  max {mx} ms  missing {miss}  (the client sent at +{sent} ms; target <= {target:.0f} ms)")
-print(f"    standby after the kill (ms): {sk}")
-p50, p99, mx, miss, sent = ek.split()
-print(f"  failover, {many} connections (echo_events.py, one thread, epoll): p50 {p50} ms  p99 {p99} ms  max {mx} ms  missing {miss}  (the client sent at +{sent} ms; target <= {target:.0f} ms)")
-print(f"    standby after the kill (ms): {esk}")
+for app, f, s in (("echo.py, a thread per connection", fk, sk), ("echo_events.py, one thread, epoll", ek, esk)):
+    p50, p99, mx, miss, sent = f.split()
+    print(f"  failover, {many} connections ({app}): p50 {p50} ms  p99 {p99} ms  max {mx} ms  missing {miss}  (the client sent at +{sent} ms; target <= {target:.0f} ms)")
+    print(f"    standby after the kill (ms): {s}")
 PY
 [ "${BENCH_FLOWS:-1}" = 0 ] && exit 0
 # ---- throughput and latency in the bench namespace: relay-only, embedded fsync, JetStream R3

@@ -141,7 +141,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
 
   try {
     const drillConns = cfg.log ? warmUpConnections() : 0;
-    restoresAtOnce(process.env['FTCP_RESTORES_AT_ONCE']); // a bad value stops the start here, with its fix
+    const restoreSlots = restoresAtOnce(process.env['FTCP_RESTORES_AT_ONCE']); // a bad value stops the start here, with its fix
     cleanStaleState(cfg, log);
     await checkVipFree(cfg);
     // A host that may have to claim the VIP on a LAN must be able to: checked at start.
@@ -252,6 +252,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
         liveness: { isAlive: () => isProcessAlive(supervisor.pid) },
         logger: log.child({ component: 'wrapper' }),
         maxReplayBytes: cfg.maxReplayBytes,
+        restoresAtOnce: restoreSlots,
         icmpNudge: cfg.icmpNudge,
         checkpoints,
         ...(primary ? { fence: primary.lease } : {}),

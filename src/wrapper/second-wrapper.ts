@@ -103,7 +103,7 @@ export interface SecondWrapperOptions {
   maxReplayBytes?: number;
   /** Interval of the zero-window ACKs that keep held clients connected (claim 6). */
   holdIntervalMs?: number;
-  /** Restores under way at once (default: FTCP_RESTORES_AT_ONCE, else MAX_RESTORES_AT_ONCE). */
+  /** Restores under way at once (default MAX_RESTORES_AT_ONCE; the daemon reads FTCP_RESTORES_AT_ONCE). */
   restoresAtOnce?: number;
   /** How long a FIN/RST of the stack waits for the app-liveness verdict. */
   closeGraceMs?: number;
@@ -264,7 +264,7 @@ export class SecondWrapper implements PacketPath {
     this.now = opts.now ?? (() => performance.now());
     this.log.onDurable((seq) => this.onDurable(seq));
     this.holdIntervalMs = opts.holdIntervalMs ?? 1000;
-    this.restoresAtOnce = opts.restoresAtOnce ?? restoresAtOnce(process.env['FTCP_RESTORES_AT_ONCE']);
+    this.restoresAtOnce = opts.restoresAtOnce ?? MAX_RESTORES_AT_ONCE;
     this.holdTimer = setInterval(() => this.sendHoldAcks(), this.holdIntervalMs);
     this.holdTimer.unref();
   }
