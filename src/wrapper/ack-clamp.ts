@@ -1,13 +1,18 @@
 // Output commit on the acknowledgement (claims 2-3): the client never sees an ACK beyond the
-// durable point, and the window is re-encoded so its right edge never moves back. All positions
-// are client-stream offsets (64-bit), so wrap-around cannot confuse the comparisons.
+// durable point, and the window is re-encoded so that the edge it promises never reaches past the
+// stack's own right edge, nor moves back from an edge the client was promised before (a restarted
+// stack may offer less than its predecessor did). All positions are client-stream offsets
+// (64-bit), so wrap-around cannot confuse the comparisons.
 
 export interface ClampResult {
   /** Acknowledged offset the client sees: min(stack ack, durable point). */
   ackOff: number;
   /** Window field in the client's scale (0..65535). */
   windowField: number;
-  /** Right edge the client sees (ackOff + windowField << scale). */
+  /**
+   * The right edge promised: max(the stack's edge, the last one promised). The edge the client
+   * sees, ackOff + windowField << scale, is the largest below it in the client's window unit.
+   */
   rightEdgeOff: number;
   /** True when the stack acknowledged more than is durable (the ACK was lowered). */
   clamped: boolean;
@@ -19,7 +24,7 @@ const MAX_FIELD = 0xffff;
  * @param stackAckOff   what the stack acknowledges
  * @param stackWindow   the stack's window in bytes (already unscaled with the stack's shift)
  * @param durableOff    rcvLogged
- * @param lastRightEdge right edge already shown to the client (-1 before any)
+ * @param lastRightEdge right edge already promised to the client (-1 before any)
  * @param clientShift   window scale shift the client expects from the server (0 without scaling)
  */
 export function clampAck(
@@ -33,15 +38,19 @@ export function clampAck(
   const ackOff = stackAckOff < durableOff ? stackAckOff : durableOff;
   const stackEdge = stackAckOff + stackWindow;
   const edge = stackEdge > lastRightEdge ? stackEdge : lastRightEdge;
-  const unit = 2 ** clientShift;
-  let field = Math.floor((edge - ackOff) / unit);
-  // Rounding down may pull the edge back below what the client was shown: round up then.
-  if (ackOff + field * unit < lastRightEdge) field++;
+  // Rounded down, never up: an edge past the stack's lets the client send beyond its window, and
+  // Linux then drops even the client's pure ACKs as out of window (their seq is the client's
+  // snd_nxt) — with the app blocked on a full send buffer, the connection deadlocks. Rounding up
+  // at every lowered ACK also ratcheted the edge a unit further each time (seen: a 1 KiB unit,
+  // the stack's window closed, the client's ACKs ignored for good). The cost: between two ACKs
+  // the edge the client sees may fall back by less than one unit, which senders must tolerate
+  // (RFC 9293, 3.8.6).
+  let field = Math.floor((edge - ackOff) / 2 ** clientShift);
   if (field > MAX_FIELD) field = MAX_FIELD;
   if (field < 0) field = 0;
   out.ackOff = ackOff;
   out.windowField = field;
-  out.rightEdgeOff = ackOff + field * unit;
+  out.rightEdgeOff = edge;
   out.clamped = ackOff < stackAckOff;
   return out;
 }

@@ -115,10 +115,13 @@ describe('recovery at scale and under hostile conditions', () => {
   it('past --max-replay-bytes a connection flows unprotected and gets a clean RST at a crash', async () => {
     const name = `rb${tag}`;
     const h = await env.protect(name, '10.77.34.2', ['python3', join(APPS, 'echo.py'), '9000'], ['--max-replay-bytes', String(1 << 20)]);
+    // The echo is read while the data is sent: a client that reads only after sending 4 MiB
+    // deadlocks whenever the server's socket buffers hold less than that (both sides stuck in
+    // send behind zero windows) — plain TCP, with or without ftcp, on a busy machine.
     const out = await acrossCrash(name, '10.77.34.2', [
-      'data=os.urandom(4<<20); s.sendall(data); got=b""',
+      'import threading; data=os.urandom(4<<20); w=threading.Thread(target=s.sendall, args=(data,)); w.start(); got=b""',
       'while len(got)<len(data): got+=s.recv(1<<20)',
-      'print("ECHO", got==data, flush=True)',
+      'w.join(); print("ECHO", got==data, flush=True)',
     ]);
     expect(out).toEqual(['ECHO True', 'RESET']);
     await stopFtcp(h);

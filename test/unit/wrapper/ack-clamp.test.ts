@@ -22,6 +22,53 @@ describe('clampAck', () => {
     expect(second.rightEdgeOff).toBeGreaterThanOrEqual(first.rightEdgeOff);
   });
 
+  it("never promises past the stack's edge while the durable point creeps up under a closed window", () => {
+    // The stack's window is down to its last 1 KiB unit (the app stopped reading), while the log
+    // makes the client's bytes durable a little at a time: the edge the client sees must stay
+    // within the stack's, or the client sends beyond it and the stack drops even its ACKs.
+    const shift = 10;
+    const stackAck = 2_674_713;
+    const stackEdge = stackAck + 1024;
+    let promised = stackEdge;
+    for (let durable = 2_640_000; durable <= stackAck; durable += 3_301) {
+      const r = clampAck(stackAck, 1024, durable, promised, shift);
+      expect(r.ackOff + r.windowField * 2 ** shift).toBeLessThanOrEqual(stackEdge);
+      expect(r.rightEdgeOff).toBe(stackEdge);
+      promised = Math.max(promised, r.rightEdgeOff);
+    }
+  });
+
+  it('keeps an edge promised by an earlier stack (a restart) without reaching past it', () => {
+    const r = clampAck(10_000, 2_000, 10_000, 50_000, 7);
+    expect(r.rightEdgeOff).toBe(50_000);
+    expect(10_000 + r.windowField * 128).toBeLessThanOrEqual(50_000);
+    expect(10_000 + (r.windowField + 1) * 128).toBeGreaterThan(50_000);
+  });
+
+  it("property: the edge the client sees never passes the stack's edge or the last promise", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(1 << 20), fc.nat(1 << 22), fc.nat(1 << 20)), { minLength: 1, maxLength: 30 }),
+        fc.integer({ min: 0, max: 14 }),
+        (steps, shift) => {
+          let stackAck = 0;
+          let stackEdge = 0;
+          let durable = 0;
+          let promised = -1;
+          for (const [dAck, win, dDur] of steps) {
+            stackAck += dAck;
+            stackEdge = Math.max(stackEdge, stackAck + win); // a stack never moves its edge back
+            durable = Math.min(stackAck, durable + dDur);
+            const r = clampAck(stackAck, stackEdge - stackAck, durable, promised, shift);
+            expect(r.ackOff + r.windowField * 2 ** shift).toBeLessThanOrEqual(Math.max(stackEdge, promised));
+            expect(r.rightEdgeOff).toBe(Math.max(stackEdge, promised));
+            promised = Math.max(promised, r.rightEdgeOff);
+          }
+        },
+      ),
+    );
+  });
+
   it('property: ack <= durable and <= stack ack; right edge monotone; field fits 16 bits', () => {
     fc.assert(
       fc.property(
