@@ -14,5 +14,7 @@ export interface PacketDevice extends PacketWriter {
   /** Bytes of virtio_net_hdr in front of every packet (0: none). */
   readonly vnetHdrLen: number;
   start(onBatch: (batch: PacketBatch) => void, onError: (err: Error) => void): void;
+  /** Queue writes to a writer thread of the device's own while on (TunDevice.setWriteBehind). */
+  setWriteBehind?(on: boolean): void;
   close(): void;
 }

@@ -77,6 +77,15 @@ export class Relay {
     return countersOf(this.counters, direction).droppedPackets === before;
   }
 
+  /**
+   * Write-behind on both devices (see TunDevice.setWriteBehind): for bursts, such as a restore of
+   * many connections, where the writes would otherwise take a quarter of the relay thread.
+   */
+  setWriteBehind(on: boolean): void {
+    this.outer.setWriteBehind?.(on);
+    this.inner.setWriteBehind?.(on);
+  }
+
   /** Closes both devices (their readers stop; queued batches are discarded). Idempotent. */
   close(): void {
     this.outer.close();

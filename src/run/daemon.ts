@@ -23,7 +23,7 @@ import { acquireInstanceLock, releaseInstanceLock } from './instance-lock.js';
 import { listeningPorts } from './listen-probe.js';
 import { ConfigError, instanceNames, type RunConfig } from './run-config.js';
 import { Supervisor, type AppExit } from './supervisor.js';
-import { buildTopology, checkVipFree, type Topology } from './topology.js';
+import { buildTopology, checkVipFree, writeBehindFromEnv, type Topology } from './topology.js';
 import { watchLogLink } from './log-link-events.js';
 import { reportRestoreProgress } from './restore-progress.js';
 import { becomePrimary, closePrimary, guardPrimary, type PrimaryLog } from './primary-role.js';
@@ -142,6 +142,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
   try {
     const drillConns = cfg.log ? warmUpConnections() : 0;
     const restoreSlots = restoresAtOnce(process.env['FTCP_RESTORES_AT_ONCE']); // a bad value stops the start here, with its fix
+    const writeBehind = writeBehindFromEnv(process.env['FTCP_TUN_WRITE_BEHIND']);
     cleanStaleState(cfg, log);
     await checkVipFree(cfg);
     // A host that may have to claim the VIP on a LAN must be able to: checked at start.
@@ -254,6 +255,11 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
         maxReplayBytes: cfg.maxReplayBytes,
         restoresAtOnce: restoreSlots,
         icmpNudge: cfg.icmpNudge,
+        // A restore's burst of writes goes through the devices' writer threads: it then overlaps
+        // the relay thread's work instead of taking a quarter of it.
+        onRestoring: (on) => {
+          if (writeBehind === 'restore') relay?.setWriteBehind(on);
+        },
         checkpoints,
         ...(primary ? { fence: primary.lease } : {}),
       });
@@ -279,6 +285,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
       onError: (err, direction) => log.error({ err, direction }, 'relay error'),
     });
     relay.start();
+    relay.setWriteBehind(writeBehind === 'always' || (writeBehind === 'restore' && wrapper?.restoring === true));
     // Adopted connections restore as soon as the app listens (it may already).
     if (wrapper?.appDown && sup.pid !== undefined) restoreWhenListening(sup, sup.pid, wrapper, cfg.ports, abort.signal, log, () => true);
     metrics?.trackRecoveries(sup);

@@ -69,6 +69,19 @@ export function busyPollFromEnv(value: string | undefined): number {
   return us;
 }
 
+/** When the TUN writes go through the devices' writer threads (FTCP_TUN_WRITE_BEHIND). */
+export type WriteBehindMode = 'restore' | 'always' | 'never';
+
+/**
+ * FTCP_TUN_WRITE_BEHIND: 'restore' (default: while connections are being restored, a burst of
+ * writes the relay thread would otherwise make itself), 'always', or 'never'.
+ */
+export function writeBehindFromEnv(value: string | undefined): WriteBehindMode {
+  if (value === undefined || value === '') return 'restore';
+  if (value === 'restore' || value === 'always' || value === 'never') return value;
+  throw new ConfigError(`FTCP_TUN_WRITE_BEHIND must be restore, always or never, got ${JSON.stringify(value)}`);
+}
+
 export async function buildTopology(cfg: RunConfig, log: Logger): Promise<Topology> {
   const names = instanceNames(cfg.name);
   const six = cfg.ipVersion === 6;

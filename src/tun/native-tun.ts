@@ -25,7 +25,8 @@ export interface NativeTunHandle {
   close(): void;
   ref(): void;
   unref(): void;
-  stats(): { writeErrors: number; lastWriteError: string | null };
+  stats(): { writeErrors: number; lastWriteError: string | null; writeBehindWritten: number; writeBehindDropped: number };
+  setWriteBehind(on: boolean): void;
   busyPollStats(): { spins: number; hits: number; misses: number; yields: number; windowUs: number } | null;
 }
 

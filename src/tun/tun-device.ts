@@ -1,4 +1,5 @@
-// A TUN device read by a native thread in batches and written synchronously in batches.
+// A TUN device read by a native thread (or the event loop) in batches and written in batches:
+// synchronously, or through its writer thread while write-behind is on.
 import { tunAddon, type NativeTunAddon, type NativeTunHandle } from './native-tun.js';
 import { TunError } from './tun-error.js';
 
@@ -50,6 +51,10 @@ export interface TunStats {
   /** Packets the kernel refused in write/writeBatch (bad packet, device down...). */
   writeErrors: number;
   lastWriteError: string | null;
+  /** Packets the writer thread wrote (write-behind). */
+  writeBehindWritten: number;
+  /** Packets write-behind dropped: its queue was full, or the kernel said EAGAIN. */
+  writeBehindDropped: number;
 }
 
 export interface BusyPollStats {
@@ -186,6 +191,20 @@ export class TunDevice {
   write(packet: Buffer): boolean {
     try {
       return this.handle.write(packet);
+    } catch (err) {
+      throw TunError.from(err);
+    }
+  }
+
+  /**
+   * Write-behind: while on, writes copy the packets into a queue that the device's writer thread
+   * writes (order kept), so a burst of writes overlaps the caller's work; each packet then leaves
+   * a thread wake-up later. Off again, writes are synchronous once the queue has drained.
+   * Queued packets count as written; refusals show in stats() afterwards.
+   */
+  setWriteBehind(on: boolean): void {
+    try {
+      this.handle.setWriteBehind(on);
     } catch (err) {
       throw TunError.from(err);
     }

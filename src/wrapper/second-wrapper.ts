@@ -120,6 +120,11 @@ export interface SecondWrapperOptions {
    * (RFC 6069) instead of after its backed-off timer. Off by default; the daemon follows its config.
    */
   icmpNudge?: boolean;
+  /**
+   * Told when the wrapper starts and stops restoring (app down, restores running or waiting): a
+   * burst of forged and replayed packets, which the daemon hands to the devices' writer threads.
+   */
+  onRestoring?: (restoring: boolean) => void;
   now?: () => number;
 }
 
@@ -238,6 +243,9 @@ export class SecondWrapper implements PacketPath {
   private restoresRunning = 0;
   private readonly restoresAtOnce: number;
   private restoreQueue: TcpConn[] = [];
+  /** What onRestoring was last told. */
+  private restoringNow = false;
+  private readonly onRestoring: ((restoring: boolean) => void) | undefined;
   /** When an adopted connection's client last answered a probe (REPROBE_QUIET_MS). */
   private lastLearnedAt = -Infinity;
   private closeTimer: NodeJS.Timeout | undefined;
@@ -261,6 +269,7 @@ export class SecondWrapper implements PacketPath {
     this.checkpoints = opts.checkpoints;
     this.fence = opts.fence;
     this.icmpNudge = opts.icmpNudge ?? false;
+    this.onRestoring = opts.onRestoring;
     this.now = opts.now ?? (() => performance.now());
     this.log.onDurable((seq) => this.onDurable(seq));
     this.holdIntervalMs = opts.holdIntervalMs ?? 1000;
@@ -275,6 +284,19 @@ export class SecondWrapper implements PacketPath {
    */
   shutdown(): void {
     this.stopping = true;
+  }
+
+  /** The app is down, or restores are running or waiting for a slot. */
+  get restoring(): boolean {
+    return this.appDown || this.restoresRunning > 0 || this.restoreQueue.length > 0;
+  }
+
+  /** Tells onRestoring when `restoring` changed. */
+  private noteRestoring(): void {
+    const now = this.restoring;
+    if (now === this.restoringNow) return;
+    this.restoringNow = now;
+    this.onRestoring?.(now);
   }
 
   close(): void {
@@ -921,6 +943,7 @@ export class SecondWrapper implements PacketPath {
       held++;
     }
     this.logger.warn({ reason, connections: held }, 'app crash detected: holding clients');
+    this.noteRestoring();
   }
 
   /**
@@ -946,7 +969,7 @@ export class SecondWrapper implements PacketPath {
   /** The restarted app listens: restore every held connection into its stack. */
   appListening(): void {
     if (!this.appDown) return;
-    this.appDown = false;
+    this.appDown = false; // onRestoring hears of it from restoreAll, once restores run
     let latest: ReturnType<CheckpointSource['latest']>;
     try {
       latest = this.checkpoints?.latest();
@@ -963,6 +986,7 @@ export class SecondWrapper implements PacketPath {
         // Records below the checkpoint may be gone: a replay from the start could stall or lie.
         this.logger.error({ err }, 'cannot read the latest checkpoint: resetting the held connections');
         for (const conn of [...this.conns.all()]) if (conn.state === 'RECOVERING') this.abortConn(conn);
+        this.noteRestoring();
       },
     );
   }
@@ -986,6 +1010,7 @@ export class SecondWrapper implements PacketPath {
     }
     // One pass over the log for all of them, those still waiting for a slot too.
     if (restoring.size > 0) this.readReplayAll(restoring);
+    this.noteRestoring();
   }
 
   /**
@@ -1038,6 +1063,7 @@ export class SecondWrapper implements PacketPath {
     conn.restoreQueued = true;
     conn.replayRead = 'pending';
     this.restoreQueue.push(conn);
+    this.noteRestoring();
   }
 
   private beginRestore(conn: TcpConn): void {
@@ -1051,6 +1077,7 @@ export class SecondWrapper implements PacketPath {
     conn.restoreQueued = false;
     conn.restoreSlot = true;
     this.restoresRunning++;
+    this.noteRestoring();
     this.startRestore(conn);
     if (conn.restoreReadsOwn) this.readReplay(conn, conn.clientBase);
     else if (readWhileWaiting === 'done') {
@@ -1069,6 +1096,7 @@ export class SecondWrapper implements PacketPath {
       const next = this.restoreQueue.shift()!;
       if (next.restoreQueued && next.state === 'RECOVERING') this.beginRestore(next);
     }
+    this.noteRestoring();
   }
 
   /**
@@ -1139,6 +1167,7 @@ export class SecondWrapper implements PacketPath {
     if (this.counters.adopted > 0) {
       this.appDown = true;
       this.logger.warn({ connections: this.counters.adopted }, 'connections found open in the log: holding their clients until the app restores them');
+      this.noteRestoring();
     }
   }
 

@@ -1,6 +1,7 @@
 // ftcp_tun: a TUN device handle for Node. One reader thread per device fills batches from a
 // small pool of JS-owned buffers and hands each batch to JS with one thread-safe-function call;
-// writes are synchronous and batched from the JS thread. See docs/TUN.md.
+// writes are synchronous and batched from the JS thread, or queued to a writer thread while
+// write-behind is on (setWriteBehind). See docs/TUN.md.
 #include <napi.h>
 #include <unistd.h>
 #include <uv.h>
@@ -15,6 +16,7 @@
 #include "loop_reader.h"
 #include "sys_error.h"
 #include "tun_open.h"
+#include "write_behind.h"
 
 namespace ftcp_tun {
 namespace {
@@ -141,6 +143,7 @@ class TunHandle : public Napi::ObjectWrap<TunHandle> {
                            InstanceMethod<&TunHandle::Unref>("unref"),
                            InstanceMethod<&TunHandle::Stats>("stats"),
                            InstanceMethod<&TunHandle::BusyPoll>("busyPollStats"),
+                           InstanceMethod<&TunHandle::SetWriteBehind>("setWriteBehind"),
                        });
   }
 
@@ -328,6 +331,19 @@ class TunHandle : public Napi::ObjectWrap<TunHandle> {
     }
     int64_t count = static_cast<int64_t>(countArg);
     uint32_t written = 0;
+    if (writeBehindOn_ || !writeBehind_.idle()) {
+      // Queued behind what is already queued, so that nothing overtakes.
+      for (int64_t i = 0; i < count; i++) {
+        if (static_cast<uint64_t>(offsets[i]) + lengths[i] > bufLen) {
+          ThrowRangeError(env, "writeBatch: packet " + std::to_string(i) + " lies outside the buffer");
+          return nullptr;
+        }
+      }
+      written = writeBehind_.Enqueue(buf, offsets, lengths, static_cast<uint32_t>(count));
+      napi_value queued;
+      napi_create_uint32(env, written, &queued);
+      return queued;
+    }
     for (int64_t i = 0; i < count; i++) {
       uint64_t off = offsets[i], len = lengths[i];
       if (off + len > bufLen) {
@@ -364,6 +380,10 @@ class TunHandle : public Napi::ObjectWrap<TunHandle> {
       ThrowTypeError(env, "write(packet: Uint8Array) expected");
       return env.Undefined();
     }
+    if (writeBehindOn_ || !writeBehind_.idle()) {
+      uint32_t offset = 0, length = static_cast<uint32_t>(len);
+      return Napi::Boolean::New(env, len <= UINT32_MAX && writeBehind_.Enqueue(buf, &offset, &length, 1) == 1);
+    }
     ssize_t n;
     do {
       n = ::write(fd_, buf, len);
@@ -399,10 +419,34 @@ class TunHandle : public Napi::ObjectWrap<TunHandle> {
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Napi::Object o = Napi::Object::New(env);
-    o.Set("writeErrors", Napi::Number::New(env, static_cast<double>(writeErrors_)));
-    o.Set("lastWriteError", lastWriteErrno_ ? Napi::Value(Napi::String::New(env, ErrnoName(lastWriteErrno_)))
-                                            : env.Null());
+    int lastErrno = writeBehind_.lastErrno() != 0 ? writeBehind_.lastErrno() : lastWriteErrno_;
+    o.Set("writeErrors", Napi::Number::New(env, static_cast<double>(writeErrors_ + writeBehind_.errors())));
+    o.Set("lastWriteError", lastErrno ? Napi::Value(Napi::String::New(env, ErrnoName(lastErrno))) : env.Null());
+    o.Set("writeBehindWritten", Napi::Number::New(env, static_cast<double>(writeBehind_.written())));
+    o.Set("writeBehindDropped", Napi::Number::New(env, static_cast<double>(writeBehind_.dropped())));
     return o;
+  }
+
+  // setWriteBehind(on: boolean): while on, writes are queued to the device's writer thread
+  // (started the first time); once off, writes are synchronous again as soon as the queue is
+  // empty. Packets queued count as written; the kernel's refusals show in stats() later.
+  Napi::Value SetWriteBehind(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (fd_ < 0) {
+      MakeSysError(env, EBADF, "setWriteBehind", "TUN device is closed").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    bool on = info.Length() >= 1 && info[0].ToBoolean().Value();
+    if (on) {
+      int err = writeBehind_.Start(fd_);
+      if (err != 0) {
+        MakeSysError(env, err, "pthread_create", "cannot start the writer thread of " + shared_->name)
+            .ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+    }
+    writeBehindOn_ = on;
+    return env.Undefined();
   }
 
   // busyPollStats(): the loop readers' spin figures of this thread, or null (not a loop reader).
@@ -434,6 +478,8 @@ class TunHandle : public Napi::ObjectWrap<TunHandle> {
       napi_release_threadsafe_function(shared_->tsfn, napi_tsfn_release);
       shared_->tsfn = nullptr;
     }
+    writeBehind_.Stop();  // before the fd closes: the writer may be in write()
+    writeBehindOn_ = false;
     ::close(fd_);
     fd_ = -1;
     if (!poolRef_.IsEmpty()) poolRef_.Reset();
@@ -444,6 +490,8 @@ class TunHandle : public Napi::ObjectWrap<TunHandle> {
   bool refed_ = true;
   uint64_t writeErrors_ = 0;
   int lastWriteErrno_ = 0;
+  WriteBehind writeBehind_;
+  bool writeBehindOn_ = false;
   std::shared_ptr<Shared> shared_;
   LoopReader* loop_ = nullptr;  // when started with mode 'loop'; freed by its uv_close callback
   Napi::Reference<Napi::Array> poolRef_;

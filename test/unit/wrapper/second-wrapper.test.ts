@@ -131,7 +131,8 @@ describe('SecondWrapper on a connection crossing 2^32', () => {
 
 describe('SecondWrapper restores at once', () => {
   it('restores at most restoresAtOnce connections at a time, the next as soon as one is back', async () => {
-    const h = harness({ restoresAtOnce: 1 });
+    const restoring: boolean[] = [];
+    const h = harness({ restoresAtOnce: 1, onRestoring: (on) => restoring.push(on) });
     const { feed, log } = h;
     const ports = [CPORT, CPORT + 1];
     for (const p of ports) {
@@ -143,9 +144,12 @@ describe('SecondWrapper restores at once', () => {
       log.makeDurable();
       feed('inbound', { flags: TCP_ACK, seq: seqAdd(IRS, 11), ack: seqAdd(ISS0, 11) }, p);
     }
+    expect(restoring).toEqual([]);
     h.w.appCrashed('test');
+    expect(restoring).toEqual([true]);
     h.injected('inbound');
     h.w.appListening();
+    expect(h.w.restoring).toBe(true); // one restoring, one waiting
     const synsOf = (): number[] => h.injected('inbound').filter((x) => x.flags & TCP_SYN).map((x) => x.srcPort);
     expect(synsOf()).toEqual([CPORT]); // the second waits for the slot
     feed('outbound', { flags: TCP_SYN | TCP_ACK, seq: 5, ack: seqAdd(IRS, 1), mss: 1460 }, CPORT);
@@ -161,6 +165,9 @@ describe('SecondWrapper restores at once', () => {
     feed('outbound', { flags: TCP_ACK | TCP_PSH, seq: 51, ack: seqAdd(IRS, 11), window: 1000, payload: bytes(10, 2) }, CPORT + 1);
     expect(h.w.counters.recovered).toBe(2);
     expect(h.w.counters.divergences).toBe(0);
+    // Told once when the restores began (the app's crash) and once when the last one ended.
+    expect(restoring).toEqual([true, false]);
+    expect(h.w.restoring).toBe(false);
 
     // A second crash: both restore again, from the log, one at a time.
     h.w.appCrashed('test');
