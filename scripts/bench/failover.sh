@@ -9,7 +9,8 @@
 # Needs root, `npm run build:ts` (the daemons run from dist/), nats-server and arping.
 # BENCH_SECONDS (10), BENCH_RTT_COUNT (20000), BENCH_CONNS (1000), BENCH_LEASE_MS (1000),
 # BENCH_FAILOVER_REPEATS (5: one-connection host failures) change the run; BENCH_KEEP_DIR=DIR keeps the logs and a client-side pcap of each failover there.
-# To study a takeover: BENCH_PROFILE_DIR=DIR writes a V8 CPU profile of each standby daemon there;
+# To study a takeover: BENCH_PROFILE_DIR=DIR writes a V8 CPU profile of each standby daemon there,
+# BENCH_STANDBY_NODE_FLAGS adds node flags to the standby daemons (e.g. --trace-deopt: see its .out);
 # BENCH_FLOWS=0 skips the throughput and latency part.
 # Everything it makes (namespaces ftcpb-PID-*, ftcp-p/s-SVC, temp dirs, processes) goes on exit.
 set -euo pipefail
@@ -68,6 +69,8 @@ start_daemon() { # NS NODE OUT READY ARGS...
   mkdir -p "$WORK/run-$node"
   local prof=()
   [ -n "${BENCH_PROFILE_DIR:-}" ] && [ "$node" = s ] && prof=(--cpu-prof --cpu-prof-dir="$BENCH_PROFILE_DIR")
+  # shellcheck disable=SC2206 # flags split on spaces on purpose
+  [ -n "${BENCH_STANDBY_NODE_FLAGS:-}" ] && [ "$node" = s ] && prof+=($BENCH_STANDBY_NODE_FLAGS)
   FTCP_NODE=$node FTCP_RUN_DIR=$WORK/run-$node FTCP_LOG_LEVEL=info \
     nsenter --net="/var/run/netns/$ns" node "${prof[@]}" dist/cli/main.js "$@" >"$out.out" 2>"$out.log" &
   DAEMON_PID=$!

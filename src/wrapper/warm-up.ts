@@ -24,6 +24,15 @@ const CLIENT = '198.51.100.7';
 const PORT = 9;
 const REQ = 100;
 const RESP = 300;
+/**
+ * Timestamp clocks of the scripted client, old stack and restarted stack. Real TSvals are random
+ * 32-bit values, mostly above 2^30: V8 keeps such numbers as doubles, not small integers, and a
+ * connection field that saw only small ones in the drill would change representation at the
+ * first real restore, discarding the optimized code the drill made (a "wrong map" deopt).
+ */
+const CLIENT_TS = 0xb000_0000;
+const STACK_TS = 0xd000_0000;
+const RESTARTED_TS = 0xe000_0000;
 /** Yield to the event loop this often: the daemon relays live traffic meanwhile. */
 const SLICE_MS = 4;
 
@@ -107,6 +116,11 @@ class Drill {
       holdIntervalMs: 1e9,
       checkpoints: { latest: () => undefined },
       icmpNudge: true,
+      // As the daemon's: the wrapper's fields then keep the kinds of value a real restore sees.
+      fence: { valid: () => true },
+      onRestoring: () => undefined,
+      restoresAtOnce: 64,
+      maxReplayBytes: 1 << 30,
     });
   }
 
@@ -125,20 +139,22 @@ class Drill {
   /** A connection carries one request and its answer, all logged. */
   carry(c: DrillConn): void {
     const ts = (v: number, e: number): { timestamps: { tsval: number; tsecr: number } } => ({ timestamps: { tsval: v, tsecr: e } });
-    this.feed('inbound', c, { flags: TCP_SYN, seq: c.irs, window: 64240, mss: 1460, wscale: 7, sackPermitted: true, ...ts(1000, 0) });
-    this.feed('outbound', c, { flags: TCP_SYN | TCP_ACK, seq: c.iss, ack: seqAdd(c.irs, 1), window: 65160, mss: 1460, wscale: 7, sackPermitted: true, ...ts(5000, 1000) });
+    const cl = CLIENT_TS + c.port;
+    const st = STACK_TS + c.port;
+    this.feed('inbound', c, { flags: TCP_SYN, seq: c.irs, window: 64240, mss: 1460, wscale: 7, sackPermitted: true, ...ts(cl, 0) });
+    this.feed('outbound', c, { flags: TCP_SYN | TCP_ACK, seq: c.iss, ack: seqAdd(c.irs, 1), window: 65160, mss: 1460, wscale: 7, sackPermitted: true, ...ts(st, cl) });
     this.log.makeDurable();
-    this.feed('inbound', c, { flags: TCP_ACK, seq: seqAdd(c.irs, 1), ack: seqAdd(c.iss, 1), window: 502, ...ts(1001, 5000) });
-    this.feed('inbound', c, { flags: TCP_ACK | TCP_PSH, seq: seqAdd(c.irs, 1), ack: seqAdd(c.iss, 1), window: 502, payload: c.req, ...ts(1002, 5000) });
-    this.feed('outbound', c, { flags: TCP_ACK, seq: seqAdd(c.iss, 1), ack: seqAdd(c.irs, 1 + REQ), window: 509, ...ts(5001, 1002) });
+    this.feed('inbound', c, { flags: TCP_ACK, seq: seqAdd(c.irs, 1), ack: seqAdd(c.iss, 1), window: 502, ...ts(cl + 1, st) });
+    this.feed('inbound', c, { flags: TCP_ACK | TCP_PSH, seq: seqAdd(c.irs, 1), ack: seqAdd(c.iss, 1), window: 502, payload: c.req, ...ts(cl + 2, st) });
+    this.feed('outbound', c, { flags: TCP_ACK, seq: seqAdd(c.iss, 1), ack: seqAdd(c.irs, 1 + REQ), window: 509, ...ts(st + 1, cl + 2) });
     this.log.makeDurable();
-    this.feed('outbound', c, { flags: TCP_ACK | TCP_PSH, seq: seqAdd(c.iss, 1), ack: seqAdd(c.irs, 1 + REQ), window: 509, payload: c.resp, ...ts(5002, 1002) });
-    this.feed('inbound', c, { flags: TCP_ACK, seq: seqAdd(c.irs, 1 + REQ), ack: seqAdd(c.iss, 1 + RESP), window: 502, ...ts(1003, 5002) });
+    this.feed('outbound', c, { flags: TCP_ACK | TCP_PSH, seq: seqAdd(c.iss, 1), ack: seqAdd(c.irs, 1 + REQ), window: 509, payload: c.resp, ...ts(st + 2, cl + 2) });
+    this.feed('inbound', c, { flags: TCP_ACK, seq: seqAdd(c.irs, 1 + REQ), ack: seqAdd(c.iss, 1 + RESP), window: 502, ...ts(cl + 3, st + 2) });
   }
 
   /** The adopted client answers a probe: it has the whole answer; every other one has a byte in flight (nudged). */
   answer(c: DrillConn): void {
-    this.feed('inbound', c, { flags: TCP_ACK, seq: seqAdd(c.irs, 1 + REQ + (c.port & 1)), ack: seqAdd(c.iss, 1 + RESP), window: 502, timestamps: { tsval: 1004, tsecr: 5002 } });
+    this.feed('inbound', c, { flags: TCP_ACK, seq: seqAdd(c.irs, 1 + REQ + (c.port & 1)), ack: seqAdd(c.iss, 1 + RESP), window: 502, timestamps: { tsval: CLIENT_TS + c.port + 4, tsecr: STACK_TS + c.port + 2 } });
   }
 
   /** The scripted restarted stack answers what the wrapper sent it: SYN-ACK, ACKs, the regenerated answer. */
@@ -151,7 +167,7 @@ class Drill {
       const c = this.byPort.get(t.srcPort);
       if (!c || t.flags & TCP_RST) continue;
       n++;
-      const ts = { timestamps: { tsval: 7000 + n, tsecr: t.tsval } };
+      const ts = { timestamps: { tsval: RESTARTED_TS + n, tsecr: t.tsval } };
       if (t.flags & TCP_SYN) {
         this.feed('outbound', c, { flags: TCP_SYN | TCP_ACK, seq: c.issK, ack: seqAdd(t.seq, 1), window: 65160, mss: 1460, wscale: 7, sackPermitted: true, ...ts });
       } else if (t.payloadLen > 0) {

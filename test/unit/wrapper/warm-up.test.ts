@@ -14,9 +14,9 @@ describe('the JIT warm-up drill', () => {
 });
 
 describe('warm-up drill settings', () => {
-  it('FTCP_WARM_UP_CONNECTIONS: default 200, 0 turns it off, anything else is refused with the fix', async () => {
+  it('FTCP_WARM_UP_CONNECTIONS: default 1000, 0 turns it off, anything else is refused with the fix', async () => {
     const { warmUpConnections } = await import('../../../src/run/warm-up-schedule.js');
-    expect(warmUpConnections({})).toBe(200);
+    expect(warmUpConnections({})).toBe(1000);
     expect(warmUpConnections({ FTCP_WARM_UP_CONNECTIONS: '0' })).toBe(0);
     expect(warmUpConnections({ FTCP_WARM_UP_CONNECTIONS: '50' })).toBe(50);
     expect(() => warmUpConnections({ FTCP_WARM_UP_CONNECTIONS: 'lots' })).toThrow(/integer 0-10000/);
