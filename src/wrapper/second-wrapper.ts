@@ -17,6 +17,7 @@ import { clampAck, rescaleWindow, type ClampResult } from './ack-clamp.js';
 import type { Range } from './client-stream.js';
 import { TcpConn } from './conn.js';
 import { ConnTable } from './conn-table.js';
+import { widenConnClasses } from './widen-fields.js';
 import { Forge, FLAGS } from './forge.js';
 import { ReplaySource } from './replay-source.js';
 import { StreamVerifier } from './server-stream-hash.js';
@@ -256,6 +257,7 @@ export class SecondWrapper implements PacketPath {
   private restorePositions = new Map<string, ConnPosition>();
 
   constructor(opts: SecondWrapperOptions) {
+    widenConnClasses();
     this.vip = opts.vip;
     this.ports = new Set(opts.ports);
     this.log = opts.log;
