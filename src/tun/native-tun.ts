@@ -27,6 +27,7 @@ export interface NativeTunHandle {
   unref(): void;
   stats(): { writeErrors: number; lastWriteError: string | null; writeBehindWritten: number; writeBehindDropped: number };
   setWriteBehind(on: boolean): void;
+  kickWriteBehind(): void;
   busyPollStats(): { spins: number; hits: number; misses: number; yields: number; windowUs: number } | null;
 }
 

@@ -89,6 +89,13 @@ export class TunDevice {
   private readonly pool: PacketBatch[];
   private started = false;
   private closed = false;
+  /** Write-behind is on, and a kick of the writer thread is scheduled for this loop turn. */
+  private writeBehind = false;
+  private kickScheduled = false;
+  private readonly kick = (): void => {
+    this.kickScheduled = false;
+    if (!this.closed) this.handle.kickWriteBehind();
+  };
 
   private constructor(handle: NativeTunHandle, pool: PacketBatch[], reader: 'thread' | 'loop', busyPollUs: number) {
     this.handle = handle;
@@ -180,6 +187,7 @@ export class TunDevice {
 
   /** Same as writeBatch over loose arrays (packet i = buffer[offsets[i], +lengths[i])). */
   writePackets(buffer: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number {
+    if (this.writeBehind) this.scheduleKick();
     try {
       return this.addon.writePackets(this.handle.id, buffer, offsets, lengths, count);
     } catch (err) {
@@ -189,6 +197,7 @@ export class TunDevice {
 
   /** Writes one packet; false when the kernel would block (EAGAIN); throws TunError otherwise. */
   write(packet: Buffer): boolean {
+    if (this.writeBehind) this.scheduleKick();
     try {
       return this.handle.write(packet);
     } catch (err) {
@@ -199,7 +208,8 @@ export class TunDevice {
   /**
    * Write-behind: while on, writes copy the packets into a queue that the device's writer thread
    * writes (order kept), so a burst of writes overlaps the caller's work; each packet then leaves
-   * a thread wake-up later. Off again, writes are synchronous once the queue has drained.
+   * a thread wake-up later (the thread is woken once per event-loop turn, in its check phase).
+   * Off again, writes are synchronous once the queue has drained.
    * Queued packets count as written; refusals show in stats() afterwards.
    */
   setWriteBehind(on: boolean): void {
@@ -208,6 +218,14 @@ export class TunDevice {
     } catch (err) {
       throw TunError.from(err);
     }
+    this.writeBehind = on;
+  }
+
+  /** The writer thread is woken once per event-loop turn, for everything written in it. */
+  private scheduleKick(): void {
+    if (this.kickScheduled) return;
+    this.kickScheduled = true;
+    setImmediate(this.kick);
   }
 
   /** Lets the process exit while the reader runs (like socket.unref()). */

@@ -144,6 +144,7 @@ class TunHandle : public Napi::ObjectWrap<TunHandle> {
                            InstanceMethod<&TunHandle::Stats>("stats"),
                            InstanceMethod<&TunHandle::BusyPoll>("busyPollStats"),
                            InstanceMethod<&TunHandle::SetWriteBehind>("setWriteBehind"),
+                           InstanceMethod<&TunHandle::KickWriteBehind>("kickWriteBehind"),
                        });
   }
 
@@ -339,7 +340,9 @@ class TunHandle : public Napi::ObjectWrap<TunHandle> {
           return nullptr;
         }
       }
-      written = writeBehind_.Enqueue(buf, offsets, lengths, static_cast<uint32_t>(count));
+      // While on, the JS side kicks the thread once per event-loop turn; draining after it was
+      // turned off, each write wakes it.
+      written = writeBehind_.Enqueue(buf, offsets, lengths, static_cast<uint32_t>(count), !writeBehindOn_);
       napi_value queued;
       napi_create_uint32(env, written, &queued);
       return queued;
@@ -382,7 +385,7 @@ class TunHandle : public Napi::ObjectWrap<TunHandle> {
     }
     if (writeBehindOn_ || !writeBehind_.idle()) {
       uint32_t offset = 0, length = static_cast<uint32_t>(len);
-      return Napi::Boolean::New(env, len <= UINT32_MAX && writeBehind_.Enqueue(buf, &offset, &length, 1) == 1);
+      return Napi::Boolean::New(env, len <= UINT32_MAX && writeBehind_.Enqueue(buf, &offset, &length, 1, !writeBehindOn_) == 1);
     }
     ssize_t n;
     do {
@@ -446,7 +449,14 @@ class TunHandle : public Napi::ObjectWrap<TunHandle> {
       }
     }
     writeBehindOn_ = on;
+    if (!on) writeBehind_.Kick();  // what is queued goes now
     return env.Undefined();
+  }
+
+  // kickWriteBehind(): the writer thread writes what was queued since the last kick.
+  Napi::Value KickWriteBehind(const Napi::CallbackInfo& info) {
+    writeBehind_.Kick();
+    return info.Env().Undefined();
   }
 
   // busyPollStats(): the loop readers' spin figures of this thread, or null (not a loop reader).

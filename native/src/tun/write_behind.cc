@@ -39,7 +39,8 @@ void WriteBehind::Stop() {
   dropped_.fetch_add(discarded, std::memory_order_relaxed);
 }
 
-uint32_t WriteBehind::Enqueue(const uint8_t* buf, const uint32_t* offsets, const uint32_t* lengths, uint32_t count) {
+uint32_t WriteBehind::Enqueue(const uint8_t* buf, const uint32_t* offsets, const uint32_t* lengths, uint32_t count,
+                              bool wake) {
   if (count == 0) return 0;
   std::unique_ptr<Chunk> chunk;
   uint32_t accepted = 0;
@@ -66,15 +67,21 @@ uint32_t WriteBehind::Enqueue(const uint8_t* buf, const uint32_t* offsets, const
   chunk->lengths.assign(lengths, lengths + accepted);
   for (uint32_t i = 0; i < accepted; i++) chunk->bytes.insert(chunk->bytes.end(), buf + offsets[i], buf + offsets[i] + lengths[i]);
   pending_.fetch_add(accepted, std::memory_order_acq_rel);
-  bool wake;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    wake = queue_.empty();
     queue_.push_back(std::move(chunk));
   }
   if (wake) cv_.notify_one();
   if (accepted < count) dropped_.fetch_add(count - accepted, std::memory_order_relaxed);
   return accepted;
+}
+
+void WriteBehind::Kick() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (queue_.empty()) return;
+  }
+  cv_.notify_one();
 }
 
 void WriteBehind::Run() {

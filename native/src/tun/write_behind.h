@@ -30,8 +30,12 @@ class WriteBehind {
 
   // Copies packets 0..count-1 (packet i = buf[offsets[i], +lengths[i])) and queues them.
   // Returns how many were queued: fewer when the queue is full (the rest are dropped, as a
-  // device queue drops; TCP resends them).
-  uint32_t Enqueue(const uint8_t* buf, const uint32_t* offsets, const uint32_t* lengths, uint32_t count);
+  // device queue drops; TCP resends them). `wake`: wake the thread now; otherwise it waits for
+  // Kick() — one wake-up for all the packets of an event-loop turn, not one per write (each
+  // wake-up costs more than the write, and on a busy machine preempts the caller).
+  uint32_t Enqueue(const uint8_t* buf, const uint32_t* offsets, const uint32_t* lengths, uint32_t count, bool wake);
+  // Wakes the thread if anything is queued.
+  void Kick();
   // Nothing queued or being written: a synchronous write now cannot overtake a queued packet.
   bool idle() const { return pending_.load(std::memory_order_acquire) == 0; }
 
