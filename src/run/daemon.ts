@@ -179,6 +179,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     // starts here: wait for the primary's lease to expire and the log to be ours.
     if (opts.standby) {
       startWarmUps();
+      await lanVip?.lookUpLinks(topo.outer.name);
       const stop = new Promise<never>((_, reject) => {
         if (abort.signal.aborted) reject(new StopRequested());
         abort.signal.addEventListener('abort', () => reject(new StopRequested()), { once: true });
@@ -192,12 +193,6 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
         // Replicated log: this daemon is the service's primary while it holds the lease.
         primary ??= await becomePrimary(cfg, log);
         const p = primary;
-        // The lease is ours: claim the VIP now, while the log, the wrapper and the app are set up
-        // (~50 ms of ip/arping). Clients' packets wait in the outer TUN until the relay starts,
-        // after every connection in the log is adopted; a client retransmitting in the meantime
-        // (its timer runs 0.21, 0.43, 0.86, 1.7 s after its send) is not missed for want of the claim.
-        claiming = lanVip?.claimOn(topo.outer.name);
-        claiming?.catch(() => undefined); // awaited below
         unguard = guardPrimary(
           p,
           {
@@ -266,6 +261,14 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
       // The app starts now, while the log is read for connections to adopt: its start-up is the
       // longest step of a takeover, and nothing reaches it before the relay runs.
       startApp(sup, wrapper, cfg.ports, abort.signal, log, () => relay !== undefined);
+      // The lease is ours: claim the VIP now (~20 ms of ip/arping spawns, after the app's own:
+      // its start is longer), while the connections are adopted. Clients' packets wait in the
+      // outer TUN until the relay starts; a client retransmitting in the meantime (its timer runs
+      // 0.21, 0.43, 0.86, 1.7 s after its send) is not missed for want of the claim.
+      if (primary && cfg.natsServers !== undefined) {
+        claiming = lanVip?.claimOn(topo.outer.name);
+        claiming?.catch(() => undefined); // awaited below
+      }
       // Connections the log still has open (this daemon's own crash, or a host taken over) are
       // held before any packet flows, and restored once the app listens.
       // A hot standby kept them current while it followed the log; otherwise the log is read.

@@ -2,13 +2,15 @@
 // is ready to hold clients (proxy ARP + gratuitous ARP, src/failover/vip.ts), withdrawn while the
 // primary's lease is not renewed — a client must not learn this host's MAC while another host may
 // take over — and claimed again when it is, released at the stop.
-import { checkAnnounceTools, claimVip, lanIfFor, VipError, type VipClaim } from '../failover/vip.js';
+import { checkAnnounceTools, claimLinks, claimVip, lanIfFor, VipError, type ClaimLinks, type VipClaim } from '../failover/vip.js';
 import type { Logger } from '../util/logger.js';
 import { ConfigError, type RunConfig } from './run-config.js';
 
 export class LanVip {
   private claim: VipClaim | undefined;
   private outerTun: string | undefined;
+  /** Looked up ahead by a standby (lookUpLinks), used by its first claim. */
+  private links: ClaimLinks | undefined;
   /** Claims and withdrawals in order (lease events can come faster than `ip` runs). */
   private chain: Promise<unknown> = Promise.resolve();
   private stopped = false;
@@ -37,6 +39,15 @@ export class LanVip {
     return new LanVip(cfg.vip, lanIf, log.child({ component: 'vip' }));
   }
 
+  /**
+   * A standby, once its outer TUN and the VIP's route exist: the claim's lookups made now, not on
+   * the takeover's path. A failure here is left to the claim itself to report.
+   */
+  async lookUpLinks(outerTun: string): Promise<void> {
+    if (this.lanIf === undefined) return;
+    this.links = await claimLinks({ vip: this.vip, lanIf: this.lanIf, outerTun }).catch(() => undefined);
+  }
+
   /** Answers ARP for the VIP on the LAN link from now on, forwarding into `outerTun`. */
   async claimOn(outerTun: string): Promise<void> {
     this.outerTun = outerTun;
@@ -62,7 +73,11 @@ export class LanVip {
 
   private async doClaim(msg: string): Promise<void> {
     if (this.claim || this.stopped || this.lanIf === undefined || this.outerTun === undefined) return;
-    this.claim = await claimVip({ vip: this.vip, lanIf: this.lanIf, outerTun: this.outerTun, log: this.log });
+    // Links looked up ahead serve the first claim only: a later one (the lease renewed after a
+    // lapse) looks again, the link may have changed since.
+    const links = this.links?.outerTun === this.outerTun ? this.links : undefined;
+    this.links = undefined;
+    this.claim = await claimVip({ vip: this.vip, lanIf: this.lanIf, outerTun: this.outerTun, log: this.log, ...(links ? { links } : {}) });
     this.log.info({ vip: this.vip, lanIf: this.lanIf }, msg);
   }
 
