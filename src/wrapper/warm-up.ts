@@ -4,10 +4,15 @@
 // for a first restore, 280–340 ms for the next ones in the same process. So, while idle, the
 // daemon drives a private SecondWrapper through the same steps on synthetic connections: open,
 // carry a request and its answer, crash, restore (forged handshake, replay, regenerated output
-// verified), and adoption (probe, answer, restore). Nothing leaves the drill: its packets go to a
-// scripted stack and client here, its log is in memory, its logger is silent.
+// verified), and adoption (probe, answer, restore). The packets go through the daemon's own relay
+// objects (Relay, its batch outputs, the capture path), as on the live path: a standby relays no
+// traffic before its takeover, and that code would be cold too. Nothing leaves the drill: its
+// packets go to a scripted stack and client here, its log is in memory, its logger is silent.
+import { CapturePath } from '../capture/capture-path.js';
 import type { Record as LogRecord } from '../log/gen/ftcp/v1/log.js';
-import type { Direction, PacketOutput } from '../relay/packet-path.js';
+import type { PacketDevice } from '../relay/packet-device.js';
+import type { Direction } from '../relay/packet-path.js';
+import { Relay } from '../relay/relay.js';
 import type { PacketBatch } from '../tun/tun-device.js';
 import { silentLogger } from '../util/logger.js';
 import { buildSegment, type SegmentSpec } from '../wire/builder.js';
@@ -89,13 +94,54 @@ const pattern = (n: number, seed: number): Buffer => {
   return b;
 };
 
-/** One drill: a wrapper, its log, a scripted client and stack. */
+/**
+ * A device of the drill's relay: what the relay writes to it goes to `sink` (the scripted stack,
+ * or nowhere), and `deliver` hands it a batch as if read from the TUN.
+ */
+class DrillDevice implements PacketDevice {
+  private onBatch: ((batch: PacketBatch) => void) | undefined;
+
+  constructor(
+    readonly name: string,
+    readonly vnetHdrLen: number,
+    private readonly sink: ((packet: Buffer) => void) | undefined,
+  ) {}
+
+  start(onBatch: (batch: PacketBatch) => void): void {
+    this.onBatch = onBatch;
+  }
+
+  deliver(batch: PacketBatch): void {
+    this.onBatch?.(batch);
+  }
+
+  writeBatch(batch: PacketBatch): number {
+    return this.writePackets(batch.buffer, batch.offsets, batch.lengths, batch.count);
+  }
+
+  writePackets(buffer: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, count: number): number {
+    if (this.sink) {
+      for (let i = 0; i < count; i++) {
+        this.sink(Buffer.from(buffer.subarray(offsets[i]! + this.vnetHdrLen, offsets[i]! + lengths[i]!)));
+      }
+    }
+    return count;
+  }
+
+  close(): void {
+    this.onBatch = undefined;
+  }
+}
+
+/** One drill: a wrapper behind a relay, its log, a scripted client and stack. */
 class Drill {
   readonly log = new DrillLog();
   readonly w: SecondWrapper;
+  private readonly relay: Relay;
+  private readonly outer: DrillDevice;
+  private readonly inner: DrillDevice;
   private readonly parser = new PacketParser({ verifyChecksums: false });
   private readonly toStack: Buffer[] = [];
-  private readonly out: PacketOutput = { transmit: () => undefined, transmitAll: () => undefined, send: () => undefined };
   private readonly byPort = new Map<number, DrillConn>();
 
   constructor(
@@ -103,14 +149,16 @@ class Drill {
     log?: DrillLog,
   ) {
     if (log) this.log = log;
+    this.outer = new DrillDevice('drill-outer', vnet, undefined);
+    this.inner = new DrillDevice('drill-inner', vnet, (p) => this.toStack.push(p));
+    let relay: Relay | undefined;
     this.w = new SecondWrapper({
       vip: VIP,
       ports: [PORT],
       log: this.log,
       vnetHdrLen: vnet,
-      inject: (dir, pkt) => {
-        if (dir === 'inbound') this.toStack.push(Buffer.from(pkt.subarray(this.vnet)));
-      },
+      // As the daemon wires it: forged packets leave through the relay.
+      inject: (direction, packet) => relay?.inject(direction, packet),
       liveness: { isAlive: () => false },
       logger: silentLogger(),
       holdIntervalMs: 1e9,
@@ -122,6 +170,9 @@ class Drill {
       restoresAtOnce: 64,
       maxReplayBytes: 1 << 30,
     });
+    relay = new Relay({ outer: this.outer, inner: this.inner, path: new CapturePath(this.w, { vnetHdrLen: vnet, wrapper: this.w }) });
+    relay.start();
+    this.relay = relay;
   }
 
   feed(dir: Direction, c: DrillConn, spec: Omit<SegmentSpec, 'src' | 'dst' | 'srcPort' | 'dstPort'>): void {
@@ -129,7 +180,8 @@ class Drill {
     const ip = buildSegment({ src: inbound ? CLIENT : VIP, dst: inbound ? VIP : CLIENT, srcPort: inbound ? c.port : PORT, dstPort: inbound ? PORT : c.port, ...spec });
     const pkt = this.vnet > 0 ? Buffer.concat([Buffer.alloc(this.vnet), ip]) : ip;
     const batch: PacketBatch = { buffer: pkt, offsets: Uint32Array.of(0), lengths: Uint32Array.of(pkt.length), count: 1 };
-    this.w.process(batch, dir, this.out);
+    // Read from the outer TUN travels inbound, from the inner one outbound.
+    (inbound ? this.outer : this.inner).deliver(batch);
   }
 
   add(c: DrillConn): void {
@@ -150,11 +202,13 @@ class Drill {
     this.log.makeDurable();
     this.feed('outbound', c, { flags: TCP_ACK | TCP_PSH, seq: seqAdd(c.iss, 1), ack: seqAdd(c.irs, 1 + REQ), window: 509, payload: c.resp, ...ts(st + 2, cl + 2) });
     this.feed('inbound', c, { flags: TCP_ACK, seq: seqAdd(c.irs, 1 + REQ), ack: seqAdd(c.iss, 1 + RESP), window: 502, ...ts(cl + 3, st + 2) });
+    this.toStack.length = 0; // the script played the stack: what the relay passed it needs no answer
   }
 
   /** The adopted client answers a probe: it has the whole answer; every other one has a byte in flight (nudged). */
   answer(c: DrillConn): void {
     this.feed('inbound', c, { flags: TCP_ACK, seq: seqAdd(c.irs, 1 + REQ + (c.port & 1)), ack: seqAdd(c.iss, 1 + RESP), window: 502, timestamps: { tsval: CLIENT_TS + c.port + 4, tsecr: STACK_TS + c.port + 2 } });
+    this.toStack.length = 0; // nothing of a held connection's reaches the stack; nothing to answer
   }
 
   /** The scripted restarted stack answers what the wrapper sent it: SYN-ACK, ACKs, the regenerated answer. */
@@ -183,6 +237,7 @@ class Drill {
 
   close(): void {
     this.w.close();
+    this.relay.close();
   }
 }
 
