@@ -243,6 +243,12 @@ cat >"$D$BINDIR/ftcp.tmp" <<EOF
 here=\$(dirname "\$(readlink -f "\$0")")
 node=$NODE
 [ -x "\$node" ] || node=node
+# The daemons run with one V8 worker thread: while a thousand connections are restored, V8's
+# background compiles and GC then take at most one core from the relay thread, the app and the
+# kernel's packet work (docs/PERFORMANCE.md, issue 8, session 7).
+case "\$1" in
+  run|standby) exec "\$node" --v8-pool-size=1 "\$here/../lib/ftcp/dist/cli/main.js" "\$@" ;;
+esac
 exec "\$node" "\$here/../lib/ftcp/dist/cli/main.js" "\$@"
 EOF
 chmod 0755 "$D$BINDIR/ftcp.tmp"

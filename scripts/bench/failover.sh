@@ -11,6 +11,7 @@
 # BENCH_FAILOVER_REPEATS (5: one-connection host failures) change the run; BENCH_KEEP_DIR=DIR keeps the logs and a client-side pcap of each failover there.
 # To study a takeover: BENCH_PROFILE_DIR=DIR writes a V8 CPU profile of each standby daemon there,
 # BENCH_STANDBY_NODE_FLAGS adds node flags to the standby daemons (e.g. --trace-deopt: see its .out);
+# the daemons run with the node flags the installed `ftcp` gives them (BENCH_DAEMON_NODE_FLAGS replaces them);
 # BENCH_FLOWS=0 skips the throughput and latency part.
 # Everything it makes (namespaces ftcpb-PID-*, ftcp-p/s-SVC, temp dirs, processes) goes on exit.
 set -euo pipefail
@@ -67,8 +68,10 @@ start_daemon() { # NS NODE OUT READY ARGS...
   local ns=$1 node=$2 out=$3 ready=$4
   shift 4
   mkdir -p "$WORK/run-$node"
-  local prof=()
-  [ -n "${BENCH_PROFILE_DIR:-}" ] && [ "$node" = s ] && prof=(--cpu-prof --cpu-prof-dir="$BENCH_PROFILE_DIR")
+  # As the installed `ftcp` runs the daemons (scripts/install.sh); BENCH_DAEMON_NODE_FLAGS replaces it.
+  # shellcheck disable=SC2206 # flags split on spaces on purpose
+  local prof=(${BENCH_DAEMON_NODE_FLAGS---v8-pool-size=1})
+  [ -n "${BENCH_PROFILE_DIR:-}" ] && [ "$node" = s ] && prof+=(--cpu-prof --cpu-prof-dir="$BENCH_PROFILE_DIR")
   # shellcheck disable=SC2206 # flags split on spaces on purpose
   [ -n "${BENCH_STANDBY_NODE_FLAGS:-}" ] && [ "$node" = s ] && prof+=($BENCH_STANDBY_NODE_FLAGS)
   FTCP_NODE=$node FTCP_RUN_DIR=$WORK/run-$node FTCP_LOG_LEVEL=info \
@@ -171,6 +174,7 @@ echo "host-failover benchmark (issue 8)"
 machine_line
 echo "LAN: namespaces on one bridge (veth pairs): client, primary, secondary, bench, nats1-3; $("$NATS_SERVER" --version), 3 nodes, one namespace each"
 echo "lease: $LEASE"
+echo "daemons: node ${BENCH_DAEMON_NODE_FLAGS---v8-pool-size=1} (as the installed ftcp runs run/standby); restores at once ${FTCP_RESTORES_AT_ONCE:-64}; TUN write-behind ${FTCP_TUN_WRITE_BEHIND:-restore}; warm-up drill ${FTCP_WARM_UP_CONNECTIONS:-1000} connections"
 ones=()
 for f in "$WORK"/fo-1-*.txt; do [ -e "$f" ] && ones+=("$f"); done
 python3 - "$fk" "$sk" "$LEASE_MS" "$MANY" "$ek" "$esk" "${ones[@]}" <<'PY'

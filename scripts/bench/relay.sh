@@ -11,6 +11,9 @@ COUNT=${BENCH_RTT_COUNT:-20000}
 RUNS=${BENCH_RTT_RUNS:-5}
 # BENCH_ONLY=latency skips iperf3 (a quick A/B of the request/response path only).
 ONLY=${BENCH_ONLY:-all}
+# The daemon runs with the node flags the installed `ftcp` gives `ftcp run` (scripts/install.sh);
+# BENCH_DAEMON_NODE_FLAGS replaces them ("" = none).
+DAEMON_NODE_FLAGS=${BENCH_DAEMON_NODE_FLAGS---v8-pool-size=1}
 id=$$
 A=ftcpb-$id-a; B=ftcpb-$id-b; H=ftcpb-$id-h; NAME=bench$((id % 1000))
 # node-gyp rebuild wipes native/build, so the probe is compiled fresh for each run.
@@ -47,7 +50,8 @@ fi
 
 # (b) through ftcp run --no-log, the daemon in its own "host" namespace
 ip netns add $H; ip -n $H link set lo up
-nsenter --net=/var/run/netns/$H node dist/cli/main.js run --name $NAME --vip 10.77.90.2 --port 5201 --port 7000 --no-log -- \
+# shellcheck disable=SC2086 # flags split on spaces on purpose
+nsenter --net=/var/run/netns/$H node $DAEMON_NODE_FLAGS dist/cli/main.js run --name $NAME --vip 10.77.90.2 --port 5201 --port 7000 --no-log -- \
   sh -c "iperf3 -s -p 5201 >/dev/null & exec $PP server 7000" > /tmp/ftcp-bench-$id.out 2>&1 &
 FTCP_PID=$!
 for _ in $(seq 100); do grep -q 'ready vip=' /tmp/ftcp-bench-$id.out && break; sleep 0.1; done

@@ -66,6 +66,8 @@ describe('scripts/install.sh with DESTDIR', () => {
 
     expect(statSync(BIN).mode & 0o111).not.toBe(0);
     expect(readlinkSync(join(DEST, 'usr/local/bin/ftcp'))).toBe(`${PREFIX}/bin/ftcp`);
+    // The daemons (run, standby) get one V8 worker thread; the other commands node's default.
+    expect(readFileSync(BIN, 'utf8')).toMatch(/run\|standby\) exec "\$node" --v8-pool-size=1 /);
     for (const f of ['dist/cli/main.js', 'native/build/Release/ftcp_tun.node', 'native/build/Release/ftcp_crc32c.node', 'package.json', 'proto', 'node_modules/cap/build/Release/cap.node', 'node_modules/@grpc/grpc-js', 'docs/OPERATIONS.md']) {
       expect(existsSync(join(LIB, f)), f).toBe(true);
     }
