@@ -17,7 +17,7 @@ import type { PacketBatch } from '../tun/tun-device.js';
 import { silentLogger } from '../util/logger.js';
 import { buildSegment, type SegmentSpec } from '../wire/builder.js';
 import { PacketParser } from '../wire/packet-parser.js';
-import { seqAdd } from '../wire/seq.js';
+import { seqAdd, seqGe, seqLt } from '../wire/seq.js';
 import { TCP_ACK, TCP_PSH, TCP_RST, TCP_SYN } from '../wire/tcp.js';
 import { collectAdoptable } from './adopt.js';
 import { SecondWrapper } from './second-wrapper.js';
@@ -29,6 +29,8 @@ const CLIENT = '198.51.100.7';
 const PORT = 9;
 const REQ = 100;
 const RESP = 300;
+/** The byte a nudged client of the adoption drill had in flight. */
+const IN_FLIGHT = Buffer.from([0x2a]);
 /**
  * Timestamp clocks of the scripted client, old stack and restarted stack. Real TSvals are random
  * 32-bit values, mostly above 2^30: V8 keeps such numbers as doubles, not small integers, and a
@@ -211,6 +213,13 @@ class Drill {
     this.toStack.length = 0; // nothing of a held connection's reaches the stack; nothing to answer
   }
 
+  /** A nudged client resends its byte in flight (RFC 6069): logged while the connection is held. */
+  resend(c: DrillConn): void {
+    const req = seqAdd(c.irs, 1 + REQ);
+    this.feed('inbound', c, { flags: TCP_ACK | TCP_PSH, seq: req, ack: seqAdd(c.iss, 1 + RESP), window: 502, payload: IN_FLIGHT, timestamps: { tsval: CLIENT_TS + c.port + 5, tsecr: STACK_TS + c.port + 2 } });
+    this.toStack.length = 0;
+  }
+
   /** The scripted restarted stack answers what the wrapper sent it: SYN-ACK, ACKs, the regenerated answer. */
   stackAnswers(): number {
     let n = 0;
@@ -227,7 +236,9 @@ class Drill {
       } else if (t.payloadLen > 0) {
         const end = seqAdd(t.seq, t.payloadLen);
         this.feed('outbound', c, { flags: TCP_ACK, seq: seqAdd(c.issK, 1), ack: end, window: 509, ...ts });
-        if (end === seqAdd(c.irs, 1 + REQ)) {
+        // The request complete (with or without the byte that followed it): the answer.
+        const reqEnd = seqAdd(c.irs, 1 + REQ);
+        if (seqLt(t.seq, reqEnd) && seqGe(end, reqEnd)) {
           this.feed('outbound', c, { flags: TCP_ACK | TCP_PSH, seq: seqAdd(c.issK, 1), ack: end, window: 509, payload: c.resp, ...ts });
         }
       }
@@ -316,7 +327,9 @@ export async function warmUpWrapper(opts: { vnetHdrLen: number; connections?: nu
     for (const c of conns) {
       b.add({ ...c, issK: (c.issK + 1) >>> 0 });
       b.answer(c);
+      if (c.port & 1) b.resend(c);
     }
+    b.log.makeDurable();
     b.w.appListening();
     await restoreAll(b, conns, stop);
     adopted = b.w.counters.recovered;
