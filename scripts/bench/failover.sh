@@ -125,6 +125,14 @@ failover() { # N SVC VIP [APP] → "p50 p99 max missing" line, then the standby'
   start_daemon "$PRIMARY" p "$d/primary" 'ready vip=' run "${common[@]}"
   start_daemon "$SECONDARY" s "$d/standby" 'standby (following the log)' standby "${common[@]}"
   local spid=$DAEMON_PID
+  # Both daemons' first warm-up drills take a CPU for a few seconds after start; connections opened
+  # meanwhile would learn a client RTO inflated by the slowed log (output commit), which then bounds
+  # the failover (docs/PERFORMANCE.md, session 7). A settled hot standby is what is measured.
+  for _ in $(seq 600); do
+    grep -q 'warm-up drills done' "$d/primary.log" 2>/dev/null && grep -q 'warm-up drills done' "$d/standby.log" 2>/dev/null && break
+    [ "${FTCP_WARM_UP_CONNECTIONS:-1000}" = 0 ] && break
+    sleep 0.05
+  done
   local tp=""
   if [ -n "${BENCH_KEEP_DIR:-}" ]; then
     ip netns exec "$CLIENT" tcpdump -i lan0 -s 96 -U -w "$d/client.pcap" 2>/dev/null &
