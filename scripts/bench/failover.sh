@@ -215,6 +215,10 @@ flow() { # TAG VIP LOG-ARGS... → "gbit/s p50 p99"
   SERVICES+=("$svc")
   start_daemon "$H" "" "$WORK/flow-$tag" 'ready vip=' run --name "$svc" --vip "$vip" --port 5201 --port 7000 "$@" -- sh -c "$APP"
   local pid=$DAEMON_PID
+  # A logging daemon's first warm-up drills take a CPU for a few seconds: measured after them.
+  if [ "$tag" != r ] && [ "${FTCP_WARM_UP_CONNECTIONS:-1000}" != 0 ]; then
+    for _ in $(seq 600); do grep -q 'warm-up drills done' "$WORK/flow-$tag.log" 2>/dev/null && break; sleep 0.05; done
+  fi
   up=$(ip netns exec "$H" timeout $((SECS + 60)) iperf3 -c "$vip" -t "$SECS" -J | gbps)
   lat=$(ip netns exec "$H" timeout 600 "$PP" client "$vip" 7000 "$COUNT" 64)
   stop_pid "$pid" 30
