@@ -331,39 +331,33 @@ class TunHandle : public Napi::ObjectWrap<TunHandle> {
       return nullptr;
     }
     int64_t count = static_cast<int64_t>(countArg);
-    uint32_t written = 0;
-    if (writeBehindOn_ || !writeBehind_.idle()) {
-      // Queued behind what is already queued, so that nothing overtakes.
-      for (int64_t i = 0; i < count; i++) {
-        if (static_cast<uint64_t>(offsets[i]) + lengths[i] > bufLen) {
-          ThrowRangeError(env, "writeBatch: packet " + std::to_string(i) + " lies outside the buffer");
-          return nullptr;
-        }
-      }
-      // While on, the JS side kicks the thread once per event-loop turn; draining after it was
-      // turned off, each write wakes it.
-      written = writeBehind_.Enqueue(buf, offsets, lengths, static_cast<uint32_t>(count), !writeBehindOn_);
-      napi_value queued;
-      napi_create_uint32(env, written, &queued);
-      return queued;
-    }
+    // Checked before any packet goes: a bad run writes (or queues) nothing.
     for (int64_t i = 0; i < count; i++) {
-      uint64_t off = offsets[i], len = lengths[i];
-      if (off + len > bufLen) {
+      if (static_cast<uint64_t>(offsets[i]) + lengths[i] > bufLen) {
         ThrowRangeError(env, "writeBatch: packet " + std::to_string(i) + " lies outside the buffer");
         return nullptr;
       }
-      ssize_t n;
-      do {
-        n = ::write(fd_, buf + off, len);
-      } while (n < 0 && errno == EINTR);
-      if (n >= 0) {
-        written++;
-        continue;
+    }
+    uint32_t written = 0;
+    if (writeBehindOn_ || !writeBehind_.idle()) {
+      // Queued behind what is already queued, so that nothing overtakes. While on, the JS side
+      // kicks the thread once per event-loop turn; draining after it was turned off, each write
+      // wakes it.
+      written = writeBehind_.Enqueue(buf, offsets, lengths, static_cast<uint32_t>(count), !writeBehindOn_);
+    } else {
+      for (int64_t i = 0; i < count; i++) {
+        ssize_t n;
+        do {
+          n = ::write(fd_, buf + offsets[i], lengths[i]);
+        } while (n < 0 && errno == EINTR);
+        if (n >= 0) {
+          written++;
+          continue;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+        writeErrors_++;
+        lastWriteErrno_ = errno;
       }
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      writeErrors_++;
-      lastWriteErrno_ = errno;
     }
     napi_value result;
     napi_create_uint32(env, written, &result);

@@ -44,9 +44,9 @@ uint32_t WriteBehind::Enqueue(const uint8_t* buf, const uint32_t* offsets, const
   if (count == 0) return 0;
   std::unique_ptr<Chunk> chunk;
   uint32_t accepted = 0;
+  size_t bytes = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    size_t bytes = 0;
     while (accepted < count && queuedBytes_ + bytes + lengths[accepted] <= kWriteBehindMaxBytes) {
       bytes += lengths[accepted];
       accepted++;
@@ -63,9 +63,13 @@ uint32_t WriteBehind::Enqueue(const uint8_t* buf, const uint32_t* offsets, const
   }
   // The copy is made outside the lock: the writer may be popping meanwhile.
   if (!chunk) chunk = std::make_unique<Chunk>();
-  chunk->bytes.clear();
+  chunk->bytes.resize(bytes);
   chunk->lengths.assign(lengths, lengths + accepted);
-  for (uint32_t i = 0; i < accepted; i++) chunk->bytes.insert(chunk->bytes.end(), buf + offsets[i], buf + offsets[i] + lengths[i]);
+  uint8_t* at = chunk->bytes.data();
+  for (uint32_t i = 0; i < accepted; i++) {
+    std::memcpy(at, buf + offsets[i], lengths[i]);
+    at += lengths[i];
+  }
   pending_.fetch_add(accepted, std::memory_order_acq_rel);
   {
     std::lock_guard<std::mutex> lock(mu_);
