@@ -286,6 +286,11 @@ export class SecondWrapper implements PacketPath {
    */
   shutdown(): void {
     this.stopping = true;
+    // Closes held for a liveness verdict are the app's own (it was alive when it closed them): the
+    // app is about to be stopped, so the verdict would read "dead" and call it a crash.
+    if (this.closeTimer) clearTimeout(this.closeTimer);
+    this.closeTimer = undefined;
+    this.releaseHeldCloses();
   }
 
   /** The app is down, or restores are running or waiting for a slot. */
@@ -409,13 +414,13 @@ export class SecondWrapper implements PacketPath {
         this.note('discarded-app-down-syn');
         return false; // the app is down: the client retries its SYN
       }
-      if (conn) this.conns.delete(conn);
+      if (conn) this.dropConn(conn);
       this.openConn(tcp, pkt, clientAddrOff, ipVersion);
       return true;
     }
     switch (conn.state) {
       case 'SYN_RCVD':
-        if (flags & TCP_RST) this.conns.delete(conn); // the client gave up (or never existed)
+        if (flags & TCP_RST) this.dropConn(conn); // the client gave up (or never existed)
         return true;
       case 'NORMAL':
         return this.inboundNormal(conn, tcp);
@@ -428,6 +433,17 @@ export class SecondWrapper implements PacketPath {
         this.rewriteInbound(conn, tcp);
         return true;
     }
+  }
+
+  /**
+   * Forgets a connection: out of the table, and out of what waits for the log — a SYN-ACK held
+   * there must never go out once the connection is dropped (a dead stack's SYN-ACK would make the
+   * client's ACK meet a stack without the socket, which resets it).
+   */
+  private dropConn(conn: TcpConn): void {
+    conn.heldSynAck = null;
+    this.waiting.delete(conn);
+    this.conns.delete(conn);
   }
 
   private openConn(tcp: TcpPacket, pkt: PacketRef, clientAddrOff: number, ipVersion: number): void {
@@ -595,7 +611,7 @@ export class SecondWrapper implements PacketPath {
           this.note(conn.openedLogSeq >= 0 ? 'delayed-synack' : 'discarded-log-refused');
           return false;
         }
-        if (flags & TCP_RST) this.conns.delete(conn); // refused: nothing listens
+        if (flags & TCP_RST) this.dropConn(conn); // refused: nothing listens
         return true;
       case 'NORMAL':
       case 'REPLAYING':
@@ -652,7 +668,7 @@ export class SecondWrapper implements PacketPath {
       conn.openedLogSeq = this.append(conn.opened);
       if (conn.openedLogSeq < 0) {
         // Not logged, not protected: the client retries its SYN.
-        this.conns.delete(conn);
+        this.dropConn(conn);
         return;
       }
       this.note('stored-opened');
@@ -830,6 +846,10 @@ export class SecondWrapper implements PacketPath {
       this.appCrashed('the stack closed connections while the app was exiting');
       return;
     }
+    this.releaseHeldCloses();
+  }
+
+  private releaseHeldCloses(): void {
     for (const conn of this.conns.all()) {
       if (!conn.heldClose || (conn.state !== 'NORMAL' && conn.state !== 'REPLAYING')) continue;
       conn.closeExplained = true;
@@ -900,7 +920,7 @@ export class SecondWrapper implements PacketPath {
     conn.state = 'CLOSED';
     this.restoreEnded(conn);
     const t = setTimeout(() => {
-      if (conn.state === 'CLOSED') this.conns.delete(conn);
+      if (conn.state === 'CLOSED') this.dropConn(conn);
     }, CLOSED_LINGER_MS);
     t.unref();
   }
@@ -911,7 +931,7 @@ export class SecondWrapper implements PacketPath {
 
   /** The app died: hold every client, purge the dead sockets, wait for the app to listen again. */
   appCrashed(reason: string): void {
-    if (this.appDown) return;
+    if (this.appDown || this.stopping) return; // a stop on purpose holds nobody
     this.appDown = true;
     // Restores under way or waiting start over once the app listens again (restoreAll).
     this.restoresRunning = 0;
@@ -921,7 +941,7 @@ export class SecondWrapper implements PacketPath {
     let held = 0;
     for (const conn of [...this.conns.all()]) {
       if (conn.state === 'SYN_RCVD' || conn.state === 'CLOSED') {
-        this.conns.delete(conn); // the client retries its SYN; a closed one needs nothing
+        this.dropConn(conn); // the client retries its SYN; a closed one needs nothing
         continue;
       }
       if (conn.unprotected) {
@@ -1372,7 +1392,7 @@ export class SecondWrapper implements PacketPath {
         this.purgeStackSocket(conn);
         this.sendForgedSyn(conn);
       }
-      else if (conn.state === 'SYN_RCVD' && now - conn.openedAt > SYN_RCVD_TIMEOUT_MS) this.conns.delete(conn);
+      else if (conn.state === 'SYN_RCVD' && now - conn.openedAt > SYN_RCVD_TIMEOUT_MS) this.dropConn(conn);
     }
   }
 

@@ -234,3 +234,21 @@ describe('SecondWrapper limits', () => {
     w.close();
   });
 });
+
+describe('SecondWrapper handshakes cut by a crash', () => {
+  it('a SYN-ACK still held for the log when the app dies never reaches the client', () => {
+    const h = harness();
+    h.feed('inbound', { flags: TCP_SYN, seq: 1000, mss: 1460 });
+    expect(h.feed('outbound', { flags: TCP_SYN | TCP_ACK, seq: 2000, ack: 1001, mss: 1460 }).passed).toBe(false);
+    h.alive.v = false;
+    h.w.appCrashed('test');
+    // The opened record becomes durable after the crash: the dead stack's SYN-ACK stays held, else
+    // the client's ACK would reach a stack without the socket and draw an RST.
+    h.log.makeDurable();
+    expect(h.injected('outbound')).toEqual([]);
+    expect(h.w.conns.byTuple(`${CLIENT}:${CPORT}>${PORT}`)).toBeUndefined();
+    // Its SYN again, while the app is down: dropped (the client retries), never a reset.
+    expect(h.feed('inbound', { flags: TCP_SYN, seq: 1000, mss: 1460 }).passed).toBe(false);
+    h.w.close();
+  });
+});

@@ -96,6 +96,23 @@ describe('SecondWrapper close intents', () => {
     h.w.close();
   });
 
+  it('a stop on purpose releases the FINs held for a verdict at once; the app dying then is no crash', async () => {
+    const h = harness({ closeGraceMs: 5 });
+    open(h, 40000);
+    expect(h.feed('outbound', fin).passed).toBe(false); // the client closed, the app answered
+    h.w.shutdown();
+    const out = h.injected('outbound');
+    expect(out).toHaveLength(1);
+    expect(out[0]!.flags & TCP_FIN).toBeTruthy();
+    h.alive.v = false; // the daemon stops the app
+    await new Promise((r) => setTimeout(r, 30));
+    expect(h.w.appDown).toBe(false);
+    h.w.appCrashed('the app exited');
+    expect(h.w.appDown).toBe(false);
+    expect(h.w.counters.recoveries).toBe(0);
+    h.w.close();
+  });
+
   it('a lost shim session is a crash only when the app is not alive', () => {
     const h = harness();
     open(h, 40000);
