@@ -184,6 +184,20 @@ export async function waitRestarted(name: string, old: number[], timeoutMs = 20_
   throw new Error(`app ${name} was not restarted within ${timeoutMs} ms`);
 }
 
+/**
+ * Waits until the protected app's stack has an established connection on PORT (its namespace's
+ * `ss`): a kill before the client's handshake completes would test a SYN retry, not a restore.
+ */
+export async function waitEstablished(name: string, port = 9000, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const out = sh('ip', ['netns', 'exec', `ftcp-${name}`, 'ss', '-tnH', 'state', 'established', `( sport = :${port} )`]);
+    if (out.trim() !== '') return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`no connection to ${name}:${port} established within ${timeoutMs} ms`);
+}
+
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Runs a command inside HOST in the background, collecting stdout; resolves with it at exit. */

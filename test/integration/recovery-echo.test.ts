@@ -3,7 +3,7 @@
 // RST and read back exactly what it sent. Variants: TCP options switched off, an IPv6 VIP.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { ROOT, killApp, sh, sleep, spawnCollect, stopFtcp, waitRestarted } from '../helpers/host.js';
+import { ROOT, killApp, sh, sleep, spawnCollect, stopFtcp, waitEstablished, waitRestarted } from '../helpers/host.js';
 import { ProtectedHost } from '../helpers/protected-host.js';
 
 const ECHO = join(ROOT, 'test', 'apps', 'echo.py');
@@ -36,6 +36,7 @@ async function crashDuringStream(opts: { name: string; vip: string; six?: boolea
     sh('ip', ['netns', 'exec', `ftcp-${opts.name}`, 'sysctl', '-qw', s]);
   }
   const client = spawnCollect(host, 'python3', [CLIENT, opts.vip, '9000', String(opts.bytes), '30', String(opts.rate)], 120_000);
+  await waitEstablished(opts.name);
   for (let k = 0; k < opts.kills; k++) {
     await sleep(300 + Math.floor(Math.random() * 700));
     const old = killApp(opts.name);

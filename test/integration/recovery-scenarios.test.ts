@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, killApp, sleep, spawnCollect, stopFtcp, waitRestarted, type FtcpRunHandle } from '../helpers/host.js';
+import { ROOT, killApp, sleep, spawnCollect, stopFtcp, waitEstablished, waitRestarted, type FtcpRunHandle } from '../helpers/host.js';
 import { ProtectedHost } from '../helpers/protected-host.js';
 
 const APPS = join(ROOT, 'test', 'apps');
@@ -96,6 +96,7 @@ describe('recovery at scale and under hostile conditions', () => {
     const h = await protect(name, '10.77.32.2', ['python3', join(APPS, 'echo.py'), '9000']);
     const bytes = 16 << 20;
     const client = spawnCollect(host, 'python3', [join(APPS, 'echo_client.py'), '10.77.32.2', '9000', String(bytes), '30', String(8 << 20)], 60_000);
+    await waitEstablished(name);
     await sleep(300);
     host.exec('python3', [join(APPS, 'raw_garbage.py'), '10.77.0.1', '10.77.32.2', '9000', '3000']);
     const old = killApp(name);
@@ -141,6 +142,7 @@ describe('recovery at scale and under hostile conditions', () => {
     try {
       const bytes = 8 << 20;
       const client = spawnCollect(host, 'python3', [join(APPS, 'echo_client.py'), '10.77.33.2', '9000', String(bytes), '60', String(2 << 20)], 120_000);
+      await waitEstablished(name);
       for (let k = 0; k < 2; k++) {
         await sleep(700 + Math.floor(Math.random() * 600));
         const old = killApp(name);
