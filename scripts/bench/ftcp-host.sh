@@ -22,7 +22,7 @@ start_ftcp() { # NAME VIP OUT ARGS...
   shift 3
   # As the installed `ftcp` runs the daemon (scripts/install.sh); BENCH_DAEMON_NODE_FLAGS replaces it.
   # shellcheck disable=SC2086 # flags split on spaces on purpose
-  FTCP_LOG_LEVEL=info nsenter --net=/var/run/netns/$H node ${BENCH_DAEMON_NODE_FLAGS---v8-pool-size=1} dist/cli/main.js run --name "$name" --vip "$vip" "$@" >"$out" 2>&1 &
+  FTCP_LOG_LEVEL=info nsenter --net=/var/run/netns/$H node ${BENCH_DAEMON_NODE_FLAGS-$(cat scripts/daemon-node-flags)} dist/cli/main.js run --name "$name" --vip "$vip" "$@" >"$out" 2>&1 &
   FTCP_PID=$!
   for _ in $(seq 200); do grep -q 'ready vip=' "$out" && break; kill -0 $FTCP_PID 2>/dev/null || break; sleep 0.05; done
   if ! grep -q 'ready vip=' "$out"; then cat "$out" >&2; return 1; fi

@@ -13,7 +13,7 @@ RUNS=${BENCH_RTT_RUNS:-5}
 ONLY=${BENCH_ONLY:-all}
 # The daemon runs with the node flags the installed `ftcp` gives `ftcp run` (scripts/install.sh);
 # BENCH_DAEMON_NODE_FLAGS replaces them ("" = none).
-DAEMON_NODE_FLAGS=${BENCH_DAEMON_NODE_FLAGS---v8-pool-size=1}
+DAEMON_NODE_FLAGS=${BENCH_DAEMON_NODE_FLAGS-$(cat scripts/daemon-node-flags)}
 id=$$
 A=ftcpb-$id-a; B=ftcpb-$id-b; H=ftcpb-$id-h; NAME=bench$((id % 1000))
 # node-gyp rebuild wipes native/build, so the probe is compiled fresh for each run.
