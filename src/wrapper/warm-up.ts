@@ -26,9 +26,15 @@ import type { ReplayEntry, ReplayItem, WrapperLog } from './wrapper-log.js';
 /** Addresses from the documentation ranges (RFC 5737): never on a real link, and never sent. */
 const VIP = Uint8Array.from([192, 0, 2, 1]);
 const CLIENT = '198.51.100.7';
+/** Addresses of a bystander IPv6 packet (RFC 3849): not the service's, relayed untouched. */
+const V6_OTHER = '2001:db8::7';
+const V6_HOST = '2001:db8::1';
 const PORT = 9;
 const REQ = 100;
 const RESP = 300;
+/** The request and answer each connection carries once restored, as real clients' data flows again. */
+const REQ2 = 60;
+const RESP2 = 200;
 /** The byte a nudged client of the adoption drill had in flight. */
 const IN_FLIGHT = Buffer.from([0x2a]);
 /**
@@ -145,13 +151,16 @@ class Drill {
   private readonly parser = new PacketParser({ verifyChecksums: false });
   private readonly toStack: Buffer[] = [];
   private readonly byPort = new Map<number, DrillConn>();
+  private readonly clientParser = new PacketParser({ verifyChecksums: false });
+  /** Second answers (after the restore) the client received. */
+  answersAfterRestore = 0;
 
   constructor(
     private readonly vnet: number,
     log?: DrillLog,
   ) {
     if (log) this.log = log;
-    this.outer = new DrillDevice('drill-outer', vnet, undefined);
+    this.outer = new DrillDevice('drill-outer', vnet, (p) => this.toClient(p));
     this.inner = new DrillDevice('drill-inner', vnet, (p) => this.toStack.push(p));
     let relay: Relay | undefined;
     this.w = new SecondWrapper({
@@ -178,16 +187,73 @@ class Drill {
   }
 
   feed(dir: Direction, c: DrillConn, spec: Omit<SegmentSpec, 'src' | 'dst' | 'srcPort' | 'dstPort'>): void {
+    this.feedBatch(dir, c, [spec]);
+  }
+
+  /** Segments read together (one batch, one buffer), as a TUN read hands over several. */
+  feedBatch(dir: Direction, c: DrillConn, specs: Array<Omit<SegmentSpec, 'src' | 'dst' | 'srcPort' | 'dstPort'>>, bystander = false): void {
     const inbound = dir === 'inbound';
-    const ip = buildSegment({ src: inbound ? CLIENT : VIP, dst: inbound ? VIP : CLIENT, srcPort: inbound ? c.port : PORT, dstPort: inbound ? PORT : c.port, ...spec });
-    const pkt = this.vnet > 0 ? Buffer.concat([Buffer.alloc(this.vnet), ip]) : ip;
-    const batch: PacketBatch = { buffer: pkt, offsets: Uint32Array.of(0), lengths: Uint32Array.of(pkt.length), count: 1 };
+    const pkts = specs.map((spec) => buildSegment({ src: inbound ? CLIENT : VIP, dst: inbound ? VIP : CLIENT, srcPort: inbound ? c.port : PORT, dstPort: inbound ? PORT : c.port, ...spec }));
+    // A packet that is none of the service's (IPv6, another address): relayed untouched.
+    if (bystander) pkts.push(buildSegment({ src: V6_OTHER, dst: V6_HOST, srcPort: 7, dstPort: 7, seq: c.irs, flags: TCP_SYN, window: 64800 }));
+    this.deliver(inbound, pkts);
+  }
+
+  private deliver(inbound: boolean, pkts: Buffer[]): void {
+    const offsets = new Uint32Array(pkts.length);
+    const lengths = new Uint32Array(pkts.length);
+    let at = 0;
+    for (let i = 0; i < pkts.length; i++) {
+      offsets[i] = at;
+      lengths[i] = this.vnet + pkts[i]!.length;
+      at += lengths[i]!;
+    }
+    const buffer = Buffer.alloc(at);
+    for (let i = 0; i < pkts.length; i++) pkts[i]!.copy(buffer, offsets[i]! + this.vnet);
+    // Filled as a TUN device fills a pooled batch (its count is stored again at each read): a
+    // count only ever stored once would be compiled as a constant, and the daemon's first real
+    // read would throw away the relay's and the wrapper's optimized code.
+    const batch: PacketBatch = { buffer, offsets, lengths, count: 0 };
+    batch.count = pkts.length;
     // Read from the outer TUN travels inbound, from the inner one outbound.
     (inbound ? this.outer : this.inner).deliver(batch);
   }
 
   add(c: DrillConn): void {
     this.byPort.set(c.port, c);
+  }
+
+  private toClient(p: Buffer): void {
+    if (this.clientParser.parse(p, 0, p.length) === 'ok' && this.clientParser.tcp.payloadLen === RESP2) this.answersAfterRestore++;
+  }
+
+  /**
+   * A restored connection carries a second request and answer, as a real one's data flows again
+   * after a takeover: the client's segments rewritten into the restarted stack's sequence space,
+   * the stack's ACK held until the request is durable, its answer rewritten back. `inFlight`: the
+   * bytes the client had resent while held (logged, replayed).
+   */
+  exchange(port: number, inFlight: number): void {
+    const c = this.byPort.get(port);
+    if (!c) return;
+    const cl = CLIENT_TS + c.port + 10;
+    const st = RESTARTED_TS + c.port + 10;
+    const reqAt = seqAdd(c.irs, 1 + REQ + inFlight);
+    const reqEnd = seqAdd(reqAt, REQ2);
+    const ackForClient = seqAdd(c.iss, 1 + RESP); // what the client saw (the old stack's numbers)
+    const stackNext = seqAdd(c.issK, 1 + RESP); // the restarted stack regenerated the first answer
+    this.feed('inbound', c, { flags: TCP_ACK | TCP_PSH, seq: reqAt, ack: ackForClient, window: 502, payload: c.req.subarray(0, REQ2), timestamps: { tsval: cl, tsecr: STACK_TS + c.port + 2 } });
+    // The stack's ACK before the request is durable (held, then synthesized) or after (passes).
+    const durableFirst = (c.port & 2) !== 0;
+    if (durableFirst) this.log.makeDurable();
+    this.feed('outbound', c, { flags: TCP_ACK, seq: stackNext, ack: reqEnd, window: 509, timestamps: { tsval: st, tsecr: cl } });
+    this.log.makeDurable();
+    this.feed('outbound', c, { flags: TCP_ACK | TCP_PSH, seq: stackNext, ack: reqEnd, window: 509, payload: c.resp.subarray(0, RESP2), timestamps: { tsval: st + 1, tsecr: cl } });
+    // Some clients report a block above what they acknowledge (SACK), as after a reordering.
+    const sack: Array<[number, number]> | undefined = (c.port & 4) !== 0 ? [[seqAdd(ackForClient, RESP2 / 2), seqAdd(ackForClient, RESP2)]] : undefined;
+    this.feed('inbound', c, { flags: TCP_ACK, seq: reqEnd, ack: seqAdd(ackForClient, sack ? RESP2 / 4 : RESP2), window: 502, timestamps: { tsval: cl + 1, tsecr: STACK_TS + c.port + 3 }, ...(sack ? { sack } : {}) });
+    if (sack) this.feed('inbound', c, { flags: TCP_ACK, seq: reqEnd, ack: seqAdd(ackForClient, RESP2), window: 502, timestamps: { tsval: cl + 2, tsecr: STACK_TS + c.port + 3 } });
+    this.toStack.length = 0;
   }
 
   /** A connection carries one request and its answer, all logged. */
@@ -198,8 +264,15 @@ class Drill {
     this.feed('inbound', c, { flags: TCP_SYN, seq: c.irs, window: 64240, mss: 1460, wscale: 7, sackPermitted: true, ...ts(cl, 0) });
     this.feed('outbound', c, { flags: TCP_SYN | TCP_ACK, seq: c.iss, ack: seqAdd(c.irs, 1), window: 65160, mss: 1460, wscale: 7, sackPermitted: true, ...ts(st, cl) });
     this.log.makeDurable();
-    this.feed('inbound', c, { flags: TCP_ACK, seq: seqAdd(c.irs, 1), ack: seqAdd(c.iss, 1), window: 502, ...ts(cl + 1, st) });
-    this.feed('inbound', c, { flags: TCP_ACK | TCP_PSH, seq: seqAdd(c.irs, 1), ack: seqAdd(c.iss, 1), window: 502, payload: c.req, ...ts(cl + 2, st) });
+    this.feedBatch(
+      'inbound',
+      c,
+      [
+        { flags: TCP_ACK, seq: seqAdd(c.irs, 1), ack: seqAdd(c.iss, 1), window: 502, ...ts(cl + 1, st) },
+        { flags: TCP_ACK | TCP_PSH, seq: seqAdd(c.irs, 1), ack: seqAdd(c.iss, 1), window: 502, payload: c.req, ...ts(cl + 2, st) },
+      ],
+      (c.port & 15) === 0,
+    );
     this.feed('outbound', c, { flags: TCP_ACK, seq: seqAdd(c.iss, 1), ack: seqAdd(c.irs, 1 + REQ), window: 509, ...ts(st + 1, cl + 2) });
     this.log.makeDurable();
     this.feed('outbound', c, { flags: TCP_ACK | TCP_PSH, seq: seqAdd(c.iss, 1), ack: seqAdd(c.irs, 1 + REQ), window: 509, payload: c.resp, ...ts(st + 2, cl + 2) });
@@ -216,8 +289,8 @@ class Drill {
   /** A nudged client resends its byte in flight (RFC 6069): logged while the connection is held. */
   resend(c: DrillConn): void {
     const req = seqAdd(c.irs, 1 + REQ);
+    // Held: nothing of it reaches the stack (what is queued for the stack, restores' SYNs, stays).
     this.feed('inbound', c, { flags: TCP_ACK | TCP_PSH, seq: req, ack: seqAdd(c.iss, 1 + RESP), window: 502, payload: IN_FLIGHT, timestamps: { tsval: CLIENT_TS + c.port + 5, tsecr: STACK_TS + c.port + 2 } });
-    this.toStack.length = 0;
   }
 
   /** The scripted restarted stack answers what the wrapper sent it: SYN-ACK, ACKs, the regenerated answer. */
@@ -269,12 +342,27 @@ async function restoreAll(d: Drill, conns: DrillConn[], stop: () => boolean): Pr
   }
 }
 
+/** Every restored connection carries its second request and answer, in slices. */
+async function exchangeAll(d: Drill, conns: DrillConn[], inFlight: (c: DrillConn) => number, stop: () => boolean): Promise<void> {
+  let t = performance.now();
+  for (const c of conns) {
+    d.exchange(c.port, inFlight(c));
+    if (performance.now() - t > SLICE_MS) {
+      await slice();
+      if (stop()) return;
+      t = performance.now();
+    }
+  }
+}
+
 export interface DrillResult {
   connections: number;
   restored: number;
   adopted: number;
   /** ICMP errors the adoption sent (half the drill's clients have a byte in flight). */
   nudges: number;
+  /** Second answers that reached the clients once their connections were restored (both phases). */
+  exchanged: number;
   ms: number;
 }
 
@@ -296,6 +384,8 @@ export async function warmUpWrapper(opts: { vnetHdrLen: number; connections?: nu
   let restored = 0;
   let adopted = 0;
   let nudges = 0;
+  let exchanged = 0;
+  let adoptable: LogRecord[] = [];
   try {
     let t = performance.now();
     for (const c of conns) {
@@ -303,7 +393,7 @@ export async function warmUpWrapper(opts: { vnetHdrLen: number; connections?: nu
       a.carry(c);
       if (performance.now() - t > SLICE_MS) {
         await slice();
-        if (stop()) return { connections: n, restored, adopted, nudges, ms: performance.now() - started };
+        if (stop()) return { connections: n, restored, adopted, nudges, exchanged, ms: performance.now() - started };
         t = performance.now();
       }
     }
@@ -312,13 +402,17 @@ export async function warmUpWrapper(opts: { vnetHdrLen: number; connections?: nu
     a.w.appListening();
     await restoreAll(a, conns, stop);
     restored = a.w.counters.recovered;
+    // The adoption below starts from the log as it stands here (the clients' view matches it).
+    adoptable = a.log.records.slice(0, a.log.durableSeq);
+    await exchangeAll(a, conns, () => 0, stop);
+    exchanged = a.answersAfterRestore;
   } finally {
     a.close();
   }
-  if (stop()) return { connections: n, restored, adopted, nudges, ms: performance.now() - started };
+  if (stop()) return { connections: n, restored, adopted, nudges, exchanged, ms: performance.now() - started };
   // The same connections adopted by a new daemon (its restart, a takeover) from the same log.
   const log = new DrillLog();
-  log.records.push(...a.log.records.slice(0, a.log.durableSeq));
+  log.records.push(...adoptable);
   log.durableSeq = log.records.length;
   const b = new Drill(opts.vnetHdrLen, log);
   try {
@@ -331,11 +425,15 @@ export async function warmUpWrapper(opts: { vnetHdrLen: number; connections?: nu
     }
     b.log.makeDurable();
     b.w.appListening();
+    // Clients resend again while their restores wait for a slot (a real takeover's first ones).
+    for (const c of conns) if (c.port & 1) b.resend(c);
     await restoreAll(b, conns, stop);
     adopted = b.w.counters.recovered;
     nudges = b.w.counters.clientNudges;
+    await exchangeAll(b, conns, (c) => c.port & 1, stop);
+    exchanged += b.answersAfterRestore;
   } finally {
     b.close();
   }
-  return { connections: n, restored, adopted, nudges, ms: performance.now() - started };
+  return { connections: n, restored, adopted, nudges, exchanged, ms: performance.now() - started };
 }

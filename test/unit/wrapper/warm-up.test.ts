@@ -6,10 +6,12 @@ describe('the JIT warm-up drill', () => {
     const r = await warmUpWrapper({ vnetHdrLen: 0, connections: 40 });
     expect(r).toMatchObject({ connections: 40, restored: 40, adopted: 40 });
     expect(r.nudges).toBe(20 * 4); // half have a byte in flight; 4 errors each after a 1 s outage
+    // Once restored, each connection carries another request and answer, in both phases.
+    expect(r.exchanged).toBe(80);
   });
   it('runs the same steps with virtio-net headers on the packets', async () => {
     const r = await warmUpWrapper({ vnetHdrLen: 10, connections: 5 });
-    expect(r).toMatchObject({ connections: 5, restored: 5, adopted: 5 });
+    expect(r).toMatchObject({ connections: 5, restored: 5, adopted: 5, exchanged: 10 });
   });
 });
 
