@@ -256,7 +256,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
           if (writeBehind === 'restore') relay?.setWriteBehind(on);
         },
         checkpoints,
-        ...(primary ? { fence: primary.lease } : {}),
+        ...(primary ? { fence: fenceOf(primary.lease) } : {}),
       });
       // The app starts now, while the log is read for connections to adopt: its start-up is the
       // longest step of a takeover, and nothing reaches it before the relay runs.
@@ -351,6 +351,11 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     cleanupSync();
     process.off('exit', cleanupSync);
   }
+}
+
+/** The wrapper's fence: a plain object, as the warm-up drill's is (one hidden class at that call). */
+function fenceOf(lease: { valid(): boolean }): { valid(): boolean } {
+  return { valid: () => lease.valid() };
 }
 
 /**

@@ -16,6 +16,7 @@ import { Relay } from '../relay/relay.js';
 import type { PacketBatch } from '../tun/tun-device.js';
 import { silentLogger } from '../util/logger.js';
 import { buildSegment, type SegmentSpec } from '../wire/builder.js';
+import { buildTcpUnreachable } from '../wire/icmp.js';
 import { PacketParser } from '../wire/packet-parser.js';
 import { seqAdd, seqGe, seqLt } from '../wire/seq.js';
 import { TCP_ACK, TCP_PSH, TCP_RST, TCP_SYN } from '../wire/tcp.js';
@@ -141,6 +142,26 @@ class DrillDevice implements PacketDevice {
   }
 }
 
+/**
+ * The callbacks a drill's wrapper is given, made at one of two places in turn. The daemon's own
+ * (inject, onRestoring, the lease's fence) are other functions: code compiled while the wrapper
+ * had only ever called one function at a call site calls it directly, and is thrown away at the
+ * first call of another — at a takeover. Two different ones make such call sites generic.
+ */
+let drillsMade = 0;
+function callbacks(relay: () => Relay | undefined): { inject: (d: Direction, p: Buffer) => void; onRestoring: (on: boolean) => void; fence: { valid(): boolean } } {
+  if (drillsMade++ % 2 === 0) {
+    return { inject: (d, p) => void relay()?.inject(d, p), onRestoring: () => undefined, fence: { valid: () => true } };
+  }
+  return {
+    inject: (direction, packet) => {
+      relay()?.inject(direction, packet);
+    },
+    onRestoring: (on) => void on,
+    fence: { valid: () => drillsMade > 0 },
+  };
+}
+
 /** One drill: a wrapper behind a relay, its log, a scripted client and stack. */
 class Drill {
   readonly log = new DrillLog();
@@ -163,21 +184,22 @@ class Drill {
     this.outer = new DrillDevice('drill-outer', vnet, (p) => this.toClient(p));
     this.inner = new DrillDevice('drill-inner', vnet, (p) => this.toStack.push(p));
     let relay: Relay | undefined;
+    const cb = callbacks(() => relay);
     this.w = new SecondWrapper({
       vip: VIP,
       ports: [PORT],
       log: this.log,
       vnetHdrLen: vnet,
       // As the daemon wires it: forged packets leave through the relay.
-      inject: (direction, packet) => relay?.inject(direction, packet),
+      inject: cb.inject,
       liveness: { isAlive: () => false },
       logger: silentLogger(),
       holdIntervalMs: 1e9,
       checkpoints: { latest: () => undefined },
       icmpNudge: true,
       // As the daemon's: the wrapper's fields then keep the kinds of value a real restore sees.
-      fence: { valid: () => true },
-      onRestoring: () => undefined,
+      fence: cb.fence,
+      onRestoring: cb.onRestoring,
       restoresAtOnce: 64,
       maxReplayBytes: 1 << 30,
     });
@@ -194,8 +216,14 @@ class Drill {
   feedBatch(dir: Direction, c: DrillConn, specs: Array<Omit<SegmentSpec, 'src' | 'dst' | 'srcPort' | 'dstPort'>>, bystander = false): void {
     const inbound = dir === 'inbound';
     const pkts = specs.map((spec) => buildSegment({ src: inbound ? CLIENT : VIP, dst: inbound ? VIP : CLIENT, srcPort: inbound ? c.port : PORT, dstPort: inbound ? PORT : c.port, ...spec }));
-    // A packet that is none of the service's (IPv6, another address): relayed untouched.
-    if (bystander) pkts.push(buildSegment({ src: V6_OTHER, dst: V6_HOST, srcPort: 7, dstPort: 7, seq: c.irs, flags: TCP_SYN, window: 64800 }));
+    // A packet that is none of the service's (IPv6, another address, TCP or not): relayed untouched.
+    if (bystander) {
+      pkts.push(
+        c.port & 16
+          ? buildSegment({ src: V6_OTHER, dst: V6_HOST, srcPort: 7, dstPort: 7, seq: c.irs, flags: TCP_SYN, window: 64800 })
+          : buildTcpUnreachable({ reporter: V6_OTHER, quoted: { src: V6_HOST, dst: V6_OTHER, srcPort: 7, dstPort: 7, seq: c.irs } }),
+      );
+    }
     this.deliver(inbound, pkts);
   }
 
@@ -282,8 +310,8 @@ class Drill {
 
   /** The adopted client answers a probe: it has the whole answer; every other one has a byte in flight (nudged). */
   answer(c: DrillConn): void {
+    // Held: nothing of it reaches the stack (what is queued for the stack, restores' SYNs, stays).
     this.feed('inbound', c, { flags: TCP_ACK, seq: seqAdd(c.irs, 1 + REQ + (c.port & 1)), ack: seqAdd(c.iss, 1 + RESP), window: 502, timestamps: { tsval: CLIENT_TS + c.port + 4, tsecr: STACK_TS + c.port + 2 } });
-    this.toStack.length = 0; // nothing of a held connection's reaches the stack; nothing to answer
   }
 
   /** A nudged client resends its byte in flight (RFC 6069): logged while the connection is held. */
@@ -418,13 +446,18 @@ export async function warmUpWrapper(opts: { vnetHdrLen: number; connections?: nu
   try {
     b.w.adopt(await collectAdoptable(log.records));
     b.w.probeHeld(1000);
+    // A quarter of the clients answer the probe only once the app listens again (their restores
+    // start from that answer).
+    const late = (c: DrillConn): boolean => (c.port & 3) === 3;
     for (const c of conns) {
       b.add({ ...c, issK: (c.issK + 1) >>> 0 });
+      if (late(c)) continue;
       b.answer(c);
       if (c.port & 1) b.resend(c);
     }
     b.log.makeDurable();
     b.w.appListening();
+    for (const c of conns) if (late(c)) b.answer(c);
     // Clients resend again while their restores wait for a slot (a real takeover's first ones).
     for (const c of conns) if (c.port & 1) b.resend(c);
     await restoreAll(b, conns, stop);
