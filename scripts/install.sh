@@ -238,6 +238,7 @@ manifest+=("tree $LIBDIR")
 step "ftcp command"
 mkdir_p "$BINDIR"
 DAEMON_NODE_FLAGS=$(cat "$SRC/scripts/daemon-node-flags")
+STANDBY_NODE_FLAGS=$(cat "$SRC/scripts/standby-node-flags")
 cat >"$D$BINDIR/ftcp.tmp" <<EOF
 #!/bin/sh
 # ftcp, installed by scripts/install.sh. Finds its files relative to itself (works under DESTDIR).
@@ -246,10 +247,12 @@ node=$NODE
 [ -x "\$node" ] || node=node
 # The daemons' node flags (scripts/daemon-node-flags): one V8 worker thread, so that while a
 # thousand connections are restored V8's background compiles and GC take at most one core from
-# the relay thread, the app and the kernel's packet work; and a smaller inlining budget, so the
-# compiles a takeover still sets off cost less (docs/PERFORMANCE.md, issue 8, sessions 7 and 8).
+# the relay thread, the app and the kernel's packet work. A standby also compiles with a smaller
+# inlining budget (scripts/standby-node-flags): the compiles a takeover sets off cost less
+# (docs/PERFORMANCE.md, issue 8, sessions 7 and 8).
 case "\$1" in
-  run|standby) exec "\$node" $DAEMON_NODE_FLAGS "\$here/../lib/ftcp/dist/cli/main.js" "\$@" ;;
+  run) exec "\$node" $DAEMON_NODE_FLAGS "\$here/../lib/ftcp/dist/cli/main.js" "\$@" ;;
+  standby) exec "\$node" $DAEMON_NODE_FLAGS $STANDBY_NODE_FLAGS "\$here/../lib/ftcp/dist/cli/main.js" "\$@" ;;
 esac
 exec "\$node" "\$here/../lib/ftcp/dist/cli/main.js" "\$@"
 EOF

@@ -71,6 +71,8 @@ start_daemon() { # NS NODE OUT READY ARGS...
   # As the installed `ftcp` runs the daemons (scripts/install.sh); BENCH_DAEMON_NODE_FLAGS replaces it.
   # shellcheck disable=SC2206 # flags split on spaces on purpose
   local prof=(${BENCH_DAEMON_NODE_FLAGS-$(cat scripts/daemon-node-flags)})
+  # shellcheck disable=SC2206 # flags split on spaces on purpose
+  [ -z "${BENCH_DAEMON_NODE_FLAGS+x}" ] && [ "$node" = s ] && prof+=($(cat scripts/standby-node-flags))
   [ -n "${BENCH_PROFILE_DIR:-}" ] && [ "$node" = s ] && prof+=(--cpu-prof --cpu-prof-dir="$BENCH_PROFILE_DIR")
   # shellcheck disable=SC2206 # flags split on spaces on purpose
   [ -n "${BENCH_STANDBY_NODE_FLAGS:-}" ] && [ "$node" = s ] && prof+=($BENCH_STANDBY_NODE_FLAGS)
@@ -182,7 +184,7 @@ echo "host-failover benchmark (issue 8)"
 machine_line
 echo "LAN: namespaces on one bridge (veth pairs): client, primary, secondary, bench, nats1-3; $("$NATS_SERVER" --version), 3 nodes, one namespace each"
 echo "lease: $LEASE"
-echo "daemons: node ${BENCH_DAEMON_NODE_FLAGS-$(cat scripts/daemon-node-flags)} (as the installed ftcp runs run/standby); restores at once ${FTCP_RESTORES_AT_ONCE:-64}; TUN write-behind ${FTCP_TUN_WRITE_BEHIND:-restore}; warm-up drill ${FTCP_WARM_UP_CONNECTIONS:-1000} connections"
+echo "daemons: node ${BENCH_DAEMON_NODE_FLAGS-$(cat scripts/daemon-node-flags); the standby also $(cat scripts/standby-node-flags)} (as the installed ftcp runs run/standby); restores at once ${FTCP_RESTORES_AT_ONCE:-64}; TUN write-behind ${FTCP_TUN_WRITE_BEHIND:-restore}; warm-up drill ${FTCP_WARM_UP_CONNECTIONS:-1000} connections"
 ones=()
 for f in "$WORK"/fo-1-*.txt; do [ -e "$f" ] && ones+=("$f"); done
 python3 - "$fk" "$sk" "$LEASE_MS" "$MANY" "$ek" "$esk" "${ones[@]}" <<'PY'

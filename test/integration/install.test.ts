@@ -66,10 +66,14 @@ describe('scripts/install.sh with DESTDIR', () => {
 
     expect(statSync(BIN).mode & 0o111).not.toBe(0);
     expect(readlinkSync(join(DEST, 'usr/local/bin/ftcp'))).toBe(`${PREFIX}/bin/ftcp`);
-    // The daemons (run, standby) get their node flags (scripts/daemon-node-flags); the other commands node's defaults.
+    // The daemons (run, standby) get their node flags (scripts/daemon-node-flags), a standby its
+    // own too (scripts/standby-node-flags); the other commands node's defaults.
     const flags = readFileSync(join(ROOT, 'scripts', 'daemon-node-flags'), 'utf8').trim();
+    const standby = readFileSync(join(ROOT, 'scripts', 'standby-node-flags'), 'utf8').trim();
     expect(flags).toContain('--v8-pool-size=1');
-    expect(readFileSync(BIN, 'utf8')).toContain(`run|standby) exec "$node" ${flags} "$here/`);
+    const bin = readFileSync(BIN, 'utf8');
+    expect(bin).toContain(`run) exec "$node" ${flags} "$here/`);
+    expect(bin).toContain(`standby) exec "$node" ${flags} ${standby} "$here/`);
     for (const f of ['dist/cli/main.js', 'native/build/Release/ftcp_tun.node', 'native/build/Release/ftcp_crc32c.node', 'package.json', 'proto', 'node_modules/cap/build/Release/cap.node', 'node_modules/@grpc/grpc-js', 'docs/OPERATIONS.md']) {
       expect(existsSync(join(LIB, f)), f).toBe(true);
     }
