@@ -31,6 +31,7 @@ const NOTE_TEXT: Record<DecisionNote, string> = {
   'delayed-close': "delayed: FIN/RST of the app's stack held until the app is known to be alive (a crash is not a close)",
   'delayed-regenerated': 'delayed: regenerated output held until it is verified against what the client was sent',
   'discarded-app-down-syn': 'discarded: SYN while the app is down (the client retries it)',
+  'discarded-app-down-refusal': "discarded: the dying app's stack refused a SYN (the client retries it once the app is back)",
   'discarded-log-refused': 'discarded: the log refused the record (the client resends)',
   'discarded-outside-window': 'discarded: data beyond the window the client was offered',
   'discarded-held': 'discarded: the app is down, the client is held (answered with a zero-window ACK; logged bytes are replayed later)',

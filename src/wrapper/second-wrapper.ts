@@ -45,6 +45,7 @@ export type DecisionNote =
   | 'delayed-close' // FIN/RST of the stack, until the app's liveness is known
   | 'delayed-regenerated' // regenerated output, sent once verified
   | 'discarded-app-down-syn'
+  | 'discarded-app-down-refusal' // the dying stack's RST to a SYN: the client retries its SYN
   | 'discarded-log-refused'
   | 'discarded-outside-window'
   | 'discarded-held' // client segment while the app is down: answered by a hold ACK
@@ -611,7 +612,15 @@ export class SecondWrapper implements PacketPath {
           this.note(conn.openedLogSeq >= 0 ? 'delayed-synack' : 'discarded-log-refused');
           return false;
         }
-        if (flags & TCP_RST) this.dropConn(conn); // refused: nothing listens
+        if (flags & TCP_RST) {
+          this.dropConn(conn);
+          // Nothing listens. An app that is exiting (killed, not yet reaped) is restarted: the
+          // client retries its SYN then, instead of being refused.
+          if (!this.stopping && !this.liveness.isAlive()) {
+            this.note('discarded-app-down-refusal');
+            return false;
+          }
+        }
         return true;
       case 'NORMAL':
       case 'REPLAYING':

@@ -7,7 +7,7 @@ import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FTCP, ROOT, killApp, sleep, spawnCollect, stopFtcp, waitRestarted } from '../helpers/host.js';
+import { FTCP, ROOT, killApp, sleep, spawnCollect, stopFtcp, waitEstablished, waitRestarted } from '../helpers/host.js';
 import { ProtectedHost } from '../helpers/protected-host.js';
 
 const ECHO = join(ROOT, 'test', 'apps', 'echo.py');
@@ -103,6 +103,7 @@ describe('ftcp capture NAME: the daemon annotates every packet with its decision
 
     const bytes = 3 << 20;
     const client = spawnCollect(env.host, 'python3', [CLIENT, VIP, '9000', String(bytes), '30', String(2 << 20)], 60_000);
+    await waitEstablished(NAME);
     await sleep(500);
     const old = killApp(NAME);
     expect(old.length).toBeGreaterThan(0);

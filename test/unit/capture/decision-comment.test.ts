@@ -42,7 +42,7 @@ describe('decision comments', () => {
   it('every note and every injected kind has a text starting with a decision word', () => {
     const notes: DecisionNote[] = [
       'stored-data', 'stored-fin', 'stored-opened', 'delayed-synack', 'delayed-ack', 'delayed-close', 'delayed-regenerated',
-      'discarded-app-down-syn', 'discarded-log-refused', 'discarded-outside-window', 'discarded-held', 'discarded-dead-stack',
+      'discarded-app-down-syn', 'discarded-app-down-refusal', 'discarded-log-refused', 'discarded-outside-window', 'discarded-held', 'discarded-dead-stack',
       'discarded-restore-synack', 'discarded-replay', 'discarded-regenerated', 'discarded-divergence', 'discarded-replay-rst',
     ];
     for (const note of notes) {
