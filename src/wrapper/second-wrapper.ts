@@ -616,7 +616,7 @@ export class SecondWrapper implements PacketPath {
           this.dropConn(conn);
           // Nothing listens. An app that is exiting (killed, not yet reaped) is restarted: the
           // client retries its SYN then, instead of being refused.
-          if (!this.stopping && !this.liveness.isAlive()) {
+          if (!this.stopping && !this.appAliveLook()) {
             this.note('discarded-app-down-refusal');
             return false;
           }
@@ -831,14 +831,8 @@ export class SecondWrapper implements PacketPath {
 
   private holdClose(conn: TcpConn, pkt: PacketRef): void {
     conn.heldClose = copyPacket(pkt);
-    // One look per millisecond (a /proc read, ~0.1 ms: a thousand clients closing at once made a
-    // thousand). A stale "alive" only defers the verdict to judgeHeldCloses, which looks again.
-    const now = this.now();
-    if (now - this.aliveLookAt >= ALIVE_LOOK_MS) {
-      this.aliveLook = this.liveness.isAlive();
-      this.aliveLookAt = now;
-    }
-    if (!this.aliveLook) {
+    // A stale "alive" only defers the verdict to judgeHeldCloses, which looks again.
+    if (!this.appAliveLook()) {
       this.appCrashed('the stack closed connections while the app was exiting');
       return;
     }
@@ -848,6 +842,19 @@ export class SecondWrapper implements PacketPath {
         this.judgeHeldCloses();
       }, this.closeGraceMs);
     }
+  }
+
+  /**
+   * Whether the app is alive, looked at most once per millisecond (a /proc read, ~0.1 ms: a
+   * thousand clients closing at once made a thousand, and so would a burst of refused SYNs).
+   */
+  private appAliveLook(): boolean {
+    const now = this.now();
+    if (now - this.aliveLookAt >= ALIVE_LOOK_MS) {
+      this.aliveLook = this.liveness.isAlive();
+      this.aliveLookAt = now;
+    }
+    return this.aliveLook;
   }
 
   private judgeHeldCloses(): void {

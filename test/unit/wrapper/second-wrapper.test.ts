@@ -253,7 +253,8 @@ describe('SecondWrapper handshakes cut by a crash', () => {
   });
 
   it('a SYN that reaches the stack as the app dies is not refused: the client retries it', () => {
-    const h = harness();
+    let t = 1000;
+    const h = harness({ now: () => t });
     // The crash is not detected yet (no exit event): the SYN passes, the dying stack resets it.
     expect(h.feed('inbound', { flags: TCP_SYN, seq: 1000, mss: 1460 }).passed).toBe(true);
     h.alive.v = false;
@@ -261,6 +262,7 @@ describe('SecondWrapper handshakes cut by a crash', () => {
     expect(h.w.conns.byTuple(`${CLIENT}:${CPORT}>${PORT}`)).toBeUndefined();
     // With the app alive, nothing listening on the port is a refusal the client must see.
     h.alive.v = true;
+    t += 5; // the wrapper looks at the app at most once per millisecond
     expect(h.feed('inbound', { flags: TCP_SYN, seq: 2000, mss: 1460 }).passed).toBe(true);
     expect(h.feed('outbound', { flags: TCP_RST | TCP_ACK, seq: 0, ack: 2001 }).passed).toBe(true);
     h.w.close();
