@@ -224,7 +224,18 @@ export class FailoverLan {
       const si = await jsm.streams.info(${JSON.stringify(stream)});
       console.log(JSON.stringify({ leader: si.cluster?.leader ?? null }));
       await nc.close();`;
-    const out = await this.nodeOn('client', code);
+    // JetStream's API does not answer while its meta group elects a leader (a node was just
+    // killed, or the machine is loaded): a timed-out request is asked again, a few times.
+    let out = '';
+    for (let attempt = 1; ; attempt++) {
+      try {
+        out = await this.nodeOn('client', code);
+        break;
+      } catch (err) {
+        if (attempt >= 4 || !/TimeoutError/.test(String(err))) throw err;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
     return (JSON.parse(out.trim().split('\n').pop()!) as { leader: string | null }).leader ?? undefined;
   }
 
