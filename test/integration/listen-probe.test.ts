@@ -50,6 +50,34 @@ describe('listeningPorts', () => {
     expect(listeningPorts(process.pid).has(4321)).toBe(false); // the test's own namespace: another view
   });
 
+  it('answers from the namespace as it is now, asked again and again (its socket is reused)', async () => {
+    const pid = app!.pid!;
+    expect([...listeningPorts(pid)].sort()).toEqual([4321, 4322]);
+    expect(listeningPorts(process.pid).has(4321)).toBe(false);
+    // A listener that appears later, in the same namespace: the next ask sees it.
+    const late = spawn('ip', ['netns', 'exec', NS, 'python3', '-c', 'import socket, time\ns = socket.socket(); s.bind(("127.0.0.1", 4323)); s.listen(); print("ready", flush=True); time.sleep(30)'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('the late listener did not start')), 10_000);
+        late.stdout!.on('data', (d: Buffer) => {
+          if (d.toString().includes('ready')) {
+            clearTimeout(t);
+            resolve();
+          }
+        });
+      });
+      for (let i = 0; i < 3; i++) expect([...listeningPorts(pid)].sort()).toEqual([4321, 4322, 4323]);
+      expect([...listeningPorts(late.pid!)].sort()).toEqual([4321, 4322, 4323]);
+    } finally {
+      late.kill('SIGKILL');
+      await new Promise((r) => late.on('exit', r));
+    }
+    // Gone again: the kernel's table, not a remembered answer.
+    expect([...listeningPorts(pid)].sort()).toEqual([4321, 4322]);
+  });
+
   it('is empty for a process that is gone', async () => {
     const gone = spawn('true');
     await new Promise((r) => gone.on('exit', r));

@@ -14,10 +14,12 @@
 #include <netinet/in.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -26,27 +28,18 @@ namespace {
 
 constexpr int kTcpListen = 10;  // TCP_LISTEN in the kernel's tcp_states.h
 
-// A netlink socket created inside the namespace of `pid`: setns() on a short-lived thread of its
-// own, so no thread of the JS runtime ever changes namespace. -1, *err and *call on failure.
-int DiagSocketIn(int pid, int* err, const char** call) {
+// A netlink socket created inside the namespace `nsFd` refers to: setns() on a short-lived thread
+// of its own, so no thread of the JS runtime ever changes namespace. -1, *err and *call on failure.
+int DiagSocketIn(int nsFd, int* err, const char** call) {
   int fd = -1;
   int e = 0;
   const char* c = "";
   std::thread t([&] {
-    std::string path = "/proc/" + std::to_string(pid) + "/ns/net";
-    int ns = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (ns < 0) {
-      e = errno;
-      c = "open";
-      return;
-    }
-    if (setns(ns, CLONE_NEWNET) != 0) {
+    if (setns(nsFd, CLONE_NEWNET) != 0) {
       e = errno;
       c = "setns";
-      close(ns);
       return;
     }
-    close(ns);
     fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
     if (fd < 0) {
       e = errno;
@@ -59,8 +52,59 @@ int DiagSocketIn(int pid, int* err, const char** call) {
   return fd;
 }
 
-// Adds the local ports of `family`'s listening TCP sockets; 0 or an errno.
-int DumpListening(int fd, int family, std::set<int>* ports) {
+// The last namespace's socket, kept: a poll for a restarting app asks every few milliseconds, and
+// a thread per ask waits for a CPU on a busy host (~1 ms each during a takeover). A socket stays
+// in the namespace it was made in, so it is reused only while `pid` is still in that namespace
+// (same device and inode of /proc/PID/ns/net). One namespace is cached: the daemon watches one app.
+// cacheMu is held for a whole ask (socket and dumps), so two JS threads never share a dump.
+struct CachedSocket {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  int fd = -1;
+};
+std::mutex cacheMu;
+CachedSocket cached;
+
+// The socket for the namespace of `pid` (from the cache, or made and cached); -1 on failure.
+// Called with cacheMu held.
+int DiagSocketFor(int pid, int* err, const char** call) {
+  std::string path = "/proc/" + std::to_string(pid) + "/ns/net";
+  int ns = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (ns < 0) {
+    *err = errno;
+    *call = "open";
+    return -1;
+  }
+  struct stat st;
+  if (fstat(ns, &st) != 0) {
+    *err = errno;
+    *call = "fstat";
+    close(ns);
+    return -1;
+  }
+  if (cached.fd >= 0 && cached.dev == st.st_dev && cached.ino == st.st_ino) {
+    close(ns);
+    return cached.fd;
+  }
+  int fd = DiagSocketIn(ns, err, call);
+  close(ns);
+  if (fd < 0) return -1;
+  if (cached.fd >= 0) close(cached.fd);
+  cached = CachedSocket{st.st_dev, st.st_ino, fd};
+  return fd;
+}
+
+// A socket that failed mid-dump (a truncated answer may be left queued on it) is not reused.
+// Called with cacheMu held.
+void ForgetSocket(int fd) {
+  if (cached.fd != fd) return;
+  close(cached.fd);
+  cached = CachedSocket{};
+}
+
+// Adds the local ports of `family`'s listening TCP sockets; 0 or an errno. *broken: the socket
+// failed (send/recv), an answer may be left half read on it.
+int DumpListening(int fd, int family, std::set<int>* ports, bool* broken) {
   struct {
     nlmsghdr nlh;
     inet_diag_req_v2 req;
@@ -72,12 +116,16 @@ int DumpListening(int fd, int family, std::set<int>* ports) {
   msg.req.sdiag_family = static_cast<__u8>(family);
   msg.req.sdiag_protocol = IPPROTO_TCP;
   msg.req.idiag_states = 1u << kTcpListen;
-  if (send(fd, &msg, sizeof msg, 0) < 0) return errno;
+  if (send(fd, &msg, sizeof msg, 0) < 0) {
+    *broken = true;
+    return errno;
+  }
   alignas(nlmsghdr) char buf[16384];
   for (;;) {
     ssize_t n = recv(fd, buf, sizeof buf, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
+      *broken = true;
       return errno;
     }
     int left = static_cast<int>(n);
@@ -105,16 +153,19 @@ Napi::Value ListeningPorts(const Napi::CallbackInfo& info) {
   int pid = info[0].As<Napi::Number>().Int32Value();
   int e = 0;
   const char* call = "";
-  int fd = DiagSocketIn(pid, &e, &call);
+  std::unique_lock<std::mutex> lock(cacheMu);
+  int fd = DiagSocketFor(pid, &e, &call);
   if (fd < 0) {
     ftcp_tun::MakeSysError(env, e, call, "sock_diag in the namespace of pid " + std::to_string(pid)).ThrowAsJavaScriptException();
     return env.Undefined();
   }
   std::set<int> ports;
-  int e4 = DumpListening(fd, AF_INET, &ports);
+  bool broken = false;
+  int e4 = DumpListening(fd, AF_INET, &ports, &broken);
   // A namespace without IPv6 answers the AF_INET6 dump with an error: nothing listens there.
-  DumpListening(fd, AF_INET6, &ports);
-  close(fd);
+  if (!broken) DumpListening(fd, AF_INET6, &ports, &broken);
+  if (broken) ForgetSocket(fd);
+  lock.unlock();
   if (e4 != 0) {
     ftcp_tun::MakeSysError(env, e4, "recv", "sock_diag dump").ThrowAsJavaScriptException();
     return env.Undefined();
