@@ -24,7 +24,7 @@ start_ftcp() { # NAME VIP OUT ARGS...
   # shellcheck disable=SC2086 # flags split on spaces on purpose
   FTCP_LOG_LEVEL=info nsenter --net=/var/run/netns/$H node ${BENCH_DAEMON_NODE_FLAGS-$(cat scripts/daemon-node-flags)} dist/cli/main.js run --name "$name" --vip "$vip" "$@" >"$out" 2>&1 &
   FTCP_PID=$!
-  for _ in $(seq 200); do grep -q 'ready vip=' "$out" && break; kill -0 $FTCP_PID 2>/dev/null || break; sleep 0.05; done
+  for _ in $(seq 200); do grep -q 'ready vip=' "$out" 2>/dev/null && break; kill -0 $FTCP_PID 2>/dev/null || break; sleep 0.05; done
   if ! grep -q 'ready vip=' "$out"; then cat "$out" >&2; return 1; fi
   # A logging daemon's first warm-up drills take a CPU for a few seconds: measure after them.
   case " $* " in *" --no-log "*) return 0 ;; esac
