@@ -7,14 +7,15 @@
 // verified), and adoption (probe, answer, restore). The packets go through the daemon's own relay
 // objects (Relay, its batch outputs, the capture path), as on the live path: a standby relays no
 // traffic before its takeover, and that code would be cold too. Nothing leaves the drill: its
-// packets go to a scripted stack and client here, its log is in memory, its logger is silent.
+// packets go to a scripted stack and client here, its log is in memory, its log lines go nowhere.
+import { pino } from 'pino';
 import { CapturePath } from '../capture/capture-path.js';
 import type { Record as LogRecord } from '../log/gen/ftcp/v1/log.js';
 import type { PacketDevice } from '../relay/packet-device.js';
 import type { Direction } from '../relay/packet-path.js';
 import { Relay } from '../relay/relay.js';
 import type { PacketBatch } from '../tun/tun-device.js';
-import { silentLogger } from '../util/logger.js';
+import { silentLogger, type Logger } from '../util/logger.js';
 import { buildSegment, type SegmentSpec } from '../wire/builder.js';
 import { buildTcpUnreachable } from '../wire/icmp.js';
 import { PacketParser } from '../wire/packet-parser.js';
@@ -95,6 +96,8 @@ interface DrillConn {
   issK: number;
   req: Buffer;
   resp: Buffer;
+  /** Bytes the client sent after its request (the adoption drill's byte in flight), 0 if none. */
+  inFlight?: number;
 }
 
 const pattern = (n: number, seed: number): Buffer => {
@@ -149,9 +152,14 @@ class DrillDevice implements PacketDevice {
  * first call of another — at a takeover. Two different ones make such call sites generic.
  */
 let drillsMade = 0;
-function callbacks(relay: () => Relay | undefined): { inject: (d: Direction, p: Buffer) => void; onRestoring: (on: boolean) => void; fence: { valid(): boolean } } {
+function callbacks(relay: () => Relay | undefined): {
+  inject: (d: Direction, p: Buffer) => void;
+  onRestoring: (on: boolean) => void;
+  fence: { valid(): boolean };
+  logger: Logger;
+} {
   if (drillsMade++ % 2 === 0) {
-    return { inject: (d, p) => void relay()?.inject(d, p), onRestoring: () => undefined, fence: { valid: () => true } };
+    return { inject: (d, p) => void relay()?.inject(d, p), onRestoring: () => undefined, fence: { valid: () => true }, logger: silentLogger() };
   }
   return {
     inject: (direction, packet) => {
@@ -159,6 +167,9 @@ function callbacks(relay: () => Relay | undefined): { inject: (d: Direction, p: 
     },
     onRestoring: (on) => void on,
     fence: { valid: () => drillsMade > 0 },
+    // The daemon's wrapper logs at info ("connection restored" per connection): a logger that
+    // writes its lines nowhere, so that call is compiled for more than pino's no-op.
+    logger: pino({ level: 'info', base: null }, { write: () => undefined }).child({ component: 'warm-up' }),
   };
 }
 
@@ -175,6 +186,12 @@ class Drill {
   private readonly clientParser = new PacketParser({ verifyChecksums: false });
   /** Second answers (after the restore) the client received. */
   answersAfterRestore = 0;
+  /** Answers given after their connection's restore so far. */
+  lateAnswers = 0;
+  /** Echoes of the clients' bytes in flight that reached them. */
+  echoes = 0;
+  /** Regenerated answers the scripted app gives only after its connection's restore (stackAnswers). */
+  private readonly lagging = new Map<number, { c: DrillConn; ack: number; answers: Buffer[] }>();
 
   constructor(
     private readonly vnet: number,
@@ -193,7 +210,7 @@ class Drill {
       // As the daemon wires it: forged packets leave through the relay.
       inject: cb.inject,
       liveness: { isAlive: () => false },
-      logger: silentLogger(),
+      logger: cb.logger,
       holdIntervalMs: 1e9,
       checkpoints: { latest: () => undefined },
       icmpNudge: true,
@@ -252,7 +269,11 @@ class Drill {
   }
 
   private toClient(p: Buffer): void {
-    if (this.clientParser.parse(p, 0, p.length) === 'ok' && this.clientParser.tcp.payloadLen === RESP2) this.answersAfterRestore++;
+    if (this.clientParser.parse(p, 0, p.length) !== 'ok') return;
+    const t = this.clientParser.tcp;
+    if (t.payloadLen === RESP2) this.answersAfterRestore++;
+    // The echo of a byte in flight, alone or after the answer (a probe's byte is a zero).
+    else if (t.payloadLen > 0 && t.payloadLen !== RESP && p[t.payloadOffset + t.payloadLen - 1] === IN_FLIGHT[0]) this.echoes++;
   }
 
   /**
@@ -268,8 +289,9 @@ class Drill {
     const st = RESTARTED_TS + c.port + 10;
     const reqAt = seqAdd(c.irs, 1 + REQ + inFlight);
     const reqEnd = seqAdd(reqAt, REQ2);
-    const ackForClient = seqAdd(c.iss, 1 + RESP); // what the client saw (the old stack's numbers)
-    const stackNext = seqAdd(c.issK, 1 + RESP); // the restarted stack regenerated the first answer
+    // What the client saw (the old stack's numbers), and the echo of its byte in flight.
+    const ackForClient = seqAdd(c.iss, 1 + RESP + inFlight);
+    const stackNext = seqAdd(c.issK, 1 + RESP + inFlight); // the restarted stack regenerated both
     this.feed('inbound', c, { flags: TCP_ACK | TCP_PSH, seq: reqAt, ack: ackForClient, window: 502, payload: c.req.subarray(0, REQ2), timestamps: { tsval: cl, tsecr: STACK_TS + c.port + 2 } });
     // The stack's ACK before the request is durable (held, then synthesized) or after (passes).
     const durableFirst = (c.port & 2) !== 0;
@@ -334,15 +356,66 @@ class Drill {
       const ts = { timestamps: { tsval: RESTARTED_TS + n, tsecr: t.tsval } };
       if (t.flags & TCP_SYN) {
         this.feed('outbound', c, { flags: TCP_SYN | TCP_ACK, seq: c.issK, ack: seqAdd(t.seq, 1), window: 65160, mss: 1460, wscale: 7, sackPermitted: true, ...ts });
+        // Some clients' segments arrive while the replay runs (the new stack's handshake done):
+        // their ACKs reach the stack as forged ones, and they are answered with a hold ACK in
+        // the new stack's clock.
+        if ((c.port & 16) !== 0) this.clientAck(c, 6);
       } else if (t.payloadLen > 0) {
         const end = seqAdd(t.seq, t.payloadLen);
         this.feed('outbound', c, { flags: TCP_ACK, seq: seqAdd(c.issK, 1), ack: end, window: 509, ...ts });
-        // The request complete (with or without the byte that followed it): the answer.
+        // The request complete (with or without the byte that followed it): the answer. Some
+        // apps give it only after the restore is over, as a real one does: its kernel
+        // acknowledged the replay before the app accepted and read it (answerLagging).
         const reqEnd = seqAdd(c.irs, 1 + REQ);
-        if (seqLt(t.seq, reqEnd) && seqGe(end, reqEnd)) {
-          this.feed('outbound', c, { flags: TCP_ACK | TCP_PSH, seq: seqAdd(c.issK, 1), ack: end, window: 509, payload: c.resp, ...ts });
-        }
+        const answers: Buffer[] = [];
+        if (seqLt(t.seq, reqEnd) && seqGe(end, reqEnd)) answers.push(c.resp);
+        // The byte the client had in flight, echoed: output beyond what the client had seen, sent
+        // to it once what precedes it is verified.
+        const flightEnd = seqAdd(reqEnd, 1);
+        if ((c.inFlight ?? 0) > 0 && seqLt(t.seq, flightEnd) && seqGe(end, flightEnd)) answers.push(IN_FLIGHT);
+        if (answers.length > 0 && (c.port & 8) !== 0) {
+          // What a lagging app has read by the time it answers, it answers at once (one segment).
+          const l = this.lagging.get(c.port);
+          if (l) {
+            l.answers.push(...answers);
+            l.ack = end;
+          } else this.lagging.set(c.port, { c, ack: end, answers });
+        } else if (answers.length > 0) this.appAnswers(c, end, answers, ts);
       }
+    }
+    return n;
+  }
+
+  /**
+   * The scripted app's answers, in one segment as an app writes what it read at once: the answer
+   * (RESP) at the stream's start and/or the echo after it. Answer and echo together are a segment
+   * that starts inside what the client saw and ends past it.
+   */
+  private appAnswers(c: DrillConn, ack: number, answers: Buffer[], ts: { timestamps: { tsval: number; tsecr: number } }): void {
+    const at = answers[0] === c.resp ? 0 : RESP;
+    const payload = answers.length === 1 ? answers[0]! : Buffer.concat(answers);
+    this.feed('outbound', c, { flags: TCP_ACK | TCP_PSH, seq: seqAdd(c.issK, 1 + at), ack, window: 509, payload, ...ts });
+  }
+
+  /** A pure ACK of the client: where it stands (its request, its byte in flight; the whole answer). */
+  private clientAck(c: DrillConn, tsStep: number): void {
+    this.feed('inbound', c, { flags: TCP_ACK, seq: seqAdd(c.irs, 1 + REQ + (c.inFlight ?? 0)), ack: seqAdd(c.iss, 1 + RESP), window: 502, timestamps: { tsval: CLIENT_TS + c.port + tsStep, tsecr: STACK_TS + c.port + 2 } });
+  }
+
+  /**
+   * The lagging apps answer now, their connections restored: meanwhile a client ACK and a pure
+   * ACK of the stack pass while the regenerated output is still being verified.
+   */
+  answerLagging(): number {
+    const lagging = [...this.lagging.values()];
+    this.lagging.clear();
+    const n = lagging.length;
+    for (const l of lagging) this.lateAnswers += l.answers.length;
+    for (const { c, ack, answers } of lagging) {
+      this.clientAck(c, 7);
+      const ts = (k: number): { timestamps: { tsval: number; tsecr: number } } => ({ timestamps: { tsval: RESTARTED_TS + c.port + k, tsecr: CLIENT_TS + c.port + 7 } });
+      this.feed('outbound', c, { flags: TCP_ACK, seq: seqAdd(c.issK, 1), ack, window: 509, ...ts(8) });
+      this.appAnswers(c, ack, answers, ts(9));
     }
     return n;
   }
@@ -368,6 +441,8 @@ async function restoreAll(d: Drill, conns: DrillConn[], stop: () => boolean): Pr
       }
     }
   }
+  // The apps that answer after their restore.
+  if (!stop() && d.answerLagging() > 0) while (d.stackAnswers() > 0);
 }
 
 /** Every restored connection carries its second request and answer, in slices. */
@@ -391,6 +466,12 @@ export interface DrillResult {
   nudges: number;
   /** Second answers that reached the clients once their connections were restored (both phases). */
   exchanged: number;
+  /** Regenerated answers the scripted apps gave only after their connection's restore (both phases). */
+  lateAnswers: number;
+  /** Connections reset as divergent (both phases): 0 unless the drill or the wrapper is wrong. */
+  divergences: number;
+  /** Echoes of the adopted clients' bytes in flight that reached them (output new to the client). */
+  echoes: number;
   ms: number;
 }
 
@@ -413,6 +494,9 @@ export async function warmUpWrapper(opts: { vnetHdrLen: number; connections?: nu
   let adopted = 0;
   let nudges = 0;
   let exchanged = 0;
+  let lateAnswers = 0;
+  let divergences = 0;
+  let echoes = 0;
   let adoptable: LogRecord[] = [];
   try {
     let t = performance.now();
@@ -421,7 +505,7 @@ export async function warmUpWrapper(opts: { vnetHdrLen: number; connections?: nu
       a.carry(c);
       if (performance.now() - t > SLICE_MS) {
         await slice();
-        if (stop()) return { connections: n, restored, adopted, nudges, exchanged, ms: performance.now() - started };
+        if (stop()) return { connections: n, restored, adopted, nudges, exchanged, lateAnswers, divergences, echoes, ms: performance.now() - started };
         t = performance.now();
       }
     }
@@ -435,9 +519,11 @@ export async function warmUpWrapper(opts: { vnetHdrLen: number; connections?: nu
     await exchangeAll(a, conns, () => 0, stop);
     exchanged = a.answersAfterRestore;
   } finally {
+    lateAnswers = a.lateAnswers;
+    divergences = a.w.counters.divergences;
     a.close();
   }
-  if (stop()) return { connections: n, restored, adopted, nudges, exchanged, ms: performance.now() - started };
+  if (stop()) return { connections: n, restored, adopted, nudges, exchanged, lateAnswers, divergences, echoes, ms: performance.now() - started };
   // The same connections adopted by a new daemon (its restart, a takeover) from the same log.
   const log = new DrillLog();
   log.records.push(...adoptable);
@@ -450,7 +536,7 @@ export async function warmUpWrapper(opts: { vnetHdrLen: number; connections?: nu
     // start from that answer).
     const late = (c: DrillConn): boolean => (c.port & 3) === 3;
     for (const c of conns) {
-      b.add({ ...c, issK: (c.issK + 1) >>> 0 });
+      b.add({ ...c, issK: (c.issK + 1) >>> 0, inFlight: c.port & 1 });
       if (late(c)) continue;
       b.answer(c);
       if (c.port & 1) b.resend(c);
@@ -466,7 +552,10 @@ export async function warmUpWrapper(opts: { vnetHdrLen: number; connections?: nu
     await exchangeAll(b, conns, (c) => c.port & 1, stop);
     exchanged += b.answersAfterRestore;
   } finally {
+    lateAnswers += b.lateAnswers;
+    divergences += b.w.counters.divergences;
+    echoes = b.echoes;
     b.close();
   }
-  return { connections: n, restored, adopted, nudges, exchanged, ms: performance.now() - started };
+  return { connections: n, restored, adopted, nudges, exchanged, lateAnswers, divergences, echoes, ms: performance.now() - started };
 }
