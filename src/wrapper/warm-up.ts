@@ -406,16 +406,17 @@ class Drill {
    * The lagging apps answer now, their connections restored: meanwhile a client ACK and a pure
    * ACK of the stack pass while the regenerated output is still being verified.
    */
-  answerLagging(): number {
-    const lagging = [...this.lagging.values()];
-    this.lagging.clear();
-    const n = lagging.length;
-    for (const l of lagging) this.lateAnswers += l.answers.length;
-    for (const { c, ack, answers } of lagging) {
+  answerLagging(sliceEnd: number): number {
+    let n = 0;
+    for (const [port, { c, ack, answers }] of this.lagging) {
+      this.lagging.delete(port);
+      this.lateAnswers += answers.length;
       this.clientAck(c, 7);
       const ts = (k: number): { timestamps: { tsval: number; tsecr: number } } => ({ timestamps: { tsval: RESTARTED_TS + c.port + k, tsecr: CLIENT_TS + c.port + 7 } });
       this.feed('outbound', c, { flags: TCP_ACK, seq: seqAdd(c.issK, 1), ack, window: 509, ...ts(8) });
       this.appAnswers(c, ack, answers, ts(9));
+      n++;
+      if (performance.now() > sliceEnd) break; // the rest in the next slice
     }
     return n;
   }
@@ -441,8 +442,11 @@ async function restoreAll(d: Drill, conns: DrillConn[], stop: () => boolean): Pr
       }
     }
   }
-  // The apps that answer after their restore.
-  if (!stop() && d.answerLagging() > 0) while (d.stackAnswers() > 0);
+  // The apps that answer after their restore, in slices too.
+  while (!stop() && d.answerLagging(performance.now() + SLICE_MS) > 0) {
+    d.stackAnswers();
+    await slice();
+  }
 }
 
 /** Every restored connection carries its second request and answer, in slices. */
