@@ -4,10 +4,15 @@ import { TurnBufferedDestination } from '../../src/util/turn-buffered-destinatio
 
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
+/** A destination over a sink that records each write it is given. */
+function recorded(maxBytes?: number): { d: TurnBufferedDestination; writes: string[] } {
+  const writes: string[] = [];
+  return { d: new TurnBufferedDestination({ write: (s) => writes.push(s) }, maxBytes), writes };
+}
+
 describe('TurnBufferedDestination', () => {
   it('writes the lines of one turn together, in order, at the end of the turn', async () => {
-    const writes: string[] = [];
-    const d = new TurnBufferedDestination({ write: (s) => writes.push(s) });
+    const { d, writes } = recorded();
     d.write('a\n');
     d.write('b\n');
     d.write('c\n');
@@ -20,8 +25,7 @@ describe('TurnBufferedDestination', () => {
   });
 
   it('writes at once when a turn logs more than its bound', async () => {
-    const writes: string[] = [];
-    const d = new TurnBufferedDestination({ write: (s) => writes.push(s) }, 10);
+    const { d, writes } = recorded(10);
     d.write('12345\n');
     d.write('67890\n'); // 12 bytes pending: over the bound
     expect(writes).toEqual(['12345\n67890\n']);
@@ -31,8 +35,7 @@ describe('TurnBufferedDestination', () => {
   });
 
   it('flushSync writes what is pending now (a fatal line, the exit)', async () => {
-    const writes: string[] = [];
-    const d = new TurnBufferedDestination({ write: (s) => writes.push(s) });
+    const { d, writes } = recorded();
     d.write('fatal\n');
     d.flushSync();
     expect(writes).toEqual(['fatal\n']);
@@ -41,8 +44,8 @@ describe('TurnBufferedDestination', () => {
   });
 
   it('is a pino destination: lines whole and in order, a fatal one written at once', async () => {
-    const writes: string[] = [];
-    const log = pino({ base: null }, new TurnBufferedDestination({ write: (s) => writes.push(s) }));
+    const { d, writes } = recorded();
+    const log = pino({ base: null }, d);
     for (let i = 0; i < 3; i++) log.info({ i }, 'line');
     await turn();
     log.fatal('down');
