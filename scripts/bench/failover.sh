@@ -4,11 +4,12 @@
 #    and for 1000 connections, with the lease settings, and the standby's own steps after the kill;
 #  - upload throughput (iperf3, one stream) and 64-byte request/response latency through `ftcp run`
 #    relay-only (--no-log), on the embedded log (fsync) and on JetStream R3 (3 NATS nodes),
-#    each with the durability it promises.
+#    each with the durability it promises;
+#  - the apps' own share (scripts/bench/app-floor.py): start, and echoes on 1000 waiting connections.
 # The LAN is namespaces on a bridge: client, primary, secondary, nats1..3 and bench (throughput).
 # Needs root, `npm run build:ts` (the daemons run from dist/), nats-server and arping.
 # BENCH_SECONDS (10), BENCH_RTT_COUNT (20000), BENCH_CONNS (1000), BENCH_LEASE_MS (1000),
-# BENCH_FAILOVER_REPEATS (5: one-connection host failures) change the run; BENCH_KEEP_DIR=DIR keeps the logs and a client-side pcap of each failover there.
+# BENCH_FAILOVER_REPEATS (5: one-connection host failures), BENCH_NICE (-10: the daemons' --nice in the failovers) change the run; BENCH_KEEP_DIR=DIR keeps the logs and a client-side pcap of each failover there.
 # To study a takeover: BENCH_PROFILE_DIR=DIR writes a V8 CPU profile of each standby daemon there,
 # BENCH_STANDBY_NODE_FLAGS adds node flags to the standby daemons (e.g. --trace-deopt: see its .out);
 # the daemons run with the node flags the installed `ftcp` gives them (BENCH_DAEMON_NODE_FLAGS replaces them);
@@ -20,6 +21,7 @@ SECS=${BENCH_SECONDS:-10}
 COUNT=${BENCH_RTT_COUNT:-20000}
 LEASE_MS=${BENCH_LEASE_MS:-1000}
 MANY=${BENCH_CONNS:-1000}
+NICE=${BENCH_NICE:--10} # the daemons' --nice in the failovers
 BASE=${FTCP_BENCH_DIR:-/var/tmp}
 id=$$
 LAN_PREFIX=ftcpb-$id
@@ -123,7 +125,7 @@ failover() { # N SVC VIP [APP] → "p50 p99 max missing" line, then the standby'
   mkdir -p "$d"
   SERVICES+=("$svc")
   local app=${4:-echo.py}
-  local common=(--name "$svc" --vip "$vip" --port 9000 --log "$NATS_TARGET" --lease-ms "$LEASE_MS" -- "$PY" "$PWD/test/apps/$app" 9000)
+  local common=(--name "$svc" --vip "$vip" --port 9000 --log "$NATS_TARGET" --lease-ms "$LEASE_MS" --nice "$NICE" -- "$PY" "$PWD/test/apps/$app" 9000)
   start_daemon "$PRIMARY" p "$d/primary" 'ready vip=' run "${common[@]}"
   start_daemon "$SECONDARY" s "$d/standby" 'standby (following the log)' standby "${common[@]}"
   local spid=$DAEMON_PID
@@ -179,20 +181,26 @@ failover "$MANY" "fo${id}b" "$LAN_SUBNET.99" >"$WORK/fo-many.txt"
 # (echo.py), a thousand echoes at once queue for Python's GIL, ~0.1-0.2 s after their restore.
 failover "$MANY" "fo${id}e" "$LAN_SUBNET.98" echo_events.py >"$WORK/fo-many-events.txt"
 { read -r ek; read -r esk; } <"$WORK/fo-many-events.txt"
+# The app's own share, without ftcp (scripts/bench/app-floor.py): start -> listening, then its
+# $MANY connections already established with a byte each -> every echo. Three rounds each, on the
+# loopback of the bench namespace, on this machine: a floor under "lease taken -> last echo".
+floor() { ip netns exec "$H" "$PY" scripts/bench/app-floor.py 9100 "$MANY" 3 -- "$PY" "$PWD/test/apps/$1" 9100 | tr '\n' ' '; }
+floor_echo=$(floor echo.py)
+floor_events=$(floor echo_events.py)
 
 echo "host-failover benchmark (issue 8)"
 machine_line
 echo "LAN: namespaces on one bridge (veth pairs): client, primary, secondary, bench, nats1-3; $("$NATS_SERVER" --version), 3 nodes, one namespace each"
 echo "lease: $LEASE"
-echo "daemons: node ${BENCH_DAEMON_NODE_FLAGS-$(cat scripts/daemon-node-flags); the standby also $(cat scripts/standby-node-flags)} (as the installed ftcp runs run/standby); restores at once ${FTCP_RESTORES_AT_ONCE:-64}; TUN write-behind ${FTCP_TUN_WRITE_BEHIND:-restore}; warm-up drill ${FTCP_WARM_UP_CONNECTIONS:-1000} connections"
+echo "daemons: node ${BENCH_DAEMON_NODE_FLAGS-$(cat scripts/daemon-node-flags); the standby also $(cat scripts/standby-node-flags)} (as the installed ftcp runs run/standby); nice $NICE (every thread of the daemons and the apps; -10 is the default); restores at once ${FTCP_RESTORES_AT_ONCE:-64}; TUN write-behind ${FTCP_TUN_WRITE_BEHIND:-restore}; warm-up drill ${FTCP_WARM_UP_CONNECTIONS:-1000} connections"
 ones=()
 for f in "$WORK"/fo-1-*.txt; do [ -e "$f" ] && ones+=("$f"); done
-python3 - "$fk" "$sk" "$LEASE_MS" "$MANY" "$ek" "$esk" "${ones[@]}" <<'PY'
-import statistics, sys
-fk, sk, lease, many, ek, esk = sys.argv[1:7]
+python3 - "$fk" "$sk" "$LEASE_MS" "$MANY" "$ek" "$esk" "$floor_echo" "$floor_events" "${ones[@]}" <<'PY'
+import re, statistics, sys
+fk, sk, lease, many, ek, esk, floor_echo, floor_events = sys.argv[1:9]
 target = int(lease) * 1.5
 runs = []
-for path in sys.argv[7:]:
+for path in sys.argv[9:]:
     f, s = open(path).read().split("\n")[:2]
     runs.append((f.split(), s))
 ones = sorted(float(f[0]) for f, _ in runs if f[0] != "-")
@@ -202,10 +210,19 @@ if ones:
     print(f"  failover, 1 connection, {len(runs)} host failures: p50 {statistics.median(ones):.0f} ms  p99 {q(0.99):.0f} ms  max {ones[-1]:.0f} ms  missing {missing}  (from the loss of the primary host to the echo; target <= {target:.0f} ms with a {lease} ms lease)")
 for i, (f, s) in enumerate(runs, 1):
     print(f"    run {i}: echo at {f[0]} ms (client sent at +{f[4]} ms); standby after the kill (ms): {s}")
-for app, f, s in (("echo.py, a thread per connection", fk, sk), ("echo_events.py, one thread, epoll", ek, esk)):
+for app, f, s, fl in (("echo.py, a thread per connection", fk, sk, floor_echo), ("echo_events.py, one thread, epoll", ek, esk, floor_events)):
     p50, p99, mx, miss, sent = f.split()
     print(f"  failover, {many} connections ({app}): p50 {p50} ms  p99 {p99} ms  max {mx} ms  missing {miss}  (the client sent at +{sent} ms; target <= {target:.0f} ms)")
     print(f"    standby after the kill (ms): {s}")
+    # Rounds of "start drain-p50 drain-p99 cpu"; the floor is the median round's start + drain p99.
+    rounds = [list(map(float, fl.split()[i:i + 4])) for i in range(0, len(fl.split()), 4)]
+    lt = re.search(r"lease-taken=(\d+)", s)
+    if rounds and lt:
+        start = statistics.median(r[0] for r in rounds)
+        drain = statistics.median(r[2] for r in rounds)
+        lease_at = int(lt.group(1))
+        print(f"    the app alone (no ftcp, {len(rounds)} rounds): starts in {start:.0f} ms, echoes on {many} waiting connections by p99 {drain:.0f} ms; "
+              f"lease -> p99 here {float(p99) - lease_at:.0f} ms, of which the app alone needs >= {start + drain:.0f}; with this lease time the floor is {lease_at + start + drain:.0f} ms, at the latest lease ({lease} ms + expiry and poll) ~{int(lease) + 40 + start + drain:.0f} ms")
 PY
 [ "${BENCH_FLOWS:-1}" = 0 ] && exit 0
 # ---- throughput and latency in the bench namespace: relay-only, embedded fsync, JetStream R3

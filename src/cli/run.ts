@@ -30,6 +30,7 @@ export function withRunOptions(cmd: Command): Command {
     .option('--replicas <n>', 'with --log nats://: replicas of the log stream and the lease (default 3)')
     .option('--lease-ms <ms>', 'with --log nats://: primary lease time; a standby takes over after it (default 1000)')
     .option('--lan-if <ifname>', 'LAN link the VIP is claimed on (proxy ARP, gratuitous ARP); default: the link whose subnet holds the VIP, with --log nats://')
+    .option('--nice <n>', 'nice value of the daemon and the app it starts, -20 to 19 (default -10: ahead of the host\'s other work)')
     .option('--no-icmp-nudge', 'after a takeover or a daemon restart, do not send held clients ICMP unreachable errors that make them retransmit at once (RFC 6069)')
     .argument('[command...]', 'the server to protect, after -- (or command = [...] in --config)')
     .passThroughOptions();

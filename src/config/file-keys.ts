@@ -181,6 +181,20 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
   },
   {
     table: undefined,
+    key: 'nice',
+    flag: '--nice',
+    type: 'integer -20..19',
+    default: '-10',
+    doc: 'Scheduling priority of every thread of the daemon and of the app it starts (which inherits it): the relay and the app run ahead of the host\'s other work, most of all while a restart or a takeover restores connections. 0 gives them no preference. Needs CAP_SYS_NICE (the unit ftcp@ has it); without it the daemon says so and runs at the priority it was given.',
+    example: 'nice = -10',
+    schema: z
+      .number({ error: 'expected an integer -20 to 19, e.g. nice = -10' })
+      .int({ error: 'expected an integer -20 to 19, e.g. nice = -10' })
+      .min(-20, { error: 'expected an integer -20 to 19, e.g. nice = -10' })
+      .max(19, { error: 'expected an integer -20 to 19, e.g. nice = -10' }),
+  },
+  {
+    table: undefined,
     key: 'max_replay_bytes',
     flag: '--max-replay-bytes',
     type: 'integer or size string',

@@ -146,6 +146,7 @@ function toRaw(file: string, v: FileValues): RunRaw {
   if (v.offload !== undefined) raw.vnetHdr = v.offload as boolean;
   if (v.max_replay_bytes !== undefined) raw.maxReplayBytes = v.max_replay_bytes as number;
   if (v.metrics !== undefined) raw.metrics = v.metrics as string;
+  if (v.nice !== undefined) raw.nice = v.nice as number;
   raw.log = mode !== 'off';
   if (target !== undefined) raw.logTarget = target;
   if (v['log.data_dir'] !== undefined) raw.dataDir = v['log.data_dir'] as string;

@@ -20,6 +20,7 @@ const FLAG_KEYS: ReadonlyArray<[string, keyof RunRaw]> = [
   ['leaseMs', 'leaseMs'],
   ['lanIf', 'lanIf'],
   ['icmpNudge', 'icmpNudge'],
+  ['nice', 'nice'],
 ];
 
 const given = (cmd: Command, key: string): boolean => {

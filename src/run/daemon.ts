@@ -1,4 +1,5 @@
 // `ftcp run`: sets up the app's network, relays its packets, supervises it, and cleans up.
+import { setProcessNice } from './process-priority.js';
 import { mkdirSync } from 'node:fs';
 import { LogClient } from '../log/client.js';
 import { startEmbeddedLogServer, type EmbeddedLogServer } from '../log/embedded.js';
@@ -84,10 +85,21 @@ async function waitListening(
   }
 }
 
+/** The daemon's threads and the app ahead of the host's other work (config `nice`). */
+function applyNice(nice: number, log: Logger): void {
+  const res = setProcessNice(nice);
+  if (res.error !== undefined) {
+    log.warn({ nice, error: res.error }, `could not set the service's priority to nice ${nice} (${res.error}): it runs at the priority it was started with; give the daemon CAP_SYS_NICE, or set nice = 0 to silence this`);
+  } else {
+    log.debug({ nice, threads: res.threads }, 'priority set');
+  }
+}
+
 /** Runs until a signal or the app's final exit; resolves with the process exit code. */
 export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<number> {
   const { log } = opts;
   requireRoot();
+  applyNice(cfg.nice, log);
   const lock = acquireInstanceLock(cfg.name);
   if (!lock.ok) {
     throw new ConfigError(`service ${cfg.name} is already running (pid ${lock.ownerPid}): pick another --name or stop it`);

@@ -45,11 +45,15 @@ export interface RunConfig {
   command: string[];
   /** HOST:PORT of the Prometheus endpoint, if any. */
   metrics: string | undefined;
+  /** Nice value of every thread of the daemon, and so of the app it starts (-20..19). */
+  nice: number;
 }
 
 export const DEFAULT_VIP4 = '10.77.0.2';
 export const DEFAULT_HOST4 = '10.77.0.1';
 export const DEFAULT_HOST6 = 'fd77::1';
+/** The protected service (daemon and app) runs ahead of the host's other work: docs/OPERATIONS.md. */
+export const DEFAULT_NICE = -10;
 
 const ipAddress = (flag: string) =>
   z.string().refine((s) => isIP(s) !== 0, { message: `${flag} must be an IPv4 or IPv6 address` });
@@ -100,6 +104,12 @@ const schema = z.object({
     .min(0, '--busy-poll-us must be 0 (off) to 10000')
     .max(10_000, '--busy-poll-us must be 0 (off) to 10000')
     .optional(),
+  nice: z.coerce
+    .number({ message: '--nice must be a number from -20 (highest priority) to 19' })
+    .int('--nice must be an integer from -20 to 19')
+    .min(-20, '--nice must be -20 to 19')
+    .max(19, '--nice must be -20 to 19')
+    .default(DEFAULT_NICE),
   metrics: z
     .string()
     .refine(isHostPort, { message: '--metrics must be HOST:PORT, e.g. 127.0.0.1:9464 (IPv6: [::1]:9464)' })
@@ -168,6 +178,7 @@ export function parseRunConfig(raw: unknown): RunConfig {
     vnetHdr: o.vnetHdr,
     command: o.command,
     metrics: o.metrics,
+    nice: o.nice,
   };
 }
 

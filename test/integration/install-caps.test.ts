@@ -1,8 +1,9 @@
 // The capability set of ftcp@.service, checked for real: `ftcp run` under exactly that bounding set
 // (setpriv, as systemd's CapabilityBoundingSet= would leave it) protects an echo service; without
-// CAP_NET_ADMIN or CAP_SYS_ADMIN it fails at start with an error instead.
+// CAP_NET_ADMIN or CAP_SYS_ADMIN it fails at start with an error instead; without CAP_SYS_NICE it
+// serves at the priority it was started with, and says so.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,6 +25,17 @@ interface Outcome {
   code: number | null;
   stderr: string;
   echoOk?: boolean;
+  /** Nice values of the daemon's threads and of the app's, while it served. */
+  daemonNice?: number[];
+  appNice?: number[];
+}
+
+/** Nice value of each thread of PID (field 19 of /proc/PID/task/TID/stat). */
+function threadNice(pid: number): number[] {
+  return readdirSync(`/proc/${pid}/task`).map((tid) => {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+  });
 }
 
 /** Runs a protected echo service under CAPS; returns whether it came up and served, then stops it. */
@@ -52,10 +64,13 @@ async function runWithCaps(caps: string[], vip: string): Promise<Outcome> {
     child.kill('SIGKILL');
     return { ready, code: await exited, stderr: err };
   }
+  const appPid = Number(spawnSync('ip', ['netns', 'pids', `ftcp-${svc}`], { encoding: 'utf8' }).stdout.trim().split('\n')[0]);
+  const daemonNice = threadNice(child.pid!);
+  const appNice = threadNice(appPid);
   const r = spawnSync('ip', ['netns', 'exec', host.name, 'python3', join(ROOT, 'test/apps/echo_client.py'), vip, '9000', String(64 << 10), '20'], { encoding: 'utf8', timeout: 60_000 });
   const echo = JSON.parse(r.stdout) as { sentSha: string; recvSha: string };
   child.kill('SIGTERM');
-  return { ready, code: await exited, stderr: err, echoOk: echo.recvSha === echo.sentSha };
+  return { ready, code: await exited, stderr: err, echoOk: echo.recvSha === echo.sentSha, daemonNice, appNice };
 }
 
 beforeAll(() => {
@@ -70,8 +85,8 @@ afterAll(() => {
 });
 
 describe('capabilities of ftcp@.service', () => {
-  it('the unit names the four capabilities documented in docs/OPERATIONS.md', () => {
-    expect(unitCaps()).toEqual(['net_admin', 'sys_admin', 'kill', 'net_bind_service']);
+  it('the unit names the five capabilities documented in docs/OPERATIONS.md', () => {
+    expect(unitCaps()).toEqual(['net_admin', 'sys_admin', 'kill', 'net_bind_service', 'sys_nice']);
     const doc = readFileSync(join(ROOT, 'docs/OPERATIONS.md'), 'utf8');
     for (const c of unitCaps()) expect(doc).toContain(`CAP_${c.toUpperCase()}`);
   });
@@ -83,6 +98,18 @@ describe('capabilities of ftcp@.service', () => {
     expect(r.echoOk).toBe(true);
     expect(r.code).toBe(0);
     expect(netnsExists(`ftcp-${svc}`)).toBe(false);
+    // The default priority (nice -10) on every thread of the daemon, and inherited by the app.
+    expect(new Set(r.daemonNice)).toEqual(new Set([-10]));
+    expect(new Set(r.appNice)).toEqual(new Set([-10]));
+  });
+
+  it('without CAP_SYS_NICE it serves at the priority it was started with, and says so', async () => {
+    const r = await runWithCaps(unitCaps().filter((c) => c !== 'sys_nice'), '10.77.11.4');
+    expect(r.ready).toBe(true);
+    expect(r.echoOk).toBe(true);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/could not set the service's priority to nice -10 .*CAP_SYS_NICE/);
+    expect(new Set(r.appNice)).toEqual(new Set([0]));
   });
 
   for (const missing of ['net_admin', 'sys_admin']) {

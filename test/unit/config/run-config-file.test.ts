@@ -122,6 +122,8 @@ describe('config file: every error names the file, the key and the fix', () => {
     ['mtu = 70000', 'key "mtu": 70000 is above 65535'],
     ['mtu = "1500"', 'key "mtu": expected an integer 1280-65535'],
     ['busy_poll_us = 20000', 'key "busy_poll_us": 20000 is above 10000'],
+    ['nice = 20', 'key "nice": expected an integer -20 to 19, e.g. nice = -10'],
+    ['nice = "low"', 'key "nice": expected an integer -20 to 19, e.g. nice = -10'],
     ['offload = "yes"', 'key "offload": expected true or false (no quotes)'],
     ['max_replay_bytes = -1', 'key "max_replay_bytes": -1: expected a byte count'],
     ['max_replay_bytes = "lots"', 'key "max_replay_bytes": "lots": expected a byte count'],
@@ -270,10 +272,15 @@ describe('runFlagsFromCommand: only flags typed on the command line', () => {
       lanIf: 'eth0',
     });
     expect(await parseRun(['--name', 'w', '--no-log', '--', 'x'])).toMatchObject({ log: false });
+    expect(await parseRun(['--name', 'w', '--nice', '-5', '--', 'x'])).toMatchObject({ nice: '-5' });
   });
 });
 
 describe('replicated log keys', () => {
+  it('nice', () => {
+    expect(parse('nice = -5\nports = [80]\ncommand = ["x"]')).toMatchObject({ nice: -5 });
+  });
+
   it('a nats:// target with replicas, lease_ms and lan_if', () => {
     const raw = parse(['lan_if = "eth1"', 'ports = [80]', 'command = ["x"]', '[log]', 'target = "nats://10.0.0.5:4222,10.0.0.6:4222"', 'replicas = 3', 'lease_ms = 1500'].join('\n'));
     expect(raw).toMatchObject({ logTarget: 'nats://10.0.0.5:4222,10.0.0.6:4222', replicas: 3, leaseMs: 1500, lanIf: 'eth1' });

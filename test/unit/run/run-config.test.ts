@@ -27,6 +27,15 @@ describe('parseRunConfig', () => {
     expect(() => parseRunConfig({ ...base, log: true, role: 'standby' })).toThrow(/a standby needs a replicated log/);
   });
 
+  it('nice: -10 unless given, -20 to 19', () => {
+    expect(parseRunConfig(base).nice).toBe(-10);
+    expect(parseRunConfig({ ...base, nice: '0' }).nice).toBe(0);
+    expect(parseRunConfig({ ...base, nice: -20 }).nice).toBe(-20);
+    expect(() => parseRunConfig({ ...base, nice: '-21' })).toThrow(/--nice must be -20 to 19/);
+    expect(() => parseRunConfig({ ...base, nice: '2.5' })).toThrow(/--nice must be an integer/);
+    expect(() => parseRunConfig({ ...base, nice: 'high' })).toThrow(/--nice must be a number/);
+  });
+
   it('deduplicates ports', () => {
     expect(parseRunConfig({ ...base, port: ['80', '80', '443'] }).ports).toEqual([80, 443]);
   });
