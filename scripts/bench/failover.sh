@@ -9,7 +9,7 @@
 # The LAN is namespaces on a bridge: client, primary, secondary, nats1..3 and bench (throughput).
 # Needs root, `npm run build:ts` (the daemons run from dist/), nats-server and arping.
 # BENCH_SECONDS (10), BENCH_RTT_COUNT (20000), BENCH_CONNS (1000), BENCH_LEASE_MS (1000),
-# BENCH_FAILOVER_REPEATS (5: one-connection host failures), BENCH_NICE (-10: the daemons' --nice in the failovers) change the run; BENCH_KEEP_DIR=DIR keeps the logs and a client-side pcap of each failover there.
+# BENCH_FAILOVER_REPEATS (5: one-connection host failures), BENCH_NICE (-10: the daemons' --nice) change the run; BENCH_KEEP_DIR=DIR keeps the logs and a client-side pcap of each failover there.
 # To study a takeover: BENCH_PROFILE_DIR=DIR writes a V8 CPU profile of each standby daemon there,
 # BENCH_STANDBY_NODE_FLAGS adds node flags to the standby daemons (e.g. --trace-deopt: see its .out);
 # the daemons run with the node flags the installed `ftcp` gives them (BENCH_DAEMON_NODE_FLAGS replaces them);
@@ -21,7 +21,7 @@ SECS=${BENCH_SECONDS:-10}
 COUNT=${BENCH_RTT_COUNT:-20000}
 LEASE_MS=${BENCH_LEASE_MS:-1000}
 MANY=${BENCH_CONNS:-1000}
-NICE=${BENCH_NICE:--10} # the daemons' --nice in the failovers
+NICE=${BENCH_NICE:--10} # the daemons' --nice
 BASE=${FTCP_BENCH_DIR:-/var/tmp}
 id=$$
 LAN_PREFIX=ftcpb-$id
@@ -232,7 +232,7 @@ flow() { # TAG VIP LOG-ARGS... → "gbit/s p50 p99"
   local tag=$1 vip=$2 svc=fo${id}$1 up lat
   shift 2
   SERVICES+=("$svc")
-  start_daemon "$H" "" "$WORK/flow-$tag" 'ready vip=' run --name "$svc" --vip "$vip" --port 5201 --port 7000 "$@" -- sh -c "$APP"
+  start_daemon "$H" "" "$WORK/flow-$tag" 'ready vip=' run --name "$svc" --vip "$vip" --port 5201 --port 7000 --nice "$NICE" "$@" -- sh -c "$APP"
   local pid=$DAEMON_PID
   # A logging daemon's first warm-up drills take a CPU for a few seconds: measured after them.
   if [ "$tag" != r ] && [ "${FTCP_WARM_UP_CONNECTIONS:-1000}" != 0 ]; then
