@@ -21,8 +21,9 @@ start_ftcp() { # NAME VIP OUT ARGS...
   local name=$1 vip=$2 out=$3
   shift 3
   # As the installed `ftcp` runs the daemon (scripts/install.sh); BENCH_DAEMON_NODE_FLAGS replaces it.
+  # BENCH_NICE: the daemon's --nice (default -10, the daemon's own default).
   # shellcheck disable=SC2086 # flags split on spaces on purpose
-  FTCP_LOG_LEVEL=info nsenter --net=/var/run/netns/$H node ${BENCH_DAEMON_NODE_FLAGS-$(cat scripts/daemon-node-flags)} dist/cli/main.js run --name "$name" --vip "$vip" "$@" >"$out" 2>&1 &
+  FTCP_LOG_LEVEL=info nsenter --net=/var/run/netns/$H node ${BENCH_DAEMON_NODE_FLAGS-$(cat scripts/daemon-node-flags)} dist/cli/main.js run --name "$name" --vip "$vip" --nice "${BENCH_NICE:--10}" "$@" >"$out" 2>&1 &
   FTCP_PID=$!
   for _ in $(seq 200); do grep -q 'ready vip=' "$out" 2>/dev/null && break; kill -0 $FTCP_PID 2>/dev/null || break; sleep 0.05; done
   if ! grep -q 'ready vip=' "$out"; then cat "$out" >&2; return 1; fi
