@@ -130,13 +130,26 @@ function startArping(vip: string, lanIf: string, count: number, log: Logger): Pr
   );
 }
 
-/** Startup check: arping and stdbuf are installed (fail at start, not at takeover). */
+/** Startup check: arping and stdbuf are installed and may run (fail at start, not at takeover). */
 export function checkAnnounceTools(): Promise<void> {
   return new Promise((resolve, reject) => {
-    execFile('stdbuf', ['-oL', 'arping', '-V'], { timeout: 5_000 }, (err, stdout) => {
-      if (err || !/iputils/.test(stdout)) {
-        reject(new VipError('announce-failed', 'arping from iputils is needed to announce the VIP: install Debian iputils-arping'));
-      } else resolve();
+    execFile('stdbuf', ['-oL', 'arping', '-V'], { timeout: 5_000 }, (err, stdout, stderr) => {
+      if (!err && /iputils/.test(stdout)) {
+        resolve();
+        return;
+      }
+      reject(new VipError('announce-failed', announceToolsProblem((err as NodeJS.ErrnoException | null)?.code, String(stderr))));
     });
   });
+}
+
+/** What to fix when `stdbuf -oL arping -V` failed (exec's error code, or stdbuf's exit code and words). */
+export function announceToolsProblem(code: string | number | undefined, stderr: string): string {
+  if (code === 'ENOENT') return 'stdbuf is needed to announce the VIP (arping through it): install Debian coreutils';
+  // stdbuf exits 126 when it cannot run the command: arping's file capability (cap_net_raw) is
+  // outside the capability bounding set, so the kernel refuses to run it.
+  if (code === 126 || /Operation not permitted|Permission denied/.test(stderr)) {
+    return 'arping may not run here (Operation not permitted): it needs CAP_NET_RAW in the capability bounding set (CapabilityBoundingSet= of the unit ftcp@ has it) to announce the VIP';
+  }
+  return 'arping from iputils is needed to announce the VIP: install Debian iputils-arping';
 }

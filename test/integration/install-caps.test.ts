@@ -1,7 +1,7 @@
 // The capability set of ftcp@.service, checked for real: `ftcp run` under exactly that bounding set
 // (setpriv, as systemd's CapabilityBoundingSet= would leave it) protects an echo service; without
 // CAP_NET_ADMIN or CAP_SYS_ADMIN it fails at start with an error instead; without CAP_SYS_NICE it
-// serves at the priority it was started with, and says so.
+// serves at the priority it was started with, and says so; on a LAN link it announces its VIP.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,13 +39,13 @@ function threadNice(pid: number): number[] {
 }
 
 /** Runs a protected echo service under CAPS; returns whether it came up and served, then stops it. */
-async function runWithCaps(caps: string[], vip: string): Promise<Outcome> {
+async function runWithCaps(caps: string[], vip: string, extra: string[] = []): Promise<Outcome> {
   const child = spawn(
     'nsenter',
     [
       `--net=/var/run/netns/${host.name}`,
       'setpriv', `--bounding-set=-all,${caps.map((c) => `+${c}`).join(',')}`,
-      process.execPath, FTCP, 'run', '--name', svc, '--vip', vip, '--port', '9000', '--data-dir', join(tmp, 'data'), '--durability', 'memory',
+      process.execPath, FTCP, 'run', '--name', svc, '--vip', vip, '--port', '9000', '--data-dir', join(tmp, 'data'), '--durability', 'memory', ...extra,
       '--', 'python3', join(ROOT, 'test/apps/echo.py'), '9000',
     ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FTCP_RUN_DIR: join(tmp, 'run'), FTCP_LOG_LEVEL: 'warn' } },
@@ -76,6 +76,11 @@ async function runWithCaps(caps: string[], vip: string): Promise<Outcome> {
 beforeAll(() => {
   spawnSync('npm', ['run', 'build:ts'], { cwd: ROOT, stdio: 'ignore', timeout: 300_000 });
   host = TestNetns.create('caps');
+  // A LAN link for the VIP claim: both ends of a veth pair in the host namespace.
+  spawnSync('ip', ['-n', host.name, 'link', 'add', 'lan0', 'type', 'veth', 'peer', 'name', 'lanp']);
+  spawnSync('ip', ['-n', host.name, 'addr', 'add', '10.77.12.1/24', 'dev', 'lan0']);
+  spawnSync('ip', ['-n', host.name, 'link', 'set', 'lan0', 'up']);
+  spawnSync('ip', ['-n', host.name, 'link', 'set', 'lanp', 'up']);
 });
 
 afterAll(() => {
@@ -85,8 +90,8 @@ afterAll(() => {
 });
 
 describe('capabilities of ftcp@.service', () => {
-  it('the unit names the five capabilities documented in docs/OPERATIONS.md', () => {
-    expect(unitCaps()).toEqual(['net_admin', 'sys_admin', 'kill', 'net_bind_service', 'sys_nice']);
+  it('the unit names the six capabilities documented in docs/OPERATIONS.md', () => {
+    expect(unitCaps()).toEqual(['net_admin', 'sys_admin', 'kill', 'net_bind_service', 'sys_nice', 'net_raw']);
     const doc = readFileSync(join(ROOT, 'docs/OPERATIONS.md'), 'utf8');
     for (const c of unitCaps()) expect(doc).toContain(`CAP_${c.toUpperCase()}`);
   });
@@ -101,6 +106,25 @@ describe('capabilities of ftcp@.service', () => {
     // The default priority (nice -10) on every thread of the daemon, and inherited by the app.
     expect(new Set(r.daemonNice)).toEqual(new Set([-10]));
     expect(new Set(r.appNice)).toEqual(new Set([-10]));
+  });
+
+  it('under the unit bounding set a daemon on a LAN announces its VIP (arping needs CAP_NET_RAW)', async () => {
+    const r = await runWithCaps(unitCaps(), '10.77.12.2', ['--lan-if', 'lan0']);
+    // An announcement that failed is logged as an error ("VIP claimed but not announced").
+    expect(r.stderr).toBe('');
+    expect(r.ready).toBe(true);
+    expect(r.echoOk).toBe(true);
+    expect(r.code).toBe(0);
+    // The address families are a seccomp filter only systemd applies: checked in the unit's text.
+    expect(readFileSync(UNIT, 'utf8')).toMatch(/^RestrictAddressFamilies=.*\bAF_PACKET\b/m);
+  });
+
+  it('without CAP_NET_RAW a daemon on a LAN fails at start, naming the capability', async () => {
+    const r = await runWithCaps(unitCaps().filter((c) => c !== 'net_raw'), '10.77.12.3', ['--lan-if', 'lan0']);
+    expect(r.ready).toBe(false);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/ftcp run: arping may not run here \(Operation not permitted\): it needs CAP_NET_RAW/);
+    expect(netnsExists(`ftcp-${svc}`)).toBe(false);
   });
 
   it('without CAP_SYS_NICE it serves at the priority it was started with, and says so', async () => {

@@ -84,7 +84,7 @@ describe('scripts/install.sh with DESTDIR', () => {
     expect(logd).toContain(`ExecStart=${PREFIX}/bin/ftcp logd --data-dir /var/lib/ftcp/logd --listen unix:/run/ftcp/logd.sock`);
     const tpl = readFileSync(join(DEST, 'etc/systemd/system/ftcp@.service'), 'utf8');
     expect(tpl).toContain(`ExecStart=${PREFIX}/bin/ftcp run --config /etc/ftcp/%i.toml`);
-    expect(tpl).toMatch(/^CapabilityBoundingSet=CAP_NET_ADMIN CAP_SYS_ADMIN CAP_KILL CAP_NET_BIND_SERVICE$/m);
+    expect(tpl).toMatch(/^CapabilityBoundingSet=CAP_NET_ADMIN CAP_SYS_ADMIN CAP_KILL CAP_NET_BIND_SERVICE CAP_SYS_NICE CAP_NET_RAW$/m);
     expect(tpl).not.toMatch(/@BINDIR@|@LIBDIR@/);
     expect(loadRunConfigFile(join(DEST, 'etc/ftcp/example.toml'))).toMatchObject({ name: 'example', port: [8080] });
     firstTree = listTree(DEST);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { arpingArgv, parseArpingSent } from '../../../src/failover/vip-announce.js';
+import { announceToolsProblem, arpingArgv, parseArpingSent } from '../../../src/failover/vip-announce.js';
 import { ifSysctl } from '../../../src/failover/vip-sysctl.js';
 
 describe('gratuitous ARP command', () => {
@@ -41,5 +41,16 @@ describe('arping answers', () => {
     const out = 'ARPING 10.5.5.2 from 0.0.0.0 d0\nUnicast reply from 10.5.5.2 [32:34:15:DE:9A:45]  0.528ms\nSent 1 probes (1 broadcast(s))\nReceived 1 response(s)\n';
     expect(parseArpingReplies(out)).toEqual(['32:34:15:de:9a:45']);
     expect(parseArpingReplies('ARPING 10.5.5.9 from 0.0.0.0 d0\nSent 1 probes (1 broadcast(s))\nReceived 0 response(s)\n')).toEqual([]);
+  });
+});
+
+describe('announceToolsProblem', () => {
+  it('names the package to install when a tool is missing', () => {
+    expect(announceToolsProblem('ENOENT', '')).toMatch(/install Debian coreutils/);
+    expect(announceToolsProblem(127, "stdbuf: failed to run command 'arping': No such file or directory")).toMatch(/install Debian iputils-arping/);
+  });
+
+  it('names the capability when arping is there but may not run', () => {
+    expect(announceToolsProblem(126, "stdbuf: failed to run command 'arping': Operation not permitted")).toMatch(/needs CAP_NET_RAW in the capability bounding set/);
   });
 });
