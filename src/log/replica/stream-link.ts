@@ -67,7 +67,10 @@ export class StreamLink {
       throw new LogError('UNAVAILABLE', `cannot connect to NATS at ${opts.servers.join(',')}: ${(err as Error).message}`);
     }
     try {
-      const jsm = await retryTransient(() => jetstreamManager(nc), 30_000);
+      // No account-info check (checkAPI): it needs JetStream's meta leader, which after a restart of
+      // every node can stay unavailable for a while after the stream itself has a leader again;
+      // the stream's own info, asked next, is what this link needs.
+      const jsm = await jetstreamManager(nc, { checkAPI: false });
       await ensureStream(jsm, opts.service, replicas, opts.replicas, opts.log);
       const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
       return new StreamLink(nc, jetstream(nc, { timeout: 5000 }), jsm, opts.service, maxPayload - HEADER_ROOM);
