@@ -1,6 +1,6 @@
 // `ftcp run`: sets up the app's network, relays its packets, supervises it, and cleans up.
-import { setProcessNice } from './process-priority.js';
 import { mkdirSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import { LogClient } from '../log/client.js';
 import { startEmbeddedLogServer, type EmbeddedLogServer } from '../log/embedded.js';
 import type { Logger } from '../util/logger.js';
@@ -19,6 +19,7 @@ import { FtcpMetrics } from '../metrics/metrics.js';
 import { isLoopback, startMetricsServer, type MetricsServer } from '../metrics/metrics-server.js';
 import { startControlServer, type ControlServer } from '../status/control-server.js';
 import { statusSnapshot, type FailoverView, type StatusSource } from '../status/snapshot.js';
+import { setProcessNice } from './process-priority.js';
 import { isProcessAlive } from './app-liveness.js';
 import { acquireInstanceLock, releaseInstanceLock } from './instance-lock.js';
 import { listeningPorts } from './listen-probe.js';
@@ -87,9 +88,13 @@ async function waitListening(
 
 /** The daemon's threads and the app ahead of the host's other work (config `nice`). */
 function applyNice(nice: number, log: Logger): void {
+  const startedWith = getPriority(0);
   const res = setProcessNice(nice);
   if (res.error !== undefined) {
-    log.warn({ nice, error: res.error }, `could not set the service's priority to nice ${nice} (${res.error}): it runs at the priority it was started with; give the daemon CAP_SYS_NICE, or set nice = 0 to silence this`);
+    log.warn(
+      { nice, startedWith, error: res.error },
+      `could not set the service's priority to nice ${nice} (${res.error}): it runs at nice ${startedWith}, the priority it was started with; give the daemon CAP_SYS_NICE, or set nice = ${startedWith} to silence this`,
+    );
   } else {
     log.debug({ nice, threads: res.threads }, 'priority set');
   }
