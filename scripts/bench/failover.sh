@@ -10,7 +10,8 @@
 # Needs root, `npm run build:ts` (the daemons run from dist/), nats-server and arping.
 # BENCH_SECONDS (10), BENCH_RTT_COUNT (20000), BENCH_CONNS (1000), BENCH_LEASE_MS (1000),
 # BENCH_FAILOVER_REPEATS (5: one-connection host failures), BENCH_NICE (-10: the daemons' --nice) change the run; BENCH_KEEP_DIR=DIR keeps the logs and a client-side pcap of each failover there.
-# To study a takeover: BENCH_PROFILE_DIR=DIR writes a V8 CPU profile of each standby daemon there,
+# To study a takeover (helpers in scripts/bench/study/: interleaved A/B runs, a profile's window,
+# a standby log's restore timeline): BENCH_PROFILE_DIR=DIR writes a V8 CPU profile of each standby daemon there,
 # BENCH_STANDBY_NODE_FLAGS adds node flags to the standby daemons (e.g. --trace-deopt: see its .out);
 # the daemons run with the node flags the installed `ftcp` gives them (BENCH_DAEMON_NODE_FLAGS replaces them);
 # BENCH_FLOWS=0 skips the throughput and latency part.
