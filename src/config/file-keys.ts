@@ -50,7 +50,9 @@ const byteSize = z.union([z.number(), z.string()], { error: SIZE_HINT }).transfo
 });
 
 const notAPort = (iss: { input?: unknown }): string => `${JSON.stringify(iss.input)} is not a port number (an integer 1-65535), e.g. ports = [8080]`;
-const port = z.number({ error: notAPort }).int({ error: notAPort }).min(1, { error: notAPort }).max(65535, { error: notAPort });
+/** An integer from min to max, with one message for every way a value can miss. */
+const integerIn = (min: number, max: number, error: string | ((iss: { input?: unknown }) => string)) => z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+const port = integerIn(1, 65535, notAPort);
 
 const logTarget = z
   .string({ error: 'expected "unix:/PATH", "HOST:PORT" or "nats://HOST:PORT,...", e.g. target = "unix:/run/ftcp/logd.sock"' })
@@ -187,11 +189,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     default: '-10',
     doc: 'Scheduling priority of every thread of the daemon and of the app it starts (which inherits it): the relay and the app run ahead of the host\'s other work, most of all while a restart or a takeover restores connections. 0 gives them no preference. Needs CAP_SYS_NICE (the unit ftcp@ has it); without it the daemon says so and runs at the priority it was given.',
     example: 'nice = -10',
-    schema: z
-      .number({ error: 'expected an integer -20 to 19, e.g. nice = -10' })
-      .int({ error: 'expected an integer -20 to 19, e.g. nice = -10' })
-      .min(-20, { error: 'expected an integer -20 to 19, e.g. nice = -10' })
-      .max(19, { error: 'expected an integer -20 to 19, e.g. nice = -10' }),
+    schema: integerIn(-20, 19, 'expected an integer -20 to 19, e.g. nice = -10'),
   },
   {
     table: undefined,
