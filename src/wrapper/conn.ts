@@ -120,6 +120,11 @@ export class TcpConn {
   restoreStartedAt = 0;
   /** Holds one of the wrapper's restore slots (MAX_RESTORES_AT_ONCE) while it restores. */
   restoreSlot = false;
+  /**
+   * Adopted, its client not heard from when the app listened: its logged stream is read in the
+   * restores' one pass over the log (replayRead), before its own restore begins.
+   */
+  replayPrefetched = false;
   /** Waiting for a restore slot; `restoreReadsOwn`: it reads its replay itself once started. */
   restoreQueued = false;
   restoreReadsOwn = false;

@@ -953,7 +953,10 @@ export class SecondWrapper implements PacketPath {
     this.restoresRunning = 0;
     for (const conn of this.restoreQueue) conn.restoreQueued = false;
     this.restoreQueue = [];
-    for (const conn of this.conns.all()) conn.restoreSlot = false;
+    for (const conn of this.conns.all()) {
+      conn.restoreSlot = false;
+      conn.replayPrefetched = false; // read again by the next restores' pass
+    }
     let held = 0;
     for (const conn of [...this.conns.all()]) {
       if (conn.state === 'SYN_RCVD' || conn.state === 'CLOSED') {
@@ -1039,8 +1042,16 @@ export class SecondWrapper implements PacketPath {
     if (ckpt) this.logger.info({ lsn: ckpt.lsn, createdUnixMs: ckpt.createdUnixMs, positions: positions.size }, 'restore: latest checkpoint');
     const restoring = new Map<string, TcpConn>();
     for (const conn of [...this.conns.all()]) {
-      // An adopted connection not heard from yet restores once its client answers (restoreOne).
-      if (conn.state !== 'RECOVERING' || conn.learning || conn.restoreQueued) continue;
+      if (conn.state !== 'RECOVERING' || conn.restoreQueued) continue;
+      if (conn.learning) {
+        // An adopted connection not heard from yet restores once its client answers (restoreOne);
+        // its logged stream comes in this same pass meanwhile (a read per connection was a
+        // thousand reads through the store in a 1000-connection takeover).
+        conn.replayPrefetched = true;
+        conn.replayRead = 'pending';
+        restoring.set(conn.id, conn);
+        continue;
+      }
       const pos = positions.get(conn.tuple);
       if (pos && ckpt && !this.applyPosition(conn, pos, ckpt)) continue;
       this.admitRestore(conn, false);
@@ -1085,7 +1096,7 @@ export class SecondWrapper implements PacketPath {
     const ckpt = this.restoreCkpt;
     const pos = this.restorePositions.get(conn.tuple);
     if (pos && ckpt && !this.applyPosition(conn, pos, ckpt)) return;
-    this.admitRestore(conn, true);
+    this.admitRestore(conn, !conn.replayPrefetched);
   }
 
   /**
@@ -1099,14 +1110,17 @@ export class SecondWrapper implements PacketPath {
       return;
     }
     conn.restoreQueued = true;
-    conn.replayRead = 'pending';
+    if (!conn.replayPrefetched) conn.replayRead = 'pending';
     this.restoreQueue.push(conn);
     this.noteRestoring();
   }
 
   private beginRestore(conn: TcpConn): void {
-    // What the pass over the log (readReplayAll) did while this one waited for its slot.
-    const readWhileWaiting = conn.restoreQueued && !conn.restoreReadsOwn ? conn.replayRead : 'pending';
+    // What the pass over the log (readReplayAll) did while this one waited for its slot, or for
+    // its client's answer.
+    const byPass = !conn.restoreReadsOwn && (conn.restoreQueued || conn.replayPrefetched);
+    const readWhileWaiting = byPass ? conn.replayRead : 'pending';
+    conn.replayPrefetched = false;
     if (readWhileWaiting === 'failed') {
       conn.restoreQueued = false;
       this.abortConn(conn);
@@ -1308,7 +1322,7 @@ export class SecondWrapper implements PacketPath {
         for await (const batch of this.log.readAllClientStreams()) {
           for (const { connId, item } of batch) {
             const conn = restoring.get(connId);
-            if (!conn || (conn.state !== 'REPLAYING' && !conn.restoreQueued)) continue;
+            if (!conn || (conn.state !== 'REPLAYING' && !conn.restoreQueued && !conn.replayPrefetched)) continue;
             if (item.kind === 'data') {
               if (item.offset + item.data.length > conn.clientBase) conn.replaySource.add(item.offset, item.data);
             } else conn.replaySource.finOff = item.offset;
@@ -1322,7 +1336,7 @@ export class SecondWrapper implements PacketPath {
       } catch (err) {
         this.logger.error({ err }, 'cannot read the log for replay: resetting the restoring connections');
         for (const conn of restoring.values()) {
-          if (conn.restoreQueued) conn.replayRead = 'failed'; // reset when its turn comes
+          if (conn.restoreQueued || conn.replayPrefetched) conn.replayRead = 'failed'; // reset when its turn comes
           if (conn.state !== 'REPLAYING') continue;
           conn.replayRead = 'failed';
           this.abortConn(conn);

@@ -149,6 +149,44 @@ describe('SecondWrapper.adopt', () => {
     b.w.close();
   });
 
+  it("reads the replay of clients that answer after the app listens in the restores' one pass, not a read each", async () => {
+    for (const answerWhile of ['pass under way', 'pass done'] as const) {
+      const a = harness();
+      carry(a);
+      carry(a, CPORT + 1);
+      a.w.close();
+      const b = await adoptInto(a.log.records);
+      const read = b.log.readClientStream.bind(b.log);
+      const own = vi.fn(read);
+      const passes = vi.fn();
+      const records = b.log.records;
+      b.log.readAllClientStreams = async function* () {
+        passes();
+        for (const connId of new Set(records.map((r) => r.connId))) {
+          const batch = [];
+          for await (const item of read(connId, 0)) batch.push({ connId, item });
+          yield batch;
+        }
+      };
+      b.log.readClientStream = own;
+      b.w.appListening();
+      if (answerWhile === 'pass done') await new Promise((r) => setImmediate(r));
+      for (const cport of [CPORT, CPORT + 1]) {
+        b.feed('inbound', { flags: TCP_ACK, seq: seqAdd(IRS, 301), ack: seqAdd(ISS0, 5001), timestamps: { tsval: 90, tsecr: TS0 + 500 } }, cport);
+        b.feed('outbound', { flags: TCP_SYN | TCP_ACK, seq: ISSK, ack: seqAdd(IRS, 1), mss: 1460, timestamps: { tsval: 7, tsecr: 90 } }, cport);
+      }
+      await new Promise((r) => setImmediate(r));
+      const replay = b.injected('inbound').filter((p) => p.payloadLen > 0);
+      expect(replay.map((p) => [p.dstPort, p.srcPort, p.seq, p.payloadLen]), answerWhile).toEqual([
+        [PORT, CPORT, seqAdd(IRS, 1), 300],
+        [PORT, CPORT + 1, seqAdd(IRS, 1), 300],
+      ]);
+      expect(passes, answerWhile).toHaveBeenCalledTimes(1);
+      expect(own, answerWhile).not.toHaveBeenCalled();
+      b.w.close();
+    }
+  });
+
   it('drops a connection whose client answers with a reset (it is gone)', async () => {
     const a = harness();
     carry(a);
