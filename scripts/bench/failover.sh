@@ -13,6 +13,7 @@
 # To study a takeover (helpers in scripts/bench/study/: interleaved A/B runs, a profile's window,
 # a standby log's restore timeline): BENCH_PROFILE_DIR=DIR writes a V8 CPU profile of each standby daemon there,
 # BENCH_STANDBY_NODE_FLAGS adds node flags to the standby daemons (e.g. --trace-deopt: see its .out);
+# BENCH_STANDBY_LOG_LEVEL (info) sets their log level (debug: each adopted client's answer, timed);
 # the daemons run with the node flags the installed `ftcp` gives them (BENCH_DAEMON_NODE_FLAGS replaces them);
 # BENCH_FLOWS=0 skips the throughput and latency part.
 # Everything it makes (namespaces ftcpb-PID-*, ftcp-p/s-SVC, temp dirs, processes) goes on exit.
@@ -79,7 +80,9 @@ start_daemon() { # NS NODE OUT READY ARGS...
   [ -n "${BENCH_PROFILE_DIR:-}" ] && [ "$node" = s ] && prof+=(--cpu-prof --cpu-prof-dir="$BENCH_PROFILE_DIR")
   # shellcheck disable=SC2206 # flags split on spaces on purpose
   [ -n "${BENCH_STANDBY_NODE_FLAGS:-}" ] && [ "$node" = s ] && prof+=($BENCH_STANDBY_NODE_FLAGS)
-  FTCP_NODE=$node FTCP_RUN_DIR=$WORK/run-$node FTCP_LOG_LEVEL=info \
+  local level=info
+  [ "$node" = s ] && level=${BENCH_STANDBY_LOG_LEVEL:-info}
+  FTCP_NODE=$node FTCP_RUN_DIR=$WORK/run-$node FTCP_LOG_LEVEL=$level \
     nsenter --net="/var/run/netns/$ns" node "${prof[@]}" dist/cli/main.js "$@" >"$out.out" 2>"$out.log" &
   DAEMON_PID=$!
   DAEMONS+=("$DAEMON_PID")

@@ -2,6 +2,8 @@
 # Interleaved quick failover benches, for A/B comparisons on a machine whose speed drifts.
 # Usage: scripts/bench/study/ab-failover.sh ROUNDS 'ARM-A ENV...' 'ARM-B ENV...' ...
 #   e.g. ab-failover.sh 5 'base' 'nice0 BENCH_NICE=0' 'slots FTCP_RESTORES_AT_ONCE=128'
+# AB_REPO=DIR in an arm runs that arm's failover.sh in another checkout (a worktree of the build
+# to compare against, built: node_modules, native/build, dist).
 # Each round runs every arm once (failover.sh with one 1-connection failover, the two
 # 1000-connection ones, no flows) and prints, per app, the lease time and lease -> p99 echo,
 # lease -> last restore, listens -> last restore (ms). Outputs stay in $AB_DIR (default /tmp/ab).
@@ -15,8 +17,10 @@ for r in $(seq "$rounds"); do
   for arm in "$@"; do
     read -r tag envs <<<"$arm"
     out=$dir/$tag-$r.txt
+    repo=.
+    for e in $envs; do [[ $e == AB_REPO=* ]] && repo=${e#AB_REPO=}; done
     # shellcheck disable=SC2086 # the arm's settings split on spaces on purpose
-    env $envs BENCH_FAILOVER_REPEATS=1 BENCH_FLOWS=0 bash scripts/bench/failover.sh >"$out" 2>&1 || true
+    (cd "$repo" && env $envs BENCH_FAILOVER_REPEATS=1 BENCH_FLOWS=0 bash scripts/bench/failover.sh) >"$out" 2>&1 || true
     python3 - "$out" "$tag" <<'PY'
 import re, sys
 t = open(sys.argv[1]).read()
