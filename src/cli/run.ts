@@ -6,6 +6,7 @@ import { runDaemon } from '../run/daemon.js';
 import { runStandby } from '../run/standby.js';
 import { ConfigError, parseRunConfig, type RunConfig } from '../run/run-config.js';
 import { createLogger, type Logger } from '../util/logger.js';
+import { quietTlsIpServerNameWarning } from '../util/tls-ip-warning.js';
 
 const collect = (value: string, prev: string[] = []): string[] => [...prev, value];
 
@@ -20,6 +21,11 @@ export function withRunOptions(cmd: Command): Command {
     .option('--data-dir <dir>', 'directory of the embedded log server (default /var/lib/ftcp/NAME)')
     .option('--log <target>', 'external log server: unix:/PATH or HOST:PORT, or a replicated log: nats://HOST:PORT[,HOST:PORT...] (instead of the embedded one)')
     .option('--no-log', 'pass-through mode: relay only, nothing logged or protected')
+    .option('--log-token-file <file>', 'with --log HOST:PORT or nats://: file holding the log server\'s bearer token (ftcp logd --token-file) or a NATS token')
+    .option('--log-tls-ca <file>', 'with --log HOST:PORT or nats://: CA (PEM) of the log server\'s TLS certificate; turns TLS on')
+    .option('--log-tls-cert <file>', 'client certificate (PEM) for a log server that verifies clients; with --log-tls-key')
+    .option('--log-tls-key <file>', 'key (PEM) of --log-tls-cert')
+    .option('--log-creds <file>', 'with --log nats://: NATS user credentials file (JWT and nkey seed)')
     .addOption(new Option('--durability <mode>', 'durability of the embedded log server').choices(['fsync', 'memory']).default('fsync'))
     .option('--max-replay-bytes <n>', 'without the shim: client bytes replayed at most per connection (past it: unprotected)')
     .addOption(new Option('--restart <policy>', 'restart the app when it exits (default on-failure; no with --no-log)').choices(['no', 'on-failure', 'always']))
@@ -45,6 +51,7 @@ export async function runWithConfig(
   body: (cfg: RunConfig, log: Logger) => Promise<number>,
 ): Promise<void> {
   const log = createLogger(what);
+  quietTlsIpServerNameWarning();
   try {
     // Only flags typed on the command line count (so they can override a config file).
     const given = runFlagsFromCommand(cmd, command);

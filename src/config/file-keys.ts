@@ -53,6 +53,9 @@ const notAPort = (iss: { input?: unknown }): string => `${JSON.stringify(iss.inp
 /** An integer from min to max, with one message for every way a value can miss. */
 const integerIn = (min: number, max: number, error: string | ((iss: { input?: unknown }) => string)) => z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
 const port = integerIn(1, 65535, notAPort);
+/** A file the daemon reads at start, named by its absolute path. */
+const absolutePath = (example: string) =>
+  z.string({ error: `expected a file path in quotes, e.g. ${example}` }).regex(/^\//, { error: (iss) => `${JSON.stringify(iss.input)} must be an absolute path, e.g. ${example}` });
 
 const logTarget = z
   .string({ error: 'expected "unix:/PATH", "HOST:PORT" or "nats://HOST:PORT,...", e.g. target = "unix:/run/ftcp/logd.sock"' })
@@ -242,6 +245,56 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     doc: 'Address of an external log server (`ftcp logd`): "unix:/PATH" or "HOST:PORT"; or a replicated log on NATS JetStream, "nats://HOST:PORT,HOST:PORT,..." (host failover, `ftcp standby`) (mode = "external").',
     example: 'target = "unix:/run/ftcp/logd.sock"',
     schema: logTarget,
+  },
+  {
+    table: 'log',
+    key: 'token_file',
+    flag: '--log-token-file',
+    type: 'path',
+    default: '(none)',
+    doc: 'A log on another host: file holding the bearer token of the external `ftcp logd` (its --token-file), or a NATS token. With target = "HOST:PORT" or "nats://..." only.',
+    example: 'token_file = "/etc/ftcp/log.token"',
+    schema: absolutePath('token_file = "/etc/ftcp/log.token"'),
+  },
+  {
+    table: 'log',
+    key: 'tls_ca',
+    flag: '--log-tls-ca',
+    type: 'path',
+    default: '(none)',
+    doc: "A log on another host: CA certificate (PEM) the log server's TLS certificate must be signed by; turns TLS on (an `ftcp logd` with --tls-cert, or NATS with TLS).",
+    example: 'tls_ca = "/etc/ftcp/log-ca.pem"',
+    schema: absolutePath('tls_ca = "/etc/ftcp/log-ca.pem"'),
+  },
+  {
+    table: 'log',
+    key: 'tls_cert',
+    flag: '--log-tls-cert',
+    type: 'path',
+    default: '(none)',
+    doc: 'Client certificate (PEM), with tls_key, for a log server that verifies clients (`ftcp logd --tls-ca`, NATS `verify`).',
+    example: 'tls_cert = "/etc/ftcp/log-client.pem"',
+    schema: absolutePath('tls_cert = "/etc/ftcp/log-client.pem"'),
+  },
+  {
+    table: 'log',
+    key: 'tls_key',
+    flag: '--log-tls-key',
+    type: 'path',
+    default: '(none)',
+    doc: 'Key (PEM) of tls_cert.',
+    example: 'tls_key = "/etc/ftcp/log-client.key"',
+    schema: absolutePath('tls_key = "/etc/ftcp/log-client.key"'),
+  },
+  {
+    table: 'log',
+    key: 'creds',
+    flag: '--log-creds',
+    type: 'path',
+    default: '(none)',
+    doc: 'With a nats:// target: the NATS user credentials file (user JWT and nkey seed, as `nsc generate creds` writes it).',
+    example: 'creds = "/etc/ftcp/ftcp.creds"',
+    schema: absolutePath('creds = "/etc/ftcp/ftcp.creds"'),
   },
   {
     table: 'log',

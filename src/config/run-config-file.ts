@@ -111,6 +111,13 @@ function toRaw(file: string, v: FileValues): RunRaw {
   for (const k of ['log.replicas', 'log.lease_ms']) {
     if (!nats && v[k] !== undefined) throw err(k, 'only used with a replicated log: target = "nats://HOST:PORT,..." — remove it or set that target');
   }
+  for (const k of ['log.token_file', 'log.tls_ca', 'log.tls_cert', 'log.tls_key', 'log.creds']) {
+    if (v[k] === undefined) continue;
+    if (mode !== 'external' || target?.startsWith('unix:')) {
+      throw err(k, 'only used with a log on another host: target = "HOST:PORT" or "nats://HOST:PORT,..." — remove it or set that target');
+    }
+    if (k === 'log.creds' && !nats) throw err(k, 'a NATS credentials file: only used with target = "nats://..." (an `ftcp logd` takes token_file)');
+  }
   for (const k of ['log.data_dir', 'log.durability']) {
     if (mode !== 'embedded' && v[k] !== undefined) {
       throw err(k, `only used with mode = "embedded" (mode is "${mode}"): remove it${mode === 'external' ? ' (the external log server has its own)' : ''}`);
@@ -153,6 +160,11 @@ function toRaw(file: string, v: FileValues): RunRaw {
   if (v['log.durability'] !== undefined) raw.durability = v['log.durability'] as RunRaw['durability'];
   if (v['log.replicas'] !== undefined) raw.replicas = v['log.replicas'] as number;
   if (v['log.lease_ms'] !== undefined) raw.leaseMs = v['log.lease_ms'] as number;
+  if (v['log.token_file'] !== undefined) raw.logTokenFile = v['log.token_file'] as string;
+  if (v['log.tls_ca'] !== undefined) raw.logTlsCa = v['log.tls_ca'] as string;
+  if (v['log.tls_cert'] !== undefined) raw.logTlsCert = v['log.tls_cert'] as string;
+  if (v['log.tls_key'] !== undefined) raw.logTlsKey = v['log.tls_key'] as string;
+  if (v['log.creds'] !== undefined) raw.logCreds = v['log.creds'] as string;
   if (v.lan_if !== undefined) raw.lanIf = v.lan_if as string;
   if (v.icmp_nudge !== undefined) raw.icmpNudge = v.icmp_nudge as boolean;
   if (v.role !== undefined) raw.role = v.role as RunRaw['role'];
@@ -170,6 +182,8 @@ export function mergeFlags(fileRaw: RunRaw, flagRaw: RunRaw): RunRaw {
   if (flagLogChoice) {
     delete out.logTarget;
     delete out.dataDir;
+    // The file's credentials belong to the file's log.
+    for (const k of ['logTokenFile', 'logTlsCa', 'logTlsCert', 'logTlsKey', 'logCreds'] as const) delete out[k];
     if (flagRaw.logTarget !== undefined || flagRaw.log === false) delete out.durability;
     out.log = true;
   }

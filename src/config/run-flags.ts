@@ -21,6 +21,11 @@ const FLAG_KEYS: ReadonlyArray<[string, keyof RunRaw]> = [
   ['lanIf', 'lanIf'],
   ['icmpNudge', 'icmpNudge'],
   ['nice', 'nice'],
+  ['logTokenFile', 'logTokenFile'],
+  ['logTlsCa', 'logTlsCa'],
+  ['logTlsCert', 'logTlsCert'],
+  ['logTlsKey', 'logTlsKey'],
+  ['logCreds', 'logCreds'],
 ];
 
 const given = (cmd: Command, key: string): boolean => {

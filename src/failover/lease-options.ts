@@ -1,6 +1,7 @@
 // Options of the primary's lease (docs/FAILOVER.md, "Lease, epochs, fencing"), checked at start
 // so a bad value fails with a message that says what to fix.
 import type { Logger } from '../util/logger.js';
+import type { NatsSecurity } from '../log/replica/nats-security.js';
 import { checkServiceName } from '../log/replica/names.js';
 
 export type LeaseErrorCode = 'INVALID_ARGUMENT' | 'FAILED_PRECONDITION' | 'UNAVAILABLE' | 'MALFORMED_VALUE' | 'CLOSED';
@@ -18,6 +19,8 @@ export class LeaseError extends Error {
 export interface LeaseOptions {
   /** NATS servers, `host:port` or `nats://host:port`; the client fails over among them. */
   servers: string[];
+  /** Token, TLS or credentials for the NATS servers (log-credentials.ts). */
+  security?: NatsSecurity;
   /** Service name; the bucket is `ftcp_lease_<service>`. */
   service: string;
   /** Lease time = the bucket's `ttl` (default 1000 ms). */
@@ -35,6 +38,7 @@ export interface LeaseOptions {
 
 export interface ResolvedLeaseOptions {
   servers: string[];
+  security: NatsSecurity;
   service: string;
   bucket: string;
   ttlMs: number;
@@ -104,6 +108,7 @@ export function resolveLeaseOptions(o: LeaseOptions): ResolvedLeaseOptions {
   const holder = { id: name('holder.id', o.holder.id), host: name('holder.host', o.holder.host) };
   return {
     servers: [...o.servers],
+    security: o.security ?? {},
     service: o.service,
     bucket: leaseBucketName(o.service),
     ttlMs,

@@ -266,6 +266,7 @@ export class Lease extends EventEmitter {
       // default minutes, so renewals move to another node.
       pingInterval: Math.min(2000, Math.max(500, Math.floor(o.ttlMs / 3))),
       maxPingOut: 2,
+      ...o.security,
     }).catch((err: unknown) => {
       throw new LeaseError('UNAVAILABLE',
         `lease: cannot reach NATS at ${o.servers.join(', ')} (${asError(err).message}): start the NATS servers or fix the server list`);

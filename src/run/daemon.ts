@@ -1,4 +1,7 @@
 // `ftcp run`: sets up the app's network, relays its packets, supervises it, and cleans up.
+import { logClientSecurity, shimCredentialEnv } from '../log/log-credentials.js';
+import { natsSecurity } from '../log/replica/nats-security.js';
+import { checkRemoteLog } from './remote-log-check.js';
 import { mkdirSync } from 'node:fs';
 import { getPriority } from 'node:os';
 import { LogClient } from '../log/client.js';
@@ -238,13 +241,17 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
       }
       logTarget = target;
       // On a replicated log the store holds the primary's epoch: older writers are fenced.
-      logClient = new LogClient({ target, service: cfg.name, ...(primary ? { epoch: primary.epoch } : {}) });
+      // An external log server on another host: its token and TLS (the embedded one needs neither).
+      const security = target === cfg.logTarget ? logClientSecurity(cfg.logCredentials) : {};
+      logClient = new LogClient({ target, service: cfg.name, ...security, ...(primary ? { epoch: primary.epoch } : {}) });
       logClient.on('failed', (err: Error) => log.error({ err }, 'log server refused appends'));
+      if (target === cfg.logTarget && !target.startsWith('unix:')) await checkRemoteLog(logClient, target, cfg.logCredentials, log);
       watchLogLink(logClient, log);
     }
     // What an app using the shim (first wrapper) needs to find its log; harmless to others.
     const appEnv: NodeJS.ProcessEnv = { ...process.env, FTCP_SERVICE: cfg.name, FTCP_VIP: cfg.vip };
     if (logTarget !== undefined) appEnv.FTCP_LOG_TARGET = logTarget;
+    if (logTarget !== undefined && logTarget === cfg.logTarget) Object.assign(appEnv, shimCredentialEnv(cfg.logCredentials));
     if (primary) appEnv.FTCP_LOG_EPOCH = String(primary.epoch);
     sup = new Supervisor({ netns: topo.netns, command: cfg.command, restart: cfg.restart, log, env: appEnv });
     const supervisor = sup;
@@ -318,7 +325,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     // went unanswered at most since the old primary's last renewal: a lease time before it lapsed.
     wrapper?.probeHeld(tookOverAt !== undefined ? cfg.leaseMs + (performance.now() - tookOverAt) : undefined);
     // A primary says so when no standby follows its log (a host failure would then lose the service).
-    if (primary && cfg.natsServers) stopStandbyWatch = watchStandbys({ servers: cfg.natsServers, service: cfg.name, log: log.child({ component: 'standby-watch' }) });
+    if (primary && cfg.natsServers) stopStandbyWatch = watchStandbys({ servers: cfg.natsServers, security: natsSecurity(cfg.logCredentials), service: cfg.name, log: log.child({ component: 'standby-watch' }) });
     await waitListening(sup, cfg.ports, abort.signal, () => finalExit);
     (opts.ready ?? ((l) => process.stdout.write(`${l}\n`)))(`ftcp: ${cfg.name} ready vip=${cfg.vip}`);
     ready = true;

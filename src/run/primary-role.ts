@@ -2,6 +2,7 @@
 // NATS JetStream — the primary lease (src/failover/lease.ts) and the log opened at the lease's
 // epoch (src/log/replica) — and what makes it stop being one: the lease lapsing (silent until it
 // is renewed) or lost, or the log fenced by a newer primary (silent for good).
+import { natsSecurity } from '../log/replica/nats-security.js';
 import type { EventEmitter } from 'node:events';
 import type { AdoptionFold } from '../wrapper/adopt.js';
 import { hostname } from 'node:os';
@@ -28,7 +29,7 @@ export interface PrimaryLog {
 }
 
 export function leaseOptions(cfg: RunConfig, servers: string[], log: Logger): LeaseOptions {
-  return { servers, service: cfg.name, ttlMs: cfg.leaseMs, replicas: cfg.replicas, holder: { id: cfg.name, host: hostname() }, log: log.child({ component: 'lease' }) };
+  return { servers, security: natsSecurity(cfg.logCredentials), service: cfg.name, ttlMs: cfg.leaseMs, replicas: cfg.replicas, holder: { id: cfg.name, host: hostname() }, log: log.child({ component: 'lease' }) };
 }
 
 /**
@@ -51,7 +52,7 @@ export async function becomePrimary(cfg: RunConfig, log: Logger): Promise<Primar
       await sleep(100);
     }
     log.info({ epoch, servers }, 'primary lease taken: opening the replicated log');
-    const { store, replica } = await openReplicatedStore({ servers, service: cfg.name, epoch, replicas: cfg.replicas, log: log.child({ component: 'replica' }) });
+    const { store, replica } = await openReplicatedStore({ servers, security: natsSecurity(cfg.logCredentials), service: cfg.name, epoch, replicas: cfg.replicas, log: log.child({ component: 'replica' }) });
     return { store, replica, lease, epoch, role: 'primary' };
   } catch (err) {
     await lease.release().catch(() => undefined);

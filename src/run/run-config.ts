@@ -2,6 +2,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { isHostPort } from '../metrics/host-port.js';
+import { LogCredentialsError, readLogCredentials, type LogCredentials } from '../log/log-credentials.js';
 import { parseNatsTarget } from '../log/replica/target.js';
 
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,11}$/;
@@ -23,6 +24,8 @@ export interface RunConfig {
    * primary lease there, so a standby host can take it over (issue 8). logTarget is then undefined.
    */
   natsServers: string[] | undefined;
+  /** Token, TLS and NATS credentials for a log on another host (HOST:PORT or nats:// targets). */
+  logCredentials: LogCredentials | undefined;
   /** Replicas of the JetStream stream and lease bucket when this daemon creates them. */
   replicas: number;
   /** Lease time: a primary that cannot renew for this long stops; a standby takes over after it. */
@@ -73,6 +76,11 @@ const schema = z.object({
   port: z.array(port).min(1, 'at least one --port is required (the TCP port the app listens on)'),
   log: z.boolean().default(true),
   logTarget: z.string().min(1, '--log needs a target: unix:/path, host:port or nats://host:port,...').optional(),
+  logTokenFile: z.string().min(1, '--log-token-file needs a file path').optional(),
+  logTlsCa: z.string().min(1, '--log-tls-ca needs a file path (PEM)').optional(),
+  logTlsCert: z.string().min(1, '--log-tls-cert needs a file path (PEM)').optional(),
+  logTlsKey: z.string().min(1, '--log-tls-key needs a file path (PEM)').optional(),
+  logCreds: z.string().min(1, '--log-creds needs a file path (a NATS .creds file)').optional(),
   replicas: z.coerce
     .number({ message: '--replicas must be a number (1, 3 or 5)' })
     .int('--replicas must be an integer')
@@ -150,6 +158,20 @@ export function parseRunConfig(raw: unknown): RunConfig {
   } else if (o.logTarget !== undefined && o.dataDir !== undefined) {
     throw new ConfigError('--log and --data-dir exclude each other: --log names an external log server, --data-dir the embedded one');
   }
+  const credentialFiles = { tokenFile: o.logTokenFile, tlsCa: o.logTlsCa, tlsCert: o.logTlsCert, tlsKey: o.logTlsKey, credsFile: o.logCreds };
+  let logCredentials: LogCredentials | undefined;
+  if (Object.values(credentialFiles).some((f) => f !== undefined)) {
+    // A log on this host (embedded, or a unix socket) is guarded by file permissions instead.
+    if (!o.log || (natsServers === undefined && (logTarget === undefined || logTarget.startsWith('unix:')))) {
+      throw new ConfigError('--log-token-file, --log-tls-*, --log-creds are for a log on another host: they need --log HOST:PORT or --log nats://...');
+    }
+    try {
+      logCredentials = readLogCredentials(credentialFiles, natsServers !== undefined ? 'nats' : 'logd');
+    } catch (err) {
+      if (err instanceof LogCredentialsError) throw new ConfigError(err.message);
+      throw err;
+    }
+  }
   if (o.role === 'standby' && natsServers === undefined) {
     throw new ConfigError('a standby needs a replicated log: --log nats://HOST:PORT[,HOST:PORT...] (log.target = "nats://..." in a config file)');
   }
@@ -162,6 +184,7 @@ export function parseRunConfig(raw: unknown): RunConfig {
     log: o.log,
     logTarget,
     natsServers: o.log ? natsServers : undefined,
+    logCredentials,
     replicas: o.replicas,
     leaseMs: o.leaseMs,
     lanIf: o.lanIf,

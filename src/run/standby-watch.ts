@@ -16,6 +16,7 @@
 // 0), and "none" must be seen twice in a row before the warning, so a gap between pulls never
 // raises it.
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsSecurity } from '../log/replica/nats-security.js';
 import { jetstreamManager, type ConsumerInfo } from '@nats-io/jetstream';
 import { streamName } from '../log/replica/names.js';
 import type { Logger } from '../util/logger.js';
@@ -23,6 +24,8 @@ import type { Logger } from '../util/logger.js';
 export interface StandbyWatchOptions {
   /** NATS servers, `host:port` (cfg.natsServers). */
   servers: string[];
+  /** Token, TLS or credentials for the NATS servers (log-credentials.ts). */
+  security?: NatsSecurity;
   /** The service (its stream is `FTCP_<service>`). */
   service: string;
   /** The daemon's logger for this part (e.g. `log.child({ component: 'standby-watch' })`). */
@@ -107,7 +110,7 @@ export function watchStandbys(opts: StandbyWatchOptions): () => void {
 
   const connection = (): Promise<NatsConnection> => {
     if (nc && !nc.isClosed()) return Promise.resolve(nc);
-    connecting ??= connect({ servers: opts.servers, name: `ftcp ${opts.service} standby watch`, maxReconnectAttempts: -1, reconnectTimeWait: 500 })
+    connecting ??= connect({ servers: opts.servers, name: `ftcp ${opts.service} standby watch`, maxReconnectAttempts: -1, reconnectTimeWait: 500, ...opts.security })
       .then((c) => {
         if (stopped) void c.close().catch(() => undefined);
         nc = c;

@@ -5,6 +5,7 @@
 // higher epoch, fences the old primary out of the log, and carries on as the primary: the same
 // daemon as `ftcp run`, which adopts every open connection from the log, claims the VIP on the LAN,
 // starts the app and restores the connections (docs/FAILOVER.md).
+import { natsSecurity } from '../log/replica/nats-security.js';
 import { Lease } from '../failover/lease.js';
 import { LogFollower } from '../log/replica/index.js';
 import { StandbyAdoption } from './standby-adoption.js';
@@ -32,7 +33,7 @@ export async function runStandby(cfg: RunConfig, opts: StandbyOptions): Promise<
   if (servers === undefined) throw new ConfigError('ftcp standby needs a replicated log: --log nats://HOST:PORT[,HOST:PORT...]');
   const ready = opts.ready ?? ((line: string) => process.stdout.write(`${line}\n`));
 
-  const follower = await LogFollower.start({ servers, service: cfg.name, replicas: cfg.replicas, log: log.child({ component: 'follower' }) });
+  const follower = await LogFollower.start({ servers, security: natsSecurity(cfg.logCredentials), service: cfg.name, replicas: cfg.replicas, log: log.child({ component: 'follower' }) });
   const adoption = StandbyAdoption.start(follower, follower.store, cfg.name, log.child({ component: 'follower' }));
   let lease: Lease | undefined;
   let promoted = false;

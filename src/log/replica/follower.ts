@@ -8,6 +8,7 @@ import { DeliverPolicy, type Consumer, type ConsumerMessages, type JsMsg } from 
 import type { Logger } from '../../util/logger.js';
 import { LogError } from '../errors.js';
 import { CheckpointFile } from '../gen/ftcp/v1/log.js';
+import type { NatsSecurity } from './nats-security.js';
 import { LogStore } from '../store.js';
 import { PartAssembler } from './chunk.js';
 import { PART_HEADER, decodeEpochMarker, encodeEpochMarker, kindOfSubject, msgId, parseMsgId, parsePartHeader } from './names.js';
@@ -17,6 +18,8 @@ import { StreamLink, retryTransient } from './stream-link.js';
 export interface FollowerOptions {
   /** NATS servers, `host:port` (see parseNatsTarget). */
   servers: string[];
+  /** Token, TLS or credentials for the NATS servers (log-credentials.ts). */
+  security?: NatsSecurity;
   service: string;
   /** Replicas of the stream if it has to be created (default 3). */
   replicas?: number;
@@ -74,6 +77,7 @@ export class LogFollower extends EventEmitter {
   static async start(opts: FollowerOptions): Promise<LogFollower> {
     const link = await StreamLink.open({
       servers: opts.servers,
+      ...(opts.security ? { security: opts.security } : {}),
       service: opts.service,
       ...(opts.replicas !== undefined ? { replicas: opts.replicas } : {}),
       name: `ftcp ${opts.service} replica`,

@@ -1,6 +1,7 @@
 // The NATS side of a replicated log: one connection, the service's stream (created on first use,
 // checked when it exists), and the few JetStream calls the primary and the follower make.
 import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsSecurity } from './nats-security.js';
 import {
   DiscardPolicy,
   JetStreamApiError,
@@ -28,6 +29,8 @@ const HEADER_ROOM = 1024;
 
 export interface LinkOptions {
   servers: string[];
+  /** Token, TLS or credentials for the NATS servers (log-credentials.ts). */
+  security?: NatsSecurity;
   service: string;
   /** Replicas of the stream when it is created here (default 3). */
   replicas?: number;
@@ -62,7 +65,7 @@ export class StreamLink {
     }
     let nc: NatsConnection;
     try {
-      nc = await connect({ servers: opts.servers, maxReconnectAttempts: -1, reconnectTimeWait: 100, name: opts.name });
+      nc = await connect({ servers: opts.servers, maxReconnectAttempts: -1, reconnectTimeWait: 100, name: opts.name, ...opts.security });
     } catch (err) {
       throw new LogError('UNAVAILABLE', `cannot connect to NATS at ${opts.servers.join(',')}: ${(err as Error).message}`);
     }

@@ -70,6 +70,32 @@ durability = "memory"
     });
   });
 
+  it('takes the credentials of a log on another host in [log]', () => {
+    const raw = parse(`
+ports = [1]
+command = ["x"]
+[log]
+target = "10.0.0.2:7000"
+token_file = "/etc/ftcp/log.token"
+tls_ca = "/etc/ftcp/ca.pem"
+tls_cert = "/etc/ftcp/cli.pem"
+tls_key = "/etc/ftcp/cli.key"
+`);
+    expect(raw).toMatchObject({ logTarget: '10.0.0.2:7000', logTokenFile: '/etc/ftcp/log.token', logTlsCa: '/etc/ftcp/ca.pem', logTlsCert: '/etc/ftcp/cli.pem', logTlsKey: '/etc/ftcp/cli.key' });
+    expect(parse('ports = [1]\ncommand = ["x"]\n[log]\ntarget = "nats://a:4222"\ncreds = "/etc/ftcp/ftcp.creds"\n')).toMatchObject({ logCreds: '/etc/ftcp/ftcp.creds' });
+    expect(errorOf('[log]\ntoken_file = "/etc/ftcp/log.token"')).toContain('key "log.token_file": only used with a log on another host');
+    expect(errorOf('[log]\ntarget = "unix:/run/ftcp/logd.sock"\ntls_ca = "/ca.pem"')).toContain('key "log.tls_ca": only used with a log on another host');
+    expect(errorOf('[log]\ntarget = "10.0.0.2:7000"\ncreds = "/x.creds"')).toContain('key "log.creds": a NATS credentials file');
+    expect(errorOf('[log]\ntarget = "10.0.0.2:7000"\ntoken_file = "log.token"')).toContain('must be an absolute path');
+  });
+
+  it('--log TARGET drops the file\'s credentials with its log', () => {
+    const m = mergeFlags({ logTarget: '10.0.0.2:7000', logTokenFile: '/t', logTlsCa: '/ca' }, { log: true, logTarget: 'nats://a:1', logCreds: '/c', port: [], command: [] });
+    expect(m).toMatchObject({ logTarget: 'nats://a:1', logCreds: '/c' });
+    expect(m.logTokenFile).toBeUndefined();
+    expect(m.logTlsCa).toBeUndefined();
+  });
+
   it('takes the service name from the file name', () => {
     expect(parse('ports = [1]').name).toBe('web');
     expect(parse('ports = [1]', '/x/db-1.toml').name).toBe('db-1');

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, instanceNames, parseRunConfig } from '../../../src/run/run-config.js';
 
@@ -25,6 +28,35 @@ describe('parseRunConfig', () => {
     expect(() => parseRunConfig({ ...base, log: true, logTarget: 'nats://a:1', replicas: '7' })).toThrow(/--replicas must be 1 to 5/);
     expect(parseRunConfig({ ...base, log: true, logTarget: 'nats://a:1', role: 'standby' }).role).toBe('standby');
     expect(() => parseRunConfig({ ...base, log: true, role: 'standby' })).toThrow(/a standby needs a replicated log/);
+  });
+
+  it('reads the credentials of a log on another host at start, and says which flag to fix', () => {
+    const d = mkdtempSync(join(tmpdir(), 'ftcp-creds-'));
+    const f = (n: string, text: string): string => {
+      writeFileSync(join(d, n), text);
+      return join(d, n);
+    };
+    const token = f('token', 'sixteen-chars-or-more-token\n');
+    const ca = f('ca.pem', 'CA PEM');
+    const remote = { ...base, log: true, logTarget: '10.0.0.2:7000' };
+    const cfg = parseRunConfig({ ...remote, logTokenFile: token, logTlsCa: ca });
+    expect(cfg.logCredentials).toMatchObject({ token: 'sixteen-chars-or-more-token', tls: { ca: Buffer.from('CA PEM') }, files: { tokenFile: token, tlsCa: ca } });
+    expect(parseRunConfig(remote).logCredentials).toBeUndefined();
+    expect(() => parseRunConfig({ ...remote, logTokenFile: join(d, 'nope') })).toThrow(/--log-token-file \S+nope: cannot read it \(ENOENT\)/);
+    expect(() => parseRunConfig({ ...remote, logTokenFile: f('short', 'short\n') })).toThrow(/at least 16 characters/);
+    expect(() => parseRunConfig({ ...remote, logTlsCert: ca })).toThrow(/--log-tls-cert and --log-tls-key go together/);
+    expect(() => parseRunConfig({ ...remote, logCreds: ca })).toThrow(/--log-creds .* needs --log nats:\/\//);
+    // A log on this host: guarded by file permissions, no credentials.
+    expect(() => parseRunConfig({ ...base, log: true, logTokenFile: token })).toThrow(/are for a log on another host: they need --log HOST:PORT or --log nats/);
+    expect(() => parseRunConfig({ ...base, log: true, logTarget: 'unix:/run/ftcp/logd.sock', logTlsCa: ca })).toThrow(/for a log on another host/);
+    // NATS: a token (any length), or a .creds file, and TLS.
+    const nats = { ...base, log: true, logTarget: 'nats://10.0.0.5:4222' };
+    expect(parseRunConfig({ ...nats, logTokenFile: f('nats-token', 's3cret\n'), logTlsCa: ca }).logCredentials).toMatchObject({ token: 's3cret' });
+    expect(() => parseRunConfig({ ...nats, logCreds: ca })).toThrow(/--log-creds \S+ca.pem: not a NATS credentials file/);
+    const creds = f('u.creds', '-----BEGIN NATS USER JWT-----\nx\n------END NATS USER JWT------\n-----BEGIN USER NKEY SEED-----\ny\n------END USER NKEY SEED------\n');
+    expect(parseRunConfig({ ...nats, logCreds: creds }).logCredentials?.creds).toBeInstanceOf(Uint8Array);
+    expect(() => parseRunConfig({ ...nats, logCreds: creds, logTokenFile: token })).toThrow(/exclude each other/);
+    rmSync(d, { recursive: true });
   });
 
   it('nice: -10 unless given, -20 to 19', () => {

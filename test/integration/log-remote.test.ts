@@ -1,0 +1,124 @@
+// Claims 11 and 13: the log on another host. `ftcp logd` runs in its own namespace (the log host)
+// on a LAN address, which it serves only with TLS and a bearer token; `ftcp run --log HOST:PORT`
+// in the app's host reaches it with --log-token-file and --log-tls-ca. An echo stream through a
+// kill -9 of the app comes back whole; a daemon given a wrong token or no CA stops at start and
+// says which flag to fix.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FTCP, ROOT, TestNetns, killApp, netnsExists, runFtcp, sh, sleep, spawnCollect, startFtcp, stopFtcp, waitRestarted, type FtcpRunHandle } from '../helpers/host.js';
+
+const APPS = join(ROOT, 'test', 'apps');
+const id = process.pid % 10000;
+const name = `lr${id.toString(36)}`;
+// A /24 of this run's own inside the namespaces: 10.(150..199).(0..255).0.
+const NET = `10.${150 + (id % 50)}.${Math.floor(id / 50) % 256}`;
+const LOG_ADDR = `${NET}.2`;
+const VIP = '10.77.42.2';
+let appHost: TestNetns;
+let logHost: TestNetns;
+let dir: string;
+let logd: ChildProcess | undefined;
+let h: FtcpRunHandle | undefined;
+
+/** A CA, and a server certificate for the log host's address signed by it (openssl). */
+function makeCerts(t: string): void {
+  mkdirSync(t, { recursive: true });
+  const ossl = (args: string[]): void => void execFileSync('openssl', args, { cwd: t, stdio: 'ignore' });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  ossl(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-subj', '/CN=ftcp-test-ca', '-days', '1']);
+  writeFileSync(join(t, 'san.ext'), `subjectAltName=IP:${LOG_ADDR}\n`);
+  ossl(['req', ...ec, '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=ftcp-log-host']);
+  ossl(['x509', '-req', '-in', 'srv.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.crt', '-days', '1', '-extfile', 'san.ext']);
+  // Another CA, which did not sign the server's certificate.
+  ossl(['req', '-x509', ...ec, '-keyout', 'other.key', '-out', 'other.crt', '-subj', '/CN=ftcp-other-ca', '-days', '1']);
+}
+
+async function startLogdIn(ns: TestNetns, args: string[]): Promise<ChildProcess> {
+  const proc = ns.spawn(process.execPath, [FTCP, 'logd', ...args]);
+  let out = '';
+  let err = '';
+  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`logd not ready: ${err}`)), 20_000);
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (/logd ready/.test(out)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    proc.once('exit', (code) => reject(new Error(`logd exited ${code}: ${err}`)));
+  });
+  return proc;
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'ftcp-log-remote-'));
+  makeCerts(join(dir, 'tls'));
+  writeFileSync(join(dir, 'token'), 'a-long-enough-bearer-token-for-the-log\n', { mode: 0o600 });
+  writeFileSync(join(dir, 'wrong-token'), 'not-the-token-the-log-host-wants\n', { mode: 0o600 });
+  appHost = TestNetns.create('lra');
+  logHost = TestNetns.create('lrl');
+  // The two hosts' LAN: one veth pair.
+  const a = `lra${id}`;
+  const b = `lrl${id}`;
+  sh('ip', ['link', 'add', a, 'netns', appHost.name, 'type', 'veth', 'peer', 'name', b, 'netns', logHost.name]);
+  appHost.exec('ip', ['addr', 'add', `${NET}.1/24`, 'dev', a]);
+  appHost.exec('ip', ['link', 'set', a, 'up']);
+  logHost.exec('ip', ['addr', 'add', `${LOG_ADDR}/24`, 'dev', b]);
+  logHost.exec('ip', ['link', 'set', b, 'up']);
+  const t = (f: string): string => join(dir, 'tls', f);
+  logd = await startLogdIn(logHost, ['--data-dir', join(dir, 'logd'), '--listen', `${LOG_ADDR}:7000`, '--tls-cert', t('srv.crt'), '--tls-key', t('srv.key'), '--token-file', join(dir, 'token')]);
+}, 60_000);
+
+afterAll(async () => {
+  await stopFtcp(h);
+  logd?.kill('SIGKILL');
+  appHost?.destroy(); // the veth pair goes with its namespaces
+  logHost?.destroy();
+  if (netnsExists(`ftcp-${name}`)) sh('ip', ['netns', 'del', `ftcp-${name}`]);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const runArgs = (extra: string[]): string[] => [
+  'run', '--name', name, '--vip', VIP, '--port', '9000', '--log', `${LOG_ADDR}:7000`, ...extra, '--', 'python3', join(APPS, 'echo.py'), '9000',
+];
+
+describe('a log server on another host (TLS and a bearer token)', () => {
+  it('a daemon with a wrong token, or without the CA, stops at start naming the flag', async () => {
+    const tls = ['--log-tls-ca', join(dir, 'tls', 'ca.crt')];
+    const wrong = await runFtcp(appHost, runArgs(['--log-token-file', join(dir, 'wrong-token'), ...tls]), 30_000);
+    expect(wrong.code, wrong.stderr).toBe(2);
+    expect(wrong.stderr).toMatch(/refused the token: check --log-token-file \S+wrong-token/);
+    const noCa = await runFtcp(appHost, runArgs(['--log-token-file', join(dir, 'token')]), 30_000);
+    expect(noCa.code, noCa.stderr).toBe(2);
+    expect(noCa.stderr).toMatch(/cannot reach the log server at .*if it serves TLS, give its CA with --log-tls-ca/);
+    const otherCa = await runFtcp(appHost, runArgs(['--log-token-file', join(dir, 'token'), '--log-tls-ca', join(dir, 'tls', 'other.crt')]), 30_000);
+    expect(otherCa.code, otherCa.stderr).toBe(2);
+    expect(otherCa.stderr).toMatch(/--log-tls-ca \S+other\.crt/);
+    // Said before the app was started.
+    for (const r of [wrong, noCa, otherCa]) expect(r.stderr).not.toMatch(/app started/);
+    expect(netnsExists(`ftcp-${name}`)).toBe(false);
+  }, 120_000);
+
+  it('protects an echo stream through a kill -9 of the app', async () => {
+    h = await startFtcp(appHost, runArgs(['--log-token-file', join(dir, 'token'), '--log-tls-ca', join(dir, 'tls', 'ca.crt')]));
+    // 4 MB at 1 MB/s: the kill lands mid-stream.
+    const client = spawnCollect(appHost, 'python3', [join(APPS, 'echo_client.py'), VIP, '9000', String(4 << 20), '60', String(1 << 20)], 90_000);
+    await sleep(1500);
+    const old = killApp(name);
+    expect(old.length).toBeGreaterThan(0);
+    await waitRestarted(name, old);
+    const res = await client;
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    const r = JSON.parse(res.stdout) as { sent: number; received: number; sentSha: string; recvSha: string };
+    expect(r.received).toBe(r.sent);
+    expect(r.recvSha).toBe(r.sentSha);
+    await stopFtcp(h);
+    expect(h.stderr()).toMatch(/connection restored/);
+    expect(h.stderr()).not.toMatch(/refused appends|DeprecationWarning/);
+  }, 120_000);
+});
