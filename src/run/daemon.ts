@@ -325,7 +325,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     // went unanswered at most since the old primary's last renewal: a lease time before it lapsed.
     wrapper?.probeHeld(tookOverAt !== undefined ? cfg.leaseMs + (performance.now() - tookOverAt) : undefined);
     // A primary says so when no standby follows its log (a host failure would then lose the service).
-    if (primary && cfg.natsServers) stopStandbyWatch = watchStandbys({ servers: cfg.natsServers, security: natsSecurity(cfg.logCredentials), service: cfg.name, log: log.child({ component: 'standby-watch' }) });
+    if (primary && cfg.natsServers) stopStandbyWatch = watchStandbys({ servers: cfg.natsServers, security: natsSecurity(cfg.logCredentials, cfg.natsServers), service: cfg.name, log: log.child({ component: 'standby-watch' }) });
     await waitListening(sup, cfg.ports, abort.signal, () => finalExit);
     (opts.ready ?? ((l) => process.stdout.write(`${l}\n`)))(`ftcp: ${cfg.name} ready vip=${cfg.vip}`);
     ready = true;

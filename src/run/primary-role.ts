@@ -2,7 +2,7 @@
 // NATS JetStream — the primary lease (src/failover/lease.ts) and the log opened at the lease's
 // epoch (src/log/replica) — and what makes it stop being one: the lease lapsing (silent until it
 // is renewed) or lost, or the log fenced by a newer primary (silent for good).
-import { natsSecurity } from '../log/replica/nats-security.js';
+import { natsCredentialProblem, natsSecurity } from '../log/replica/nats-security.js';
 import type { EventEmitter } from 'node:events';
 import type { AdoptionFold } from '../wrapper/adopt.js';
 import { hostname } from 'node:os';
@@ -29,7 +29,7 @@ export interface PrimaryLog {
 }
 
 export function leaseOptions(cfg: RunConfig, servers: string[], log: Logger): LeaseOptions {
-  return { servers, security: natsSecurity(cfg.logCredentials), service: cfg.name, ttlMs: cfg.leaseMs, replicas: cfg.replicas, holder: { id: cfg.name, host: hostname() }, log: log.child({ component: 'lease' }) };
+  return { servers, security: natsSecurity(cfg.logCredentials, servers), service: cfg.name, ttlMs: cfg.leaseMs, replicas: cfg.replicas, holder: { id: cfg.name, host: hostname() }, log: log.child({ component: 'lease' }) };
 }
 
 /**
@@ -39,7 +39,9 @@ export function leaseOptions(cfg: RunConfig, servers: string[], log: Logger): Le
  */
 export async function becomePrimary(cfg: RunConfig, log: Logger): Promise<PrimaryLog> {
   const servers = cfg.natsServers!;
-  const lease = await Lease.open(leaseOptions(cfg, servers, log));
+  const lease = await Lease.open(leaseOptions(cfg, servers, log)).catch((err: unknown) => {
+    throw asConfigProblem(err, cfg);
+  });
   try {
     let epoch: number | undefined;
     const until = performance.now() + 2 * cfg.leaseMs + 500;
@@ -52,7 +54,7 @@ export async function becomePrimary(cfg: RunConfig, log: Logger): Promise<Primar
       await sleep(100);
     }
     log.info({ epoch, servers }, 'primary lease taken: opening the replicated log');
-    const { store, replica } = await openReplicatedStore({ servers, security: natsSecurity(cfg.logCredentials), service: cfg.name, epoch, replicas: cfg.replicas, log: log.child({ component: 'replica' }) });
+    const { store, replica } = await openReplicatedStore({ servers, security: natsSecurity(cfg.logCredentials, servers), service: cfg.name, epoch, replicas: cfg.replicas, log: log.child({ component: 'replica' }) });
     return { store, replica, lease, epoch, role: 'primary' };
   } catch (err) {
     await lease.release().catch(() => undefined);
@@ -157,4 +159,10 @@ export async function closePrimary(p: PrimaryLog): Promise<void> {
   if (p.role === 'primary') await p.lease.release().catch(() => undefined);
   await p.lease.close().catch(() => undefined);
   await p.replica.close().catch(() => undefined);
+}
+
+/** Credentials NATS refused, or a TLS certificate not verified: a configuration error naming the flag. */
+export function asConfigProblem(err: unknown, cfg: RunConfig): unknown {
+  const problem = natsCredentialProblem(err, cfg.natsServers ?? [], cfg.logCredentials);
+  return problem !== undefined ? new ConfigError(problem) : err;
 }

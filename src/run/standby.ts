@@ -12,7 +12,7 @@ import { StandbyAdoption } from './standby-adoption.js';
 import type { FailoverView } from '../status/snapshot.js';
 import type { Logger } from '../util/logger.js';
 import { runDaemon } from './daemon.js';
-import { leaseOptions, type FailoverRole, type PrimaryLog } from './primary-role.js';
+import { asConfigProblem, leaseOptions, type FailoverRole, type PrimaryLog } from './primary-role.js';
 import { ConfigError, type RunConfig } from './run-config.js';
 
 export interface StandbyOptions {
@@ -33,7 +33,9 @@ export async function runStandby(cfg: RunConfig, opts: StandbyOptions): Promise<
   if (servers === undefined) throw new ConfigError('ftcp standby needs a replicated log: --log nats://HOST:PORT[,HOST:PORT...]');
   const ready = opts.ready ?? ((line: string) => process.stdout.write(`${line}\n`));
 
-  const follower = await LogFollower.start({ servers, security: natsSecurity(cfg.logCredentials), service: cfg.name, replicas: cfg.replicas, log: log.child({ component: 'follower' }) });
+  const follower = await LogFollower.start({ servers, security: natsSecurity(cfg.logCredentials, servers), service: cfg.name, replicas: cfg.replicas, log: log.child({ component: 'follower' }) }).catch((err: unknown) => {
+    throw asConfigProblem(err, cfg);
+  });
   const adoption = StandbyAdoption.start(follower, follower.store, cfg.name, log.child({ component: 'follower' }));
   let lease: Lease | undefined;
   let promoted = false;

@@ -2,12 +2,14 @@
 // on a LAN address, which it serves only with TLS and a bearer token; `ftcp run --log HOST:PORT`
 // in the app's host reaches it with --log-token-file and --log-tls-ca. An echo stream through a
 // kill -9 of the app comes back whole; a daemon given a wrong token or no CA stops at start and
-// says which flag to fix.
+// says which flag to fix. The same with a replicated log on a NATS server that wants TLS and a
+// token (issue 8's backend, on a secured NATS).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NATS_SERVER } from '../helpers/nats-cluster.js';
 import { FTCP, ROOT, TestNetns, killApp, netnsExists, runFtcp, sh, sleep, spawnCollect, startFtcp, stopFtcp, waitRestarted, type FtcpRunHandle } from '../helpers/host.js';
 
 const APPS = join(ROOT, 'test', 'apps');
@@ -21,6 +23,7 @@ let appHost: TestNetns;
 let logHost: TestNetns;
 let dir: string;
 let logd: ChildProcess | undefined;
+let nats: ChildProcess | undefined;
 let h: FtcpRunHandle | undefined;
 
 /** A CA, and a server certificate for the log host's address signed by it (openssl). */
@@ -77,6 +80,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await stopFtcp(h);
   logd?.kill('SIGKILL');
+  nats?.kill('SIGKILL');
   appHost?.destroy(); // the veth pair goes with its namespaces
   logHost?.destroy();
   if (netnsExists(`ftcp-${name}`)) sh('ip', ['netns', 'del', `ftcp-${name}`]);
@@ -120,5 +124,59 @@ describe('a log server on another host (TLS and a bearer token)', () => {
     await stopFtcp(h);
     expect(h.stderr()).toMatch(/connection restored/);
     expect(h.stderr()).not.toMatch(/refused appends|DeprecationWarning/);
+  }, 120_000);
+});
+
+describe('a replicated log on a NATS server with TLS and a token', () => {
+  const natsName = `ln${id.toString(36)}`;
+  const NATS_VIP = `${NET}.100`; // on the LAN, where a nats:// primary claims it
+  const natsRun = (extra: string[]): string[] => [
+    'run', '--name', natsName, '--vip', NATS_VIP, '--port', '9000', '--log', `nats://${LOG_ADDR}:4222`, '--replicas', '1', ...extra, '--', 'python3', join(APPS, 'echo.py'), '9000',
+  ];
+  let hn: FtcpRunHandle | undefined;
+
+  beforeAll(async () => {
+    if (!NATS_SERVER) return;
+    const t = (f: string): string => join(dir, 'tls', f);
+    writeFileSync(join(dir, 'nats-token'), 'nats-token-for-ftcp\n', { mode: 0o600 });
+    nats = logHost.spawn(NATS_SERVER, ['-js', '-sd', join(dir, 'nats'), '-a', LOG_ADDR, '-p', '4222', '--tls', '--tlscert', t('srv.crt'), '--tlskey', t('srv.key'), '--auth', 'nats-token-for-ftcp']);
+    for (let i = 0; i < 100; i++) {
+      if (/:4222\b/.test(logHost.exec('ss', ['-Hltn']))) break;
+      await sleep(100);
+    }
+  }, 30_000);
+
+  afterAll(async () => {
+    await stopFtcp(hn);
+    if (netnsExists(`ftcp-${natsName}`)) sh('ip', ['netns', 'del', `ftcp-${natsName}`]);
+  });
+
+  it('a wrong token or an unknown CA stops the daemon at start, naming the flag', async (ctx) => {
+    if (!NATS_SERVER) return ctx.skip();
+    const ca = ['--log-tls-ca', join(dir, 'tls', 'ca.crt')];
+    const wrong = await runFtcp(appHost, natsRun(['--log-token-file', join(dir, 'wrong-token'), ...ca]), 30_000);
+    expect(wrong.code, wrong.stderr).toBe(2);
+    expect(wrong.stderr).toMatch(/NATS at .* refused the credentials .*--log-token-file \S+wrong-token/);
+    const otherCa = await runFtcp(appHost, natsRun(['--log-token-file', join(dir, 'nats-token'), '--log-tls-ca', join(dir, 'tls', 'other.crt')]), 30_000);
+    expect(otherCa.code, otherCa.stderr).toBe(2);
+    expect(otherCa.stderr).toMatch(/TLS .*--log-tls-ca \S+other\.crt/);
+  }, 90_000);
+
+  it('protects an echo stream through a kill -9 of the app', async (ctx) => {
+    if (!NATS_SERVER) return ctx.skip();
+    hn = await startFtcp(appHost, natsRun(['--log-token-file', join(dir, 'nats-token'), '--log-tls-ca', join(dir, 'tls', 'ca.crt')]), 40_000);
+    const client = spawnCollect(appHost, 'python3', [join(APPS, 'echo_client.py'), NATS_VIP, '9000', String(4 << 20), '60', String(1 << 20)], 90_000);
+    await sleep(1500);
+    const old = killApp(natsName);
+    expect(old.length).toBeGreaterThan(0);
+    await waitRestarted(natsName, old);
+    const res = await client;
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    const r = JSON.parse(res.stdout) as { sent: number; received: number; sentSha: string; recvSha: string };
+    expect(r.received).toBe(r.sent);
+    expect(r.recvSha).toBe(r.sentSha);
+    await stopFtcp(hn);
+    expect(hn.stderr()).toMatch(/primary lease taken/);
+    expect(hn.stderr()).toMatch(/connection restored/);
   }, 120_000);
 });
