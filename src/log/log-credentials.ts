@@ -19,7 +19,7 @@ export interface LogCredentials {
   token?: string;
   tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
   creds?: Uint8Array;
-  /** The files they came from: the shim of the app reads them again (its own process). */
+  /** The files they came from (named in error messages). */
   files: LogCredentialFiles;
 }
 
@@ -85,16 +85,4 @@ export function readLogCredentials(files: LogCredentialFiles, kind: 'logd' | 'na
 export function logClientSecurity(c: LogCredentials | undefined): { token?: string; tls?: LogClientTls } {
   if (!c) return {};
   return { ...(c.token !== undefined ? { token: c.token } : {}), ...(c.tls ? { tls: { ...c.tls } } : {}) };
-}
-
-/** The environment the app's shim reads them from (paths: the shim reads the files itself). */
-export function shimCredentialEnv(c: LogCredentials | undefined): NodeJS.ProcessEnv {
-  const f = c?.files;
-  if (!f) return {};
-  const env: NodeJS.ProcessEnv = {};
-  if (f.tokenFile !== undefined) env.FTCP_LOG_TOKEN_FILE = f.tokenFile;
-  if (f.tlsCa !== undefined) env.FTCP_LOG_TLS_CA = f.tlsCa;
-  if (f.tlsCert !== undefined) env.FTCP_LOG_TLS_CERT = f.tlsCert;
-  if (f.tlsKey !== undefined) env.FTCP_LOG_TLS_KEY = f.tlsKey;
-  return env;
 }

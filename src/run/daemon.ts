@@ -1,5 +1,7 @@
 // `ftcp run`: sets up the app's network, relays its packets, supervises it, and cleans up.
-import { logClientSecurity, shimCredentialEnv } from '../log/log-credentials.js';
+import { join } from 'node:path';
+import { logClientSecurity } from '../log/log-credentials.js';
+import { startLogProxy, type LogProxy } from '../log/log-proxy.js';
 import { natsSecurity } from '../log/replica/nats-security.js';
 import { checkRemoteLog } from './remote-log-check.js';
 import { mkdirSync } from 'node:fs';
@@ -117,6 +119,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
   let sup: Supervisor | undefined;
   let logServer: EmbeddedLogServer | undefined;
   let logClient: LogClient | undefined;
+  let logProxy: LogProxy | undefined;
   let logTarget: string | undefined;
   let wrapper: SecondWrapper | undefined;
   let control: ControlServer | undefined;
@@ -245,13 +248,17 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
       const security = target === cfg.logTarget ? logClientSecurity(cfg.logCredentials) : {};
       logClient = new LogClient({ target, service: cfg.name, ...security, ...(primary ? { epoch: primary.epoch } : {}) });
       logClient.on('failed', (err: Error) => log.error({ err }, 'log server refused appends'));
-      if (target === cfg.logTarget && !target.startsWith('unix:')) await checkRemoteLog(logClient, target, cfg.logCredentials, log);
+      if (target === cfg.logTarget && !target.startsWith('unix:')) {
+        await checkRemoteLog(logClient, target, cfg.logCredentials, log);
+        // The app's shim reaches it through this daemon (its namespace has no route to the LAN).
+        mkdirSync(cfg.dataDir, { recursive: true, mode: 0o750 });
+        logProxy = await startLogProxy({ socketPath: join(cfg.dataDir, 'log-proxy.sock'), remote: target, ...security, log });
+      }
       watchLogLink(logClient, log);
     }
     // What an app using the shim (first wrapper) needs to find its log; harmless to others.
     const appEnv: NodeJS.ProcessEnv = { ...process.env, FTCP_SERVICE: cfg.name, FTCP_VIP: cfg.vip };
-    if (logTarget !== undefined) appEnv.FTCP_LOG_TARGET = logTarget;
-    if (logTarget !== undefined && logTarget === cfg.logTarget) Object.assign(appEnv, shimCredentialEnv(cfg.logCredentials));
+    if (logTarget !== undefined) appEnv.FTCP_LOG_TARGET = logProxy?.target ?? logTarget;
     if (primary) appEnv.FTCP_LOG_EPOCH = String(primary.epoch);
     sup = new Supervisor({ netns: topo.netns, command: cfg.command, restart: cfg.restart, log, env: appEnv });
     const supervisor = sup;
@@ -362,6 +369,7 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
     wrapper?.close();
     relay?.close();
     await logClient?.close(2_000).catch(() => undefined);
+    await logProxy?.close().catch(() => undefined);
     // A replicated store's close waits for its commits in flight, which wait for NATS: bounded, so
     // a stop with NATS unreachable still ends (nothing unacknowledged is lost: it was never acked).
     const closing = logServer?.close().catch(() => undefined);

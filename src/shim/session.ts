@@ -63,7 +63,7 @@ export class ShimSession implements ConnSession {
   readonly stats: ShimStats = { phase: 'loading', replayedEvents: 0, replayedValues: 0, abandoned: 0, checkpoints: 0 };
 
   constructor(private readonly env: ShimEnv) {
-    this.client = new LogClient({ target: env.logTarget, service: env.service, epoch: env.epoch, ...env.security, streamId: `shim-${process.pid}-${randomUUID()}` });
+    this.client = new LogClient({ target: env.logTarget, service: env.service, epoch: env.epoch, streamId: `shim-${process.pid}-${randomUUID()}` });
     this.client.on('failed', (err: Error) => warn(`the log server refused the shim's records: ${err.message}`));
     void this.load();
   }

@@ -1,6 +1,4 @@
 // Where the shim logs, from the environment `ftcp run` gives the app.
-import type { LogClientTls } from '../log/client.js';
-import { logClientSecurity, readLogCredentials, type LogCredentials } from '../log/log-credentials.js';
 export interface ShimEnv {
   /** gRPC target of the log server (`unix:/path` or host:port). */
   logTarget: string;
@@ -9,8 +7,6 @@ export interface ShimEnv {
   restoreTimeoutMs: number;
   /** The log's epoch (a primary's lease epoch on a replicated log; 0 otherwise): older writers are fenced. */
   epoch: number;
-  /** Token and TLS of a log server on another host (FTCP_LOG_TOKEN_FILE, FTCP_LOG_TLS_*; ftcp run sets them). */
-  security: { token?: string; tls?: LogClientTls };
 }
 
 export class ShimEnvError extends Error {}
@@ -32,12 +28,5 @@ export function readShimEnv(env: NodeJS.ProcessEnv = process.env): ShimEnv | und
   if (!Number.isSafeInteger(epoch) || epoch < 0) {
     throw new ShimEnvError(`ftcp/shim: FTCP_LOG_EPOCH must be a non-negative integer (ftcp run sets it), got "${e}"`);
   }
-  let creds: LogCredentials | undefined;
-  try {
-    creds = readLogCredentials({ tokenFile: env.FTCP_LOG_TOKEN_FILE, tlsCa: env.FTCP_LOG_TLS_CA, tlsCert: env.FTCP_LOG_TLS_CERT, tlsKey: env.FTCP_LOG_TLS_KEY }, 'logd');
-  } catch (err) {
-    throw new ShimEnvError(`ftcp/shim: the log server's credentials (FTCP_LOG_TOKEN_FILE, FTCP_LOG_TLS_*): ${(err as Error).message}`);
-  }
-  const security = logClientSecurity(creds);
-  return { logTarget: target.startsWith('unix:') || target.includes(':') ? target : `unix:${target}`, service, restoreTimeoutMs, epoch, security };
+  return { logTarget: target.startsWith('unix:') || target.includes(':') ? target : `unix:${target}`, service, restoreTimeoutMs, epoch };
 }

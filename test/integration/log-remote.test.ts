@@ -127,6 +127,35 @@ describe('a log server on another host (TLS and a bearer token)', () => {
   }, 120_000);
 });
 
+describe('a log server on another host, and an app on the shim', () => {
+  const kvName = `lk${id.toString(36)}`;
+  let hk: FtcpRunHandle | undefined;
+  afterAll(async () => {
+    await stopFtcp(hk);
+    if (netnsExists(`ftcp-${kvName}`)) sh('ip', ['netns', 'del', `ftcp-${kvName}`]);
+  });
+
+  it("the shim writes to it through the daemon (the app's namespace has no route to it): every key-value answer exact through kill -9s", async () => {
+    hk = await startFtcp(appHost, [
+      'run', '--name', kvName, '--vip', '10.77.43.2', '--port', '9000', '--log', `${LOG_ADDR}:7000`,
+      '--log-token-file', join(dir, 'token'), '--log-tls-ca', join(dir, 'tls', 'ca.crt'),
+      '--', 'node', join(ROOT, 'examples', 'kv-server.mjs'), '9000',
+    ]);
+    const client = spawnCollect(appHost, 'python3', [join(APPS, 'kv_client.py'), '10.77.43.2', '9000', '20', '8', '30'], 90_000);
+    for (let k = 0; k < 2; k++) {
+      await sleep(2500);
+      const old = killApp(kvName);
+      expect(old.length).toBeGreaterThan(0);
+      await waitRestarted(kvName, old);
+    }
+    const res = await client;
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    await stopFtcp(hk);
+    expect(hk.stderr()).toMatch(/the app's shim reaches the log server through this daemon/);
+    expect(hk.stdout() + hk.stderr()).not.toMatch(/refused|UNAUTHENTICATED|cannot read/);
+  }, 120_000);
+});
+
 describe('a replicated log on a NATS server with TLS and a token', () => {
   const natsName = `ln${id.toString(36)}`;
   const NATS_VIP = `${NET}.100`; // on the LAN, where a nats:// primary claims it

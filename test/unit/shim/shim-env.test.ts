@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readShimEnv } from '../../../src/shim/shim-env.js';
 import { decodeEnvelope, encodeEnvelope } from '../../../src/shim/checkpoint-envelope.js';
@@ -11,18 +8,9 @@ describe('readShimEnv', () => {
     expect(readShimEnv({ FTCP_SERVICE: 'kv' })).toBeUndefined();
   });
   it('reads what ftcp run sets', () => {
-    expect(readShimEnv({ FTCP_LOG_TARGET: 'unix:/x/logd.sock', FTCP_SERVICE: 'kv' })).toEqual({ logTarget: 'unix:/x/logd.sock', service: 'kv', restoreTimeoutMs: 10_000, epoch: 0, security: {} });
+    expect(readShimEnv({ FTCP_LOG_TARGET: 'unix:/x/logd.sock', FTCP_SERVICE: 'kv' })).toEqual({ logTarget: 'unix:/x/logd.sock', service: 'kv', restoreTimeoutMs: 10_000, epoch: 0 });
     // On a replicated log: the primary's epoch (the store fences older writers).
     expect(readShimEnv({ FTCP_LOG_TARGET: 'unix:/x/logd.sock', FTCP_SERVICE: 'kv', FTCP_LOG_EPOCH: '42' })?.epoch).toBe(42);
-  });
-  it("reads the credentials of a log server on another host from the files ftcp run names", () => {
-    const d = mkdtempSync(join(tmpdir(), 'ftcp-shim-env-'));
-    writeFileSync(join(d, 'token'), 'a-token-of-sixteen-chars-or-more\n');
-    writeFileSync(join(d, 'ca.pem'), 'PEM');
-    const env = { FTCP_LOG_TARGET: '10.0.0.2:7000', FTCP_SERVICE: 'kv', FTCP_LOG_TOKEN_FILE: join(d, 'token'), FTCP_LOG_TLS_CA: join(d, 'ca.pem') };
-    expect(readShimEnv(env)?.security).toEqual({ token: 'a-token-of-sixteen-chars-or-more', tls: { ca: Buffer.from('PEM') } });
-    expect(() => readShimEnv({ ...env, FTCP_LOG_TOKEN_FILE: join(d, 'missing') })).toThrow(/FTCP_LOG_TOKEN_FILE.*--log-token-file \S+missing: cannot read it \(ENOENT\)/);
-    rmSync(d, { recursive: true });
   });
   it('says what to fix when half set or malformed', () => {
     expect(() => readShimEnv({ FTCP_LOG_TARGET: 'unix:/x' })).toThrow(/FTCP_SERVICE is not/);
