@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { ROOT, netnsExists, sh, sleep, spawnCollect, startFtcp, stopFtcp, type FtcpRunHandle } from './host.js';
 import { LanTopology } from './lan-topology.js';
 import { NATS_SERVER, NatsCluster } from './nats-cluster.js';
+import { makeTestCerts } from './test-certs.js';
 
 export const APPS = join(ROOT, 'test', 'apps');
 export const ECHO_APP = ['python3', join(APPS, 'echo.py'), '9000'];
@@ -45,18 +46,34 @@ export class FailoverLan {
     readonly nats: NatsCluster,
     /** Prefix for files kept for a post-mortem. */
     private readonly what: string,
-  ) {}
+    /** The daemons' flags for a secured cluster (TLS, a token), and its files' directory. */
+    private readonly secured?: { flags: string[]; dir: string },
+  ) {
+    if (secured) this.dirs.push(secured.dir);
+  }
 
   /** The LAN and a 3-node NATS cluster on it; undefined when nats-server is not installed. */
-  static async start(id: string): Promise<FailoverLan | undefined> {
+  static async start(id: string, opts: { secure?: boolean } = {}): Promise<FailoverLan | undefined> {
     if (NATS_SERVER === undefined) return undefined;
     const lan = LanTopology.create({ id, hosts: ['client', 'primary', 'secondary', 'nats1', 'nats2', 'nats3'] });
+    let secured: { flags: string[]; dir: string } | undefined;
     try {
       const natsHosts = ['nats1', 'nats2', 'nats3'];
-      const nats = await NatsCluster.start({ nodes: 3, hosts: natsHosts.map((h) => lan.addr(h)), netns: natsHosts.map((h) => lan.ns(h)), clientPort: 4222, routePort: 6222 });
-      return new FailoverLan(lan, nats, id);
+      let secure: { certFile: string; keyFile: string; token: string } | undefined;
+      if (opts.secure) {
+        // Clients use TLS (a certificate for the three nodes' addresses) and a token.
+        const dir = mkdtempSync(join(tmpdir(), 'ftcpt-fl-tls-'));
+        const certs = makeTestCerts(dir, natsHosts.map((h) => lan.addr(h)));
+        const token = `ftcpt-${id}-token`;
+        writeFileSync(join(dir, 'token'), `${token}\n`, { mode: 0o600 });
+        secure = { certFile: certs.cert, keyFile: certs.key, token };
+        secured = { flags: ['--log-token-file', join(dir, 'token'), '--log-tls-ca', certs.ca], dir };
+      }
+      const nats = await NatsCluster.start({ nodes: 3, hosts: natsHosts.map((h) => lan.addr(h)), netns: natsHosts.map((h) => lan.ns(h)), clientPort: 4222, routePort: 6222, ...(secure ? { secure } : {}) });
+      return new FailoverLan(lan, nats, id, secured);
     } catch (err) {
       lan.destroy();
+      if (secured) rmSync(secured.dir, { recursive: true, force: true });
       throw err;
     }
   }
@@ -75,7 +92,7 @@ export class FailoverLan {
 
   /** Flags shared by `ftcp run` and `ftcp standby` of one service. */
   flags(svc: string, vip: string, app: string[], extra: string[] = []): string[] {
-    return ['--name', svc, '--vip', vip, '--port', '9000', '--log', this.nats.target, ...extra, '--', ...app];
+    return ['--name', svc, '--vip', vip, '--port', '9000', '--log', this.nats.target, ...(this.secured?.flags ?? []), ...extra, '--', ...app];
   }
 
   private async startOn(host: string, cmd: 'run' | 'standby', svc: string, vip: string, app: string[], extra: string[], ready?: RegExp): Promise<FtcpRunHandle> {
@@ -328,10 +345,10 @@ export function logLines(stderr: string, text: string): { time: number; msg: str
  * The hooks of a test file on one FailoverLan: started before its tests, every case's daemons
  * stopped after it, everything removed at the end (also after a failure). `set` receives it.
  */
-export function useFailoverLan(id: string, set: (fl: FailoverLan | undefined) => void): void {
+export function useFailoverLan(id: string, set: (fl: FailoverLan | undefined) => void, opts: { secure?: boolean } = {}): void {
   let fl: FailoverLan | undefined;
   beforeAll(async () => {
-    fl = await FailoverLan.start(id);
+    fl = await FailoverLan.start(id, opts);
     set(fl);
   }, 60_000);
   afterEach(async () => {

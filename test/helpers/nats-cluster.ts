@@ -38,6 +38,8 @@ export interface NatsClusterOptions {
   routePort?: number;
   /** Largest message (nats-server max_payload); default 8 MB (checkpoints can be big). */
   maxPayload?: string;
+  /** Clients must use TLS with this certificate (PEM files) and present this token. */
+  secure?: { certFile: string; keyFile: string; token: string };
 }
 
 async function freePort(): Promise<number> {
@@ -83,7 +85,7 @@ export class NatsCluster {
     const cluster = new NatsCluster(dir, [], clusterName);
     try {
       for (let i = 0; i < n; i++) {
-        const node = await cluster.spawnNode(i, hosts, clientPorts, routePorts, opts.netns?.[i], opts.maxPayload ?? '8MB');
+        const node = await cluster.spawnNode(i, hosts, clientPorts, routePorts, opts.netns?.[i], opts.maxPayload ?? '8MB', opts.secure);
         cluster.nodes.push(node);
       }
       await cluster.waitReady();
@@ -94,7 +96,7 @@ export class NatsCluster {
     return cluster;
   }
 
-  private async spawnNode(i: number, hosts: string[], clientPorts: number[], routePorts: number[], netns: string | undefined, maxPayload: string): Promise<NatsNode> {
+  private async spawnNode(i: number, hosts: string[], clientPorts: number[], routePorts: number[], netns: string | undefined, maxPayload: string, secure?: NatsClusterOptions['secure']): Promise<NatsNode> {
     const name = `n${i + 1}`;
     const conf = join(this.dir, `${name}.conf`);
     const routes = hosts.map((h, j) => `nats-route://${h}:${routePorts[j]}`).join(', ');
@@ -104,6 +106,7 @@ export class NatsCluster {
       `max_payload: ${maxPayload}`,
       `jetstream { store_dir: "${join(this.dir, name)}", max_memory_store: 64MB, max_file_store: 1GB }`,
     ];
+    if (secure) lines.push(`tls { cert_file: "${secure.certFile}", key_file: "${secure.keyFile}" }`, `authorization { token: "${secure.token}" }`);
     if (hosts.length > 1) lines.push(`cluster { name: ${this.clusterName}, listen: ${hosts[i]}:${routePorts[i]}, routes: [ ${routes} ] }`);
     await writeFile(conf, lines.join('\n'));
     const log = join(this.dir, `${name}.log`);

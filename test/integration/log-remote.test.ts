@@ -4,12 +4,13 @@
 // kill -9 of the app comes back whole; a daemon given a wrong token or no CA stops at start and
 // says which flag to fix. The same with a replicated log on a NATS server that wants TLS and a
 // token (issue 8's backend, on a secured NATS).
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NATS_SERVER } from '../helpers/nats-cluster.js';
+import { makeTestCerts } from '../helpers/test-certs.js';
 import { FTCP, ROOT, TestNetns, killApp, netnsExists, runFtcp, sh, sleep, spawnCollect, startFtcp, stopFtcp, waitRestarted, type FtcpRunHandle } from '../helpers/host.js';
 
 const APPS = join(ROOT, 'test', 'apps');
@@ -25,19 +26,6 @@ let dir: string;
 let logd: ChildProcess | undefined;
 let nats: ChildProcess | undefined;
 let h: FtcpRunHandle | undefined;
-
-/** A CA, and a server certificate for the log host's address signed by it (openssl). */
-function makeCerts(t: string): void {
-  mkdirSync(t, { recursive: true });
-  const ossl = (args: string[]): void => void execFileSync('openssl', args, { cwd: t, stdio: 'ignore' });
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  ossl(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-subj', '/CN=ftcp-test-ca', '-days', '1']);
-  writeFileSync(join(t, 'san.ext'), `subjectAltName=IP:${LOG_ADDR}\n`);
-  ossl(['req', ...ec, '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=ftcp-log-host']);
-  ossl(['x509', '-req', '-in', 'srv.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.crt', '-days', '1', '-extfile', 'san.ext']);
-  // Another CA, which did not sign the server's certificate.
-  ossl(['req', '-x509', ...ec, '-keyout', 'other.key', '-out', 'other.crt', '-subj', '/CN=ftcp-other-ca', '-days', '1']);
-}
 
 async function startLogdIn(ns: TestNetns, args: string[]): Promise<ChildProcess> {
   const proc = ns.spawn(process.execPath, [FTCP, 'logd', ...args]);
@@ -60,7 +48,7 @@ async function startLogdIn(ns: TestNetns, args: string[]): Promise<ChildProcess>
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ftcp-log-remote-'));
-  makeCerts(join(dir, 'tls'));
+  makeTestCerts(join(dir, 'tls'), [LOG_ADDR]);
   writeFileSync(join(dir, 'token'), 'a-long-enough-bearer-token-for-the-log\n', { mode: 0o600 });
   writeFileSync(join(dir, 'wrong-token'), 'not-the-token-the-log-host-wants\n', { mode: 0o600 });
   appHost = TestNetns.create('lra');
