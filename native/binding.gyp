@@ -17,6 +17,14 @@
       "cflags_cc!": ["-fno-exceptions"]
     },
     {
+      "target_name": "ftcp_lan",
+      "sources": ["src/lan/arp_announce.cc", "src/tun/js_error.cc", "src/tun/sys_error.cc"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],
+      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra"],
+      "cflags_cc!": ["-fno-exceptions"]
+    },
+    {
       "target_name": "ftcp_sockinfo",
       "sources": ["src/sockinfo/addon.cc", "src/sockinfo/listen_diag.cc", "src/tun/js_error.cc", "src/tun/sys_error.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

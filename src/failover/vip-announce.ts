@@ -1,155 +1,112 @@
-// Gratuitous ARP for the VIP: `arping -U` (Debian iputils-arping) sends "who-has VIP tell VIP"
-// broadcasts from the LAN link's MAC, and every neighbour that has the VIP cached takes the new MAC
-// at once (Linux overrides a cached entry for a gratuitous ARP, whatever its lock time).
+// Gratuitous ARP for the VIP: "who-has VIP tell VIP" (an RFC 5227 announcement) broadcast from the
+// LAN link's MAC; every neighbour that has the VIP cached takes the new MAC at once (Linux
+// overrides a cached entry for a gratuitous ARP, whatever its lock time). COUNT of them, a second
+// apart, as `arping -U -c COUNT` sends.
 //
-// arping binds a socket to its source address, and the VIP is not a local address of this host
-// (it is routed into the daemon's TUN): the bind fails with EADDRNOTAVAIL. The namespace's
-// net.ipv4.ip_nonlocal_bind is therefore set to 1 only from arping's start until it has bound
-// (its "ARPING" header, line-buffered through stdbuf, is printed after the bind), then put back.
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+// They leave from an AF_PACKET socket of the daemon itself (native/src/lan, CAP_NET_RAW): the
+// first one synchronously, at the claim. Starting arping instead took the relay thread's event
+// loop several turns (spawn, its header line, the nonlocal-bind window), and that thread is busy
+// adopting and probing a thousand connections at a takeover: the VIP was claimed 48–159 ms after
+// the lease in session 11's runs, and the clients' probes wait for the claim.
+import { loadAddon } from '../native/load.js';
 import type { Logger } from '../util/logger.js';
 import { VipError } from './vip-errors.js';
-import { readSysctl, writeSysctl } from './vip-sysctl.js';
 
-const NONLOCAL_BIND = 'net/ipv4/ip_nonlocal_bind';
-const START_TIMEOUT_MS = 5_000;
+interface LanAddon {
+  checkPacketSocket(): void;
+  sendArpAnnouncement(ifindex: number, mac: Buffer, ip: Buffer): void;
+}
+
+let addon: LanAddon | undefined;
+const lan = (): LanAddon => (addon ??= loadAddon<LanAddon>('ftcp_lan'));
+
+const INTERVAL_MS = 1_000;
 
 export interface AnnounceResult {
   ok: boolean;
-  /** Gratuitous ARPs arping reports sent (0 when it failed to start). */
+  /** Gratuitous ARPs sent. */
   sent: number;
   error?: string;
 }
 
 export interface Announcement {
-  /** Settles once arping has exited (after COUNT announcements, one a second, or stop()). */
+  /** Settles once the COUNT announcements are out (or stop(), or a send failed). */
   readonly done: Promise<AnnounceResult>;
   /** Stops the remaining announcements. Idempotent. */
   stop(): void;
 }
 
-/** The argv that announces VIP on LANIF COUNT times (stdbuf: the header line arrives at once). */
-export function arpingArgv(vip: string, lanIf: string, count: number): string[] {
-  if (!Number.isInteger(count) || count < 1 || count > 100) throw new RangeError(`announce count must be 1..100, got ${count}`);
-  return ['stdbuf', '-oL', 'arping', '-U', '-c', String(count), '-I', lanIf, vip];
+/** A link's MAC address (`ip -j link`'s "address"), as 6 bytes. */
+export function parseMac(text: string, lanIf: string): Buffer {
+  const parts = text.split(':');
+  const mac = Buffer.from(parts.map((h) => parseInt(h, 16)));
+  if (parts.length !== 6 || parts.some((h) => !/^[0-9a-f]{2}$/i.test(h)) || mac.every((b) => b === 0)) {
+    throw new VipError('announce-failed', `${lanIf} has no Ethernet address to announce the VIP from (${JSON.stringify(text)})`);
+  }
+  return mac;
 }
 
-/** Parses arping's summary ("Sent 3 probes (3 broadcast(s))"). */
-export function parseArpingSent(stdout: string): number {
-  const m = /Sent (\d+) probes?/.exec(stdout);
-  return m ? Number(m[1]) : 0;
-}
-
-// Claims in one process take turns with the sysctl window (a second claim must not put 0 back
-// while the first one's arping has not bound yet).
-let windowQueue: Promise<unknown> = Promise.resolve();
-
-function inNonlocalWindow<T>(fn: () => Promise<T>): Promise<T> {
-  const run = windowQueue.then(async () => {
-    const previous = readSysctl(NONLOCAL_BIND);
-    if (previous !== '1') writeSysctl(NONLOCAL_BIND, '1');
-    try {
-      return await fn();
-    } finally {
-      if (previous !== '1') writeSysctl(NONLOCAL_BIND, previous);
-    }
-  });
-  windowQueue = run.catch(() => undefined);
-  return run;
+/** What to fix when the packet socket cannot be opened or used (errno name). */
+export function packetSocketProblem(code: string | undefined, detail: string): string {
+  if (code === 'EPERM' || code === 'EACCES') {
+    return 'the daemon may not send the gratuitous ARP that announces the VIP (a packet socket: Operation not permitted): it needs CAP_NET_RAW (CapabilityBoundingSet= and AmbientCapabilities= of the unit ftcp@ have it) and AF_PACKET in RestrictAddressFamilies=';
+  }
+  if (code === 'EAFNOSUPPORT') return 'the daemon may not open a packet socket (AF_PACKET) to announce the VIP: allow AF_PACKET (RestrictAddressFamilies= of the unit)';
+  return `a packet socket to announce the VIP cannot be used: ${detail}`;
 }
 
 /**
- * Starts announcing VIP on LANIF; resolves once the first gratuitous ARP is on its way (the rest
- * follow a second apart in the background). Rejects with VipError('announce-failed') when arping
- * cannot start (not installed, link down, …).
+ * Sends the first announcement of VIP on LANIF now and the rest a second apart. Throws
+ * VipError('announce-failed') when the first cannot be sent (nothing is scheduled then).
  */
-export async function announceVip(vip: string, lanIf: string, count: number, log: Logger): Promise<Announcement> {
-  for (let attempt = 1; ; attempt++) {
+export function announceVip(vip: string, lanIf: string, link: { ifindex: number; mac: string }, count: number, log: Logger): Announcement {
+  if (!Number.isInteger(count) || count < 1 || count > 100) throw new RangeError(`announce count must be 1..100, got ${count}`);
+  const mac = parseMac(link.mac, lanIf);
+  const ifindex = link.ifindex;
+  const ip = Buffer.from(vip.split('.').map(Number));
+  const send = (): void => lan().sendArpAnnouncement(ifindex, mac, ip);
+  try {
+    send();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'ENETDOWN' ? `the link ${lanIf} is down` : packetSocketProblem(e.code, e.message);
+    throw new VipError('announce-failed', `gratuitous ARP for ${vip} on ${lanIf} failed: ${why}`);
+  }
+  log.debug({ vip, lanIf, count }, 'gratuitous ARP sent');
+  let sent = 1;
+  let timer: NodeJS.Timeout | undefined;
+  let settle: (r: AnnounceResult) => void = () => undefined;
+  const done = new Promise<AnnounceResult>((resolve) => (settle = resolve));
+  const next = (): void => {
+    timer = undefined;
     try {
-      return await startArping(vip, lanIf, count, log);
+      send();
+      sent++;
     } catch (err) {
-      // Another process's claim may have put ip_nonlocal_bind back before this arping bound.
-      if (attempt >= 3 || !/Cannot assign requested address/.test((err as Error).message)) throw err;
-      log.warn({ vip, lanIf, attempt }, 'arping could not bind the VIP: retrying');
+      settle({ ok: false, sent, error: (err as Error).message });
+      return;
     }
+    if (sent < count) timer = setTimeout(next, INTERVAL_MS);
+    else settle({ ok: true, sent });
+  };
+  if (count > 1) timer = setTimeout(next, INTERVAL_MS);
+  else settle({ ok: true, sent });
+  return {
+    done,
+    stop: () => {
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      settle({ ok: true, sent });
+    },
+  };
+}
+
+/** Startup check: the daemon may send the announcements (fail at start, not at takeover). */
+export function checkAnnounceSocket(): void {
+  try {
+    lan().checkPacketSocket();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new VipError('announce-failed', packetSocketProblem(e.code, e.message));
   }
-}
-
-function startArping(vip: string, lanIf: string, count: number, log: Logger): Promise<Announcement> {
-  const argv = arpingArgv(vip, lanIf, count);
-  return inNonlocalWindow(
-    () =>
-      new Promise<Announcement>((resolve, reject) => {
-        let child: ChildProcess;
-        try {
-          child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-        } catch (err) {
-          reject(new VipError('announce-failed', `cannot run arping: ${(err as Error).message}`));
-          return;
-        }
-        let out = '';
-        let err = '';
-        let started = false;
-        // arping reports some failures on stdout ("Interface "eth0" is down"), others on stderr.
-        const why = (fallback: string): string => [err.trim(), out.trim()].filter(Boolean).join('; ') || fallback;
-        const done = new Promise<AnnounceResult>((settle) => {
-          child.once('close', (code, signal) => {
-            const sent = parseArpingSent(out);
-            if (code === 0) settle({ ok: true, sent });
-            else settle({ ok: false, sent, error: why(`arping exited ${code ?? signal}`) });
-          });
-          child.once('error', (e) => settle({ ok: false, sent: 0, error: e.message }));
-        });
-        const stop = (): void => {
-          if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-        };
-        const timer = setTimeout(() => {
-          stop();
-          fail(`arping did not start within ${START_TIMEOUT_MS} ms`);
-        }, START_TIMEOUT_MS);
-        const fail = (why: string): void => {
-          if (started) return;
-          started = true;
-          clearTimeout(timer);
-          const fix = /ENOENT/.test(why) ? ' (install Debian iputils-arping and coreutils)' : '';
-          reject(new VipError('announce-failed', `gratuitous ARP for ${vip} on ${lanIf} failed: ${why}${fix}`));
-        };
-        child.stdout!.on('data', (d: Buffer) => {
-          out += d.toString();
-          if (!started && out.includes('ARPING')) {
-            started = true;
-            clearTimeout(timer);
-            log.debug({ vip, lanIf, count }, 'gratuitous ARP started');
-            resolve({ done, stop });
-          }
-        });
-        child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-        child.once('error', (e) => fail(e.message));
-        child.once('close', (code) => fail(why(`arping exited ${code} before sending`)));
-      }),
-  );
-}
-
-/** Startup check: arping and stdbuf are installed and may run (fail at start, not at takeover). */
-export function checkAnnounceTools(): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile('stdbuf', ['-oL', 'arping', '-V'], { timeout: 5_000 }, (err, stdout, stderr) => {
-      if (!err && /iputils/.test(stdout)) {
-        resolve();
-        return;
-      }
-      reject(new VipError('announce-failed', announceToolsProblem((err as NodeJS.ErrnoException | null)?.code, String(stderr))));
-    });
-  });
-}
-
-/** What to fix when `stdbuf -oL arping -V` failed (exec's error code, or stdbuf's exit code and words). */
-export function announceToolsProblem(code: string | number | undefined, stderr: string): string {
-  if (code === 'ENOENT') return 'stdbuf is needed to announce the VIP (arping through it): install Debian coreutils';
-  // stdbuf exits 126 when it cannot run the command: arping's file capability (cap_net_raw) is
-  // outside the capability bounding set, so the kernel refuses to run it.
-  if (code === 126 || /Operation not permitted|Permission denied/.test(stderr)) {
-    return 'arping may not run here (Operation not permitted): it needs CAP_NET_RAW in the capability bounding set (CapabilityBoundingSet= of the unit ftcp@ has it) to announce the VIP';
-  }
-  return 'arping from iputils is needed to announce the VIP: install Debian iputils-arping';
 }

@@ -8,7 +8,7 @@
 // link and the VIP's route leaves by another device (the TUN): when the daemon dies its TUN and
 // route vanish, and the host stops answering for the VIP by itself. Forwarding is enabled per
 // interface (LAN link: client → VIP; outer TUN: app → client), never net.ipv4.ip_forward.
-import { ip, ipJson } from '../netns/ip-command.js';
+import { ip, ipJson, ipSync } from '../netns/ip-command.js';
 import type { Logger } from '../util/logger.js';
 import { isIP } from 'node:net';
 import { announceVip, type AnnounceResult, type Announcement } from './vip-announce.js';
@@ -18,7 +18,7 @@ import { enableLanSettings, restoreLanSettings } from './vip-lan-settings.js';
 import { ifSysctl, restoreSysctl, setSysctl, type SysctlChange } from './vip-sysctl.js';
 
 export { VipError, type VipErrorCode } from './vip-errors.js';
-export { checkAnnounceTools, type AnnounceResult } from './vip-announce.js';
+export { checkAnnounceSocket, type AnnounceResult } from './vip-announce.js';
 export { probeVipOwner } from './vip-probe.js';
 
 export interface VipClaimOptions {
@@ -40,14 +40,16 @@ export interface VipClaimOptions {
 /** What a claim looks up before it changes anything. */
 export interface ClaimLinks {
   ifindex: number;
+  /** The LAN link's MAC, the gratuitous ARPs' sender. */
+  mac: string;
   outerTun: string;
 }
 
 /** The LAN link's index and the device the VIP's route leads to (which must be the outer TUN). */
 export async function claimLinks(opts: { vip: string; lanIf: string; outerTun?: string }): Promise<ClaimLinks> {
-  const ifindex = await linkIndex(opts.lanIf);
+  const { ifindex, mac } = await linkInfo(opts.lanIf);
   const outerTun = vipRouteDevice(await ipJson<IpRouteGet[]>(['-4', 'route', 'get', opts.vip]), opts.vip, opts.lanIf, opts.outerTun);
-  return { ifindex, outerTun };
+  return { ifindex, mac, outerTun };
 }
 
 export interface VipClaim {
@@ -55,7 +57,7 @@ export interface VipClaim {
   readonly lanIf: string;
   readonly outerTun: string;
   /**
-   * Settles when the last gratuitous ARP has gone out, or with ok=false when arping failed (the
+   * Settles when the last gratuitous ARP has gone out, or with ok=false when a send failed (the
    * claim still holds: neighbours then find the VIP when their cache entry expires). Never rejects.
    */
   readonly announced: Promise<AnnounceResult>;
@@ -79,15 +81,19 @@ async function proxyEntries(lanIf: string): Promise<string[]> {
   return rows.map((r) => r.dst ?? '').filter(Boolean);
 }
 
-async function linkIndex(lanIf: string): Promise<number> {
+async function linkInfo(lanIf: string): Promise<{ ifindex: number; mac: string }> {
   // (Not from /sys/class/net: sysfs shows the namespace it was mounted in, which under nsenter is
   // not the daemon's.)
   try {
-    const rows = await ipJson<{ ifindex: number }[]>(['link', 'show', 'dev', lanIf]);
-    return rows[0]!.ifindex;
+    const rows = await ipJson<{ ifindex: number; address?: string }[]>(['link', 'show', 'dev', lanIf]);
+    return { ifindex: rows[0]!.ifindex, mac: rows[0]!.address ?? '' };
   } catch {
     throw new VipError('no-such-link', `LAN link ${lanIf} does not exist: check --lan-if`);
   }
+}
+
+async function linkIndex(lanIf: string): Promise<number> {
+  return (await linkInfo(lanIf)).ifindex;
 }
 
 /** Puts the LAN link's settings back once no VIP is proxied there any more. */
@@ -131,7 +137,7 @@ export async function claimVip(opts: VipClaimOptions): Promise<VipClaim> {
   if (family === 6) {
     throw new VipError('unsupported-family', `VIP ${vip}: moving an IPv6 VIP between hosts is not supported yet (IPv4 only)`);
   }
-  const { ifindex, outerTun } = opts.links ?? (await claimLinks(opts));
+  const { ifindex, mac, outerTun } = opts.links ?? (await claimLinks(opts));
 
   let lanEnabled = false;
   const tunChanges: SysctlChange[] = [];
@@ -166,7 +172,9 @@ export async function claimVip(opts: VipClaimOptions): Promise<VipClaim> {
     // Succeeds on an entry that exists too (checked: iproute2 6.x) — only a claim of this VIP on
     // this host makes one, whose daemon died (a start removes those, disownVip): it is then
     // ours, and release removes it. One `ip` fewer on the takeover's path than looking first.
-    await ip(['-4', 'neigh', 'add', 'proxy', vip, 'dev', lanIf]);
+    // Synchronous: awaited, its exit waits for a turn of the relay thread's event loop, which a
+    // takeover keeps busy (tens of ms); run and reaped at once it costs the fork and exec only.
+    ipSync(['-4', 'neigh', 'add', 'proxy', vip, 'dev', lanIf]);
     addedProxy = true;
   } catch (err) {
     await release();
@@ -176,7 +184,7 @@ export async function claimVip(opts: VipClaimOptions): Promise<VipClaim> {
   const count = opts.announceCount ?? 3;
   let announced: Promise<AnnounceResult>;
   try {
-    announcement = await announceVip(vip, lanIf, count, log);
+    announcement = announceVip(vip, lanIf, { ifindex, mac }, count, log);
     announced = announcement.done.then((r) => {
       if (!r.ok && !released) log.error({ vip, lanIf, error: r.error }, 'gratuitous ARP failed');
       return r;

@@ -292,8 +292,8 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
       // The app starts now, while the log is read for connections to adopt: its start-up is the
       // longest step of a takeover, and nothing reaches it before the relay runs.
       startApp(sup, wrapper, cfg.ports, abort.signal, log, () => relay !== undefined);
-      // The lease is ours: claim the VIP now (~20 ms of ip/arping spawns, after the app's own:
-      // its start is longer), while the connections are adopted. Clients' packets wait in the
+      // The lease is ours: claim the VIP now (an `ip` and the first gratuitous ARP, after the
+      // app's spawn: its start is longer), before the connections are adopted. Clients' packets wait in the
       // outer TUN until the relay starts; a client retransmitting in the meantime (its timer runs
       // 0.21, 0.43, 0.86, 1.7 s after its send) is not missed for want of the claim.
       if (primary && cfg.natsServers !== undefined) {

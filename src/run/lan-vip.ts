@@ -2,7 +2,7 @@
 // is ready to hold clients (proxy ARP + gratuitous ARP, src/failover/vip.ts), withdrawn while the
 // primary's lease is not renewed — a client must not learn this host's MAC while another host may
 // take over — and claimed again when it is, released at the stop.
-import { checkAnnounceTools, claimLinks, claimVip, lanIfFor, VipError, type ClaimLinks, type VipClaim } from '../failover/vip.js';
+import { checkAnnounceSocket, claimLinks, claimVip, lanIfFor, VipError, type ClaimLinks, type VipClaim } from '../failover/vip.js';
 import type { Logger } from '../util/logger.js';
 import { ConfigError, type RunConfig } from './run-config.js';
 
@@ -24,12 +24,16 @@ export class LanVip {
 
   /**
    * At start, before anything is built: undefined when the daemon is not on a LAN (no --lan-if, no
-   * replicated log). Fails with a ConfigError when arping is missing, or when the LAN link is in
+   * replicated log). Fails with a ConfigError when the daemon may not send the gratuitous ARP, or when the LAN link is in
    * doubt (two links, the VIP already a local address): an error to fix, not a reason to guess.
    */
   static async prepare(cfg: RunConfig, log: Logger): Promise<LanVip | undefined> {
     if (cfg.lanIf === undefined && cfg.natsServers === undefined) return undefined;
-    await checkAnnounceTools().catch((err: Error) => Promise.reject(new ConfigError(err.message)));
+    try {
+      checkAnnounceSocket();
+    } catch (err) {
+      throw new ConfigError((err as Error).message);
+    }
     const lanIf =
       cfg.lanIf ??
       (await lanIfFor(cfg.vip).catch((err: unknown) => {

@@ -108,7 +108,7 @@ describe('capabilities of ftcp@.service', () => {
     expect(new Set(r.appNice)).toEqual(new Set([-10]));
   });
 
-  it('under the unit bounding set a daemon on a LAN announces its VIP (arping needs CAP_NET_RAW)', async () => {
+  it('under the unit bounding set a daemon on a LAN announces its VIP (its packet socket needs CAP_NET_RAW)', async () => {
     const r = await runWithCaps(unitCaps(), '10.77.12.2', ['--lan-if', 'lan0']);
     // An announcement that failed is logged as an error ("VIP claimed but not announced").
     expect(r.stderr).toBe('');
@@ -123,7 +123,7 @@ describe('capabilities of ftcp@.service', () => {
     const r = await runWithCaps(unitCaps().filter((c) => c !== 'net_raw'), '10.77.12.3', ['--lan-if', 'lan0']);
     expect(r.ready).toBe(false);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/ftcp run: arping may not run here \(Operation not permitted\): it needs CAP_NET_RAW/);
+    expect(r.stderr).toMatch(/ftcp run: the daemon may not send the gratuitous ARP that announces the VIP \(a packet socket: Operation not permitted\): it needs CAP_NET_RAW/);
     expect(netnsExists(`ftcp-${svc}`)).toBe(false);
   });
 

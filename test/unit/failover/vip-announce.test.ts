@@ -1,19 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { announceToolsProblem, arpingArgv, parseArpingSent } from '../../../src/failover/vip-announce.js';
+import { announceVip, packetSocketProblem, parseMac } from '../../../src/failover/vip-announce.js';
+import { silentLogger } from '../../../src/util/logger.js';
 import { ifSysctl } from '../../../src/failover/vip-sysctl.js';
 
-describe('gratuitous ARP command', () => {
-  it('is unsolicited arping on the LAN link, line-buffered', () => {
-    expect(arpingArgv('10.9.8.100', 'lan0', 3)).toEqual(['stdbuf', '-oL', 'arping', '-U', '-c', '3', '-I', 'lan0', '10.9.8.100']);
-  });
+describe('gratuitous ARP', () => {
   it('refuses a silly count', () => {
-    expect(() => arpingArgv('10.9.8.100', 'lan0', 0)).toThrow(RangeError);
-    expect(() => arpingArgv('10.9.8.100', 'lan0', 1.5)).toThrow(RangeError);
+    const log = silentLogger();
+    const link = { ifindex: 1, mac: '02:00:00:00:00:01' };
+    expect(() => announceVip('10.9.8.100', 'lan0', link, 0, log)).toThrow(RangeError);
+    expect(() => announceVip('10.9.8.100', 'lan0', link, 1.5, log)).toThrow(RangeError);
   });
-  it('reads the count arping reports', () => {
-    expect(parseArpingSent('ARPING 10.9.8.100 from 10.9.8.100 lan0\nSent 3 probes (3 broadcast(s))\nReceived 0 response(s)\n')).toBe(3);
-    expect(parseArpingSent('Sent 1 probe (1 broadcast(s))\n')).toBe(1);
-    expect(parseArpingSent('')).toBe(0);
+  it('sends from the link\'s Ethernet address', () => {
+    expect(parseMac('32:34:15:de:9A:45', 'lan0')).toEqual(Buffer.from([0x32, 0x34, 0x15, 0xde, 0x9a, 0x45]));
+    expect(() => parseMac('00:00:00:00:00:00', 'lo')).toThrow(/lo has no Ethernet address to announce the VIP from/);
+    expect(() => parseMac('', 'tun0')).toThrow(/tun0 has no Ethernet address/);
   });
 });
 
@@ -44,13 +44,10 @@ describe('arping answers', () => {
   });
 });
 
-describe('announceToolsProblem', () => {
-  it('names the package to install when a tool is missing', () => {
-    expect(announceToolsProblem('ENOENT', '')).toMatch(/install Debian coreutils/);
-    expect(announceToolsProblem(127, "stdbuf: failed to run command 'arping': No such file or directory")).toMatch(/install Debian iputils-arping/);
-  });
-
-  it('names the capability when arping is there but may not run', () => {
-    expect(announceToolsProblem(126, "stdbuf: failed to run command 'arping': Operation not permitted")).toMatch(/needs CAP_NET_RAW in the capability bounding set/);
+describe('packetSocketProblem', () => {
+  it('names the capability when the packet socket is refused', () => {
+    expect(packetSocketProblem('EPERM', 'socket(AF_PACKET): EPERM')).toMatch(/Operation not permitted\): it needs CAP_NET_RAW/);
+    expect(packetSocketProblem('EAFNOSUPPORT', '')).toMatch(/allow AF_PACKET/);
+    expect(packetSocketProblem('ENODEV', 'sendto: ENODEV')).toMatch(/cannot be used: sendto: ENODEV/);
   });
 });
