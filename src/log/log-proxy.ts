@@ -101,7 +101,14 @@ export async function startLogProxy(opts: LogProxyOptions): Promise<LogProxy> {
   return {
     target: `unix:${opts.socketPath}`,
     close: async () => {
-      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      // The app (stopped first) has ended its calls; one that hangs on is cut after a moment.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, 2_000))),
+      ]);
+      clearTimeout(timer);
+      server.forceShutdown();
       remote.close();
       rmSync(opts.socketPath, { force: true });
     },

@@ -1,12 +1,12 @@
 // `ftcp run`: sets up the app's network, relays its packets, supervises it, and cleans up.
+import { mkdirSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import { join } from 'node:path';
+import { LogClient } from '../log/client.js';
 import { logClientSecurity } from '../log/log-credentials.js';
 import { startLogProxy, type LogProxy } from '../log/log-proxy.js';
 import { natsSecurity } from '../log/replica/nats-security.js';
 import { checkRemoteLog } from './remote-log-check.js';
-import { mkdirSync } from 'node:fs';
-import { getPriority } from 'node:os';
-import { LogClient } from '../log/client.js';
 import { startEmbeddedLogServer, type EmbeddedLogServer } from '../log/embedded.js';
 import type { Logger } from '../util/logger.js';
 import { netnsExists, destroyNetnsSync } from '../netns/namespace.js';
@@ -243,8 +243,8 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
         target = logServer.target;
       }
       logTarget = target;
-      // On a replicated log the store holds the primary's epoch: older writers are fenced.
-      // An external log server on another host: its token and TLS (the embedded one needs neither).
+      // On a replicated log the store holds the primary's epoch: older writers are fenced. An
+      // external log server on another host gets its token and TLS (the embedded one neither).
       const security = target === cfg.logTarget ? logClientSecurity(cfg.logCredentials) : {};
       logClient = new LogClient({ target, service: cfg.name, ...security, ...(primary ? { epoch: primary.epoch } : {}) });
       logClient.on('failed', (err: Error) => log.error({ err }, 'log server refused appends'));
@@ -293,9 +293,9 @@ export async function runDaemon(cfg: RunConfig, opts: DaemonOptions): Promise<nu
       // longest step of a takeover, and nothing reaches it before the relay runs.
       startApp(sup, wrapper, cfg.ports, abort.signal, log, () => relay !== undefined);
       // The lease is ours: claim the VIP now (an `ip` and the first gratuitous ARP, after the
-      // app's spawn: its start is longer), before the connections are adopted. Clients' packets wait in the
-      // outer TUN until the relay starts; a client retransmitting in the meantime (its timer runs
-      // 0.21, 0.43, 0.86, 1.7 s after its send) is not missed for want of the claim.
+      // app's spawn: its start is longer), before the connections are adopted. Clients' packets
+      // wait in the outer TUN until the relay starts; a client retransmitting in the meantime (its
+      // timer runs 0.21, 0.43, 0.86, 1.7 s after its send) is not missed for want of the claim.
       if (primary && cfg.natsServers !== undefined) {
         claiming = lanVip?.claimOn(topo.outer.name);
         claiming?.catch(() => undefined); // awaited below

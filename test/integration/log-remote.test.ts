@@ -75,6 +75,20 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** A 4 MB echo stream at 1 MB/s to VIP (in the app's host) with the app of SERVICE killed mid-stream: exact. */
+async function expectEchoThroughKill(service: string, vip: string): Promise<void> {
+  const client = spawnCollect(appHost, 'python3', [join(APPS, 'echo_client.py'), vip, '9000', String(4 << 20), '60', String(1 << 20)], 90_000);
+  await sleep(1500);
+  const old = killApp(service);
+  expect(old.length).toBeGreaterThan(0);
+  await waitRestarted(service, old);
+  const res = await client;
+  expect(res.code, res.stdout + res.stderr).toBe(0);
+  const r = JSON.parse(res.stdout) as { sent: number; received: number; sentSha: string; recvSha: string };
+  expect(r.received).toBe(r.sent);
+  expect(r.recvSha).toBe(r.sentSha);
+}
+
 const runArgs = (extra: string[]): string[] => [
   'run', '--name', name, '--vip', VIP, '--port', '9000', '--log', `${LOG_ADDR}:7000`, ...extra, '--', 'python3', join(APPS, 'echo.py'), '9000',
 ];
@@ -98,17 +112,7 @@ describe('a log server on another host (TLS and a bearer token)', () => {
 
   it('protects an echo stream through a kill -9 of the app', async () => {
     h = await startFtcp(appHost, runArgs(['--log-token-file', join(dir, 'token'), '--log-tls-ca', join(dir, 'tls', 'ca.crt')]));
-    // 4 MB at 1 MB/s: the kill lands mid-stream.
-    const client = spawnCollect(appHost, 'python3', [join(APPS, 'echo_client.py'), VIP, '9000', String(4 << 20), '60', String(1 << 20)], 90_000);
-    await sleep(1500);
-    const old = killApp(name);
-    expect(old.length).toBeGreaterThan(0);
-    await waitRestarted(name, old);
-    const res = await client;
-    expect(res.code, res.stdout + res.stderr).toBe(0);
-    const r = JSON.parse(res.stdout) as { sent: number; received: number; sentSha: string; recvSha: string };
-    expect(r.received).toBe(r.sent);
-    expect(r.recvSha).toBe(r.sentSha);
+    await expectEchoThroughKill(name, VIP);
     await stopFtcp(h);
     expect(h.stderr()).toMatch(/connection restored/);
     expect(h.stderr()).not.toMatch(/refused appends|DeprecationWarning/);
@@ -182,16 +186,7 @@ describe('a replicated log on a NATS server with TLS and a token', () => {
   it('protects an echo stream through a kill -9 of the app', async (ctx) => {
     if (!NATS_SERVER) return ctx.skip();
     hn = await startFtcp(appHost, natsRun(['--log-token-file', join(dir, 'nats-token'), '--log-tls-ca', join(dir, 'tls', 'ca.crt')]), 40_000);
-    const client = spawnCollect(appHost, 'python3', [join(APPS, 'echo_client.py'), NATS_VIP, '9000', String(4 << 20), '60', String(1 << 20)], 90_000);
-    await sleep(1500);
-    const old = killApp(natsName);
-    expect(old.length).toBeGreaterThan(0);
-    await waitRestarted(natsName, old);
-    const res = await client;
-    expect(res.code, res.stdout + res.stderr).toBe(0);
-    const r = JSON.parse(res.stdout) as { sent: number; received: number; sentSha: string; recvSha: string };
-    expect(r.received).toBe(r.sent);
-    expect(r.recvSha).toBe(r.sentSha);
+    await expectEchoThroughKill(natsName, NATS_VIP);
     await stopFtcp(hn);
     expect(hn.stderr()).toMatch(/primary lease taken/);
     expect(hn.stderr()).toMatch(/connection restored/);
