@@ -18,7 +18,7 @@
     },
     {
       "target_name": "ftcp_lan",
-      "sources": ["src/lan/arp_announce.cc", "src/tun/js_error.cc", "src/tun/sys_error.cc"],
+      "sources": ["src/lan/arp_announce.cc", "src/lan/proxy_neigh.cc", "src/tun/js_error.cc", "src/tun/sys_error.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],
       "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra"],

@@ -8,17 +8,9 @@
 // loop several turns (spawn, its header line, the nonlocal-bind window), and that thread is busy
 // adopting and probing a thousand connections at a takeover: the VIP was claimed 48–159 ms after
 // the lease in session 11's runs, and the clients' probes wait for the claim.
-import { loadAddon } from '../native/load.js';
 import type { Logger } from '../util/logger.js';
+import { ipv4Bytes, lanAddon } from './lan-addon.js';
 import { VipError } from './vip-errors.js';
-
-interface LanAddon {
-  checkPacketSocket(): void;
-  sendArpAnnouncement(ifindex: number, mac: Buffer, ip: Buffer): void;
-}
-
-let addon: LanAddon | undefined;
-const lan = (): LanAddon => (addon ??= loadAddon<LanAddon>('ftcp_lan'));
 
 const INTERVAL_MS = 1_000;
 
@@ -63,8 +55,8 @@ export function announceVip(vip: string, lanIf: string, link: { ifindex: number;
   if (!Number.isInteger(count) || count < 1 || count > 100) throw new RangeError(`announce count must be 1..100, got ${count}`);
   const mac = parseMac(link.mac, lanIf);
   const ifindex = link.ifindex;
-  const ip = Buffer.from(vip.split('.').map(Number));
-  const send = (): void => lan().sendArpAnnouncement(ifindex, mac, ip);
+  const ip = ipv4Bytes(vip);
+  const send = (): void => lanAddon().sendArpAnnouncement(ifindex, mac, ip);
   try {
     send();
   } catch (err) {
@@ -104,7 +96,7 @@ export function announceVip(vip: string, lanIf: string, link: { ifindex: number;
 /** Startup check: the daemon may send the announcements (fail at start, not at takeover). */
 export function checkAnnounceSocket(): void {
   try {
-    lan().checkPacketSocket();
+    lanAddon().checkPacketSocket();
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     throw new VipError('announce-failed', packetSocketProblem(e.code, e.message));

@@ -8,7 +8,8 @@
 // link and the VIP's route leaves by another device (the TUN): when the daemon dies its TUN and
 // route vanish, and the host stops answering for the VIP by itself. Forwarding is enabled per
 // interface (LAN link: client → VIP; outer TUN: app → client), never net.ipv4.ip_forward.
-import { ip, ipJson, ipSync } from '../netns/ip-command.js';
+import { ip, ipJson } from '../netns/ip-command.js';
+import { ipv4Bytes, lanAddon } from './lan-addon.js';
 import type { Logger } from '../util/logger.js';
 import { isIP } from 'node:net';
 import { announceVip, type AnnounceResult, type Announcement } from './vip-announce.js';
@@ -151,7 +152,7 @@ export async function claimVip(opts: VipClaimOptions): Promise<VipClaim> {
     announcement?.stop();
     if (addedProxy) {
       try {
-        await ip(['-4', 'neigh', 'del', 'proxy', vip, 'dev', lanIf]);
+        lanAddon().delProxyNeigh(ifindex, ipv4Bytes(vip));
       } catch (err) {
         log.warn({ vip, lanIf, err: (err as Error).message }, 'removing the proxy ARP entry failed');
       }
@@ -169,12 +170,12 @@ export async function claimVip(opts: VipClaimOptions): Promise<VipClaim> {
     enableLanSettings(lanIf, ifindex);
     const tun = setSysctl(ifSysctl('ipv4/conf', outerTun, 'forwarding'), '1'); // app → client
     if (tun) tunChanges.push(tun);
-    // Succeeds on an entry that exists too (checked: iproute2 6.x) — only a claim of this VIP on
-    // this host makes one, whose daemon died (a start removes those, disownVip): it is then
-    // ours, and release removes it. One `ip` fewer on the takeover's path than looking first.
-    // Synchronous: awaited, its exit waits for a turn of the relay thread's event loop, which a
-    // takeover keeps busy (tens of ms); run and reaped at once it costs the fork and exec only.
-    ipSync(['-4', 'neigh', 'add', 'proxy', vip, 'dev', lanIf]);
+    // Created or replaced (NLM_F_REPLACE): an existing entry is only ever left by a claim of this
+    // VIP on this host whose daemon died (a start removes those, disownVip); it is then ours, and
+    // release removes it. By rtnetlink, synchronously: `ip` as an awaited child needed turns of
+    // the relay thread's event loop, which a takeover keeps busy (tens of ms), and a fork of the
+    // daemon's large process.
+    lanAddon().addProxyNeigh(ifindex, ipv4Bytes(vip));
     addedProxy = true;
   } catch (err) {
     await release();

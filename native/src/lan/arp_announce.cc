@@ -1,6 +1,7 @@
-// Gratuitous ARP from an AF_PACKET socket: the VIP claim of a takeover sends its announcement
-// synchronously, from the daemon itself (CAP_NET_RAW), instead of starting arping and waiting for
-// the event loop to see it run.
+// The VIP claim's two packets to the kernel, sent synchronously from the daemon itself: the
+// gratuitous ARP from an AF_PACKET socket (CAP_NET_RAW), here, and the proxy-ARP entry by
+// rtnetlink (proxy_neigh.cc) — instead of starting `arping` and `ip` and waiting for the event loop
+// to see them run.
 #include <napi.h>
 #include <arpa/inet.h>
 #include <linux/if_ether.h>
@@ -13,6 +14,7 @@
 #include <cstring>
 
 #include "../tun/js_error.h"
+#include "proxy_neigh.h"
 
 namespace {
 
@@ -74,6 +76,8 @@ Napi::Value SendArpAnnouncement(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("checkPacketSocket", Napi::Function::New(env, CheckPacketSocket));
   exports.Set("sendArpAnnouncement", Napi::Function::New(env, SendArpAnnouncement));
+  exports.Set("addProxyNeigh", Napi::Function::New(env, ftcp_lan::AddProxyNeigh));
+  exports.Set("delProxyNeigh", Napi::Function::New(env, ftcp_lan::DelProxyNeigh));
   return exports;
 }
 
