@@ -23,6 +23,11 @@ export interface LogCredentials {
   files: LogCredentialFiles;
 }
 
+/** Words of a TLS failure (Node's and OpenSSL's): a certificate not verified, a handshake refused. */
+export function isTlsTrouble(detail: string): boolean {
+  return /certificate|self[- ]signed|altname|ssl|tls|handshake|wrong version number/i.test(detail);
+}
+
 /** The shortest token accepted: `ftcp logd --token-file` refuses shorter ones too. */
 export const MIN_TOKEN_CHARS = 16;
 

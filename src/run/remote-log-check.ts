@@ -5,14 +5,13 @@
 // the app started). Once running, a log server that goes away stalls the clients (acks held).
 import * as grpc from '@grpc/grpc-js';
 import type { LogClient } from '../log/client.js';
-import type { LogCredentials } from '../log/log-credentials.js';
+import { isTlsTrouble, type LogCredentials } from '../log/log-credentials.js';
 import type { Logger } from '../util/logger.js';
 import { ConfigError } from './run-config.js';
 
 /** A server that accepts the connection but does not answer within this is given the benefit of the doubt. */
 const CHECK_MS = 5_000;
 
-const TLS_TROUBLE = /certificate|self[- ]signed|altname|ssl|tls|handshake|wrong version number/i;
 
 export async function checkRemoteLog(client: LogClient, target: string, creds: LogCredentials | undefined, log: Logger): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
@@ -40,7 +39,7 @@ export async function checkRemoteLog(client: LogClient, target: string, creds: L
         : `the log server at ${target} wants a token: give it with --log-token-file (the log host's ftcp logd --token-file)`,
     );
   }
-  if (creds?.tls?.ca !== undefined && TLS_TROUBLE.test(detail)) {
+  if (creds?.tls?.ca !== undefined && isTlsTrouble(detail)) {
     throw new ConfigError(
       `cannot verify the TLS certificate of the log server at ${target} (${detail}): check --log-tls-ca ${creds.files.tlsCa} (the CA that signed the log host's --tls-cert, for this address)`,
     );

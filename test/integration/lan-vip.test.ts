@@ -208,7 +208,7 @@ describe('the VIP moves between hosts on a LAN', () => {
     const proxied = JSON.parse(lan.exec('primary', 'ip', ['-j', 'neigh', 'show', 'proxy', 'dev', 'lan0'])) as { dst: string }[];
     expect(proxied.map((p) => p.dst)).toContain(vip);
     expect(lan.exec('primary', 'sysctl', ['-n', 'net.ipv4.ip_forward']).trim()).toBe('0'); // per-interface only
-    expect(lan.exec('primary', 'sysctl', ['-n', 'net.ipv4.ip_nonlocal_bind']).trim()).toBe('0'); // window closed
+    expect(lan.exec('primary', 'sysctl', ['-n', 'net.ipv4.ip_nonlocal_bind']).trim()).toBe('0'); // never opened: the gratuitous ARP binds no socket to the VIP
 
     const first = echo(200_000);
     expect(first.error).toBeUndefined();

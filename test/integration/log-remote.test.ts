@@ -75,13 +75,18 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** SIGKILLs the app of SERVICE and waits until its supervisor has started it again. */
+async function killAndWaitRestart(service: string): Promise<void> {
+  const old = killApp(service);
+  expect(old.length).toBeGreaterThan(0);
+  await waitRestarted(service, old);
+}
+
 /** A 4 MB echo stream at 1 MB/s to VIP (in the app's host) with the app of SERVICE killed mid-stream: exact. */
 async function expectEchoThroughKill(service: string, vip: string): Promise<void> {
   const client = spawnCollect(appHost, 'python3', [join(APPS, 'echo_client.py'), vip, '9000', String(4 << 20), '60', String(1 << 20)], 90_000);
   await sleep(1500);
-  const old = killApp(service);
-  expect(old.length).toBeGreaterThan(0);
-  await waitRestarted(service, old);
+  await killAndWaitRestart(service);
   const res = await client;
   expect(res.code, res.stdout + res.stderr).toBe(0);
   const r = JSON.parse(res.stdout) as { sent: number; received: number; sentSha: string; recvSha: string };
@@ -136,9 +141,7 @@ describe('a log server on another host, and an app on the shim', () => {
     const client = spawnCollect(appHost, 'python3', [join(APPS, 'kv_client.py'), '10.77.43.2', '9000', '20', '8', '30'], 90_000);
     for (let k = 0; k < 2; k++) {
       await sleep(2500);
-      const old = killApp(kvName);
-      expect(old.length).toBeGreaterThan(0);
-      await waitRestarted(kvName, old);
+      await killAndWaitRestart(kvName);
     }
     const res = await client;
     expect(res.code, res.stdout + res.stderr).toBe(0);

@@ -3,7 +3,7 @@
 // `ftcp logd`, does not load the NATS client.
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { credsAuthenticator, type ConnectionOptions } from '@nats-io/transport-node';
-import type { LogCredentials } from '../log-credentials.js';
+import { isTlsTrouble, type LogCredentials } from '../log-credentials.js';
 
 /** The log stream's, the lease's and the standby watch's connections. */
 export type NatsSecurity = Pick<ConnectionOptions, 'token' | 'tls' | 'authenticator'>;
@@ -42,7 +42,6 @@ function hostOf(server: string): string {
 }
 
 const REFUSED = /authorization violation|authentication|user authentication|auth(orization)? (failed|error)|permissions violation/i;
-const TLS_TROUBLE = /certificate|self[- ]signed|altname|\bssl\b|\btls\b|handshake|wrong version number/i;
 
 /**
  * What to tell the operator when the first connection to NATS failed: the credentials refused, or
@@ -59,7 +58,7 @@ export function natsCredentialProblem(err: unknown, servers: readonly string[], 
       ? `${at} refused the credentials (${detail}): check ${which}`
       : `${at} wants credentials (${detail}): give them with --log-token-file or --log-creds`;
   }
-  if (TLS_TROUBLE.test(detail)) {
+  if (isTlsTrouble(detail)) {
     return c?.tls?.ca !== undefined
       ? `cannot set up TLS with ${at} (${detail}): check --log-tls-ca ${c.files.tlsCa} (the CA that signed the servers' certificates, for these addresses)`
       : `cannot set up TLS with ${at} (${detail}): give the CA of the servers' certificates with --log-tls-ca`;
