@@ -70,6 +70,8 @@ interface Row {
   iface: string;
   src: string;
   dst: string;
+  /** A TCP segment (tshark gave its flags); else another packet the TUN carried. */
+  tcp: boolean;
   flags: number;
   seq: number;
   comment: string;
@@ -87,7 +89,7 @@ function tsharkRows(file: string): Row[] {
     .filter((l) => l !== '')
     .map((l) => {
       const [iface, src, dst, flags, seq, comment] = l.split('\t');
-      return { iface: iface!, src: src!, dst: dst!, flags: parseInt(flags!, 16), seq: Number(seq), comment: comment ?? '' };
+      return { iface: iface!, src: src!, dst: dst!, tcp: flags !== '', flags: parseInt(flags!, 16), seq: Number(seq), comment: comment ?? '' };
     });
 }
 
@@ -163,12 +165,14 @@ describe('ftcp capture NAME: the daemon annotates every packet with its decision
     const dec = spawnSync(process.execPath, [FTCP, 'decode', file], { encoding: 'utf8', timeout: 60_000, maxBuffer: 256 << 20 });
     expect(dec.status, dec.stderr).toBe(0);
     const lines = dec.stdout.split('\n').filter((l) => l !== '');
-    expect(lines).toHaveLength(rows.length);
+    // Every TCP packet (decode prints those only): the kernel's IPv6 router solicitations from the
+    // new TUNs can be in the capture too (seen in CI: 2–4 of them, passed).
+    expect(lines).toHaveLength(rows.filter((r) => r.tcp).length);
     expect(lines.some((l) => / ftcp0 .*Flags \[S\].*# forged: SYN from the client's address/.test(l))).toBe(true);
     expect(lines.some((l) => new RegExp(` ft-${NAME} .*# stored: client bytes`).test(l))).toBe(true);
     const json = spawnSync(process.execPath, [FTCP, 'decode', '--json', file], { encoding: 'utf8', timeout: 60_000, maxBuffer: 256 << 20 });
     const decoded = json.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { comment?: string });
-    expect(decoded.map((d) => d.comment)).toEqual(comments);
+    expect(decoded.map((d) => d.comment)).toEqual(rows.filter((r) => r.tcp).map((r) => r.comment));
   });
 
   it('refuses clearly: an unknown service, a file it cannot write, a second capture at once; --side and --count apply', async () => {
